@@ -1,0 +1,97 @@
+"""What devices put on the wire: frames of readings and facility manifests.
+
+A frame, not a reading, is the unit on the wire (DESIGN.md: per-message cost
+dominates). Frames are columnar so a shard host can turn them into arrays at once.
+Times are event times in integer milliseconds since the Unix epoch, always taken from
+the device, never from the receiving clock.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Annotated
+
+import msgspec
+
+__all__ = [
+    "Frame",
+    "Manifest",
+    "Name",
+    "SensorSpec",
+    "WireMessage",
+    "decode_wire",
+    "encode_wire",
+    "partition_of",
+    "readings_subject",
+]
+
+
+# Names travel in NATS subjects and URLs: no dots, spaces or wildcards.
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class SensorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One sensor of a facility as its manifest declares it.
+
+    `role` places the sensor in the facility's CO2 balance: "emitted" (flue gas to
+    the capture plant or stack), "captured", "stored" (injected), "vented", or
+    "process" (temperatures, pressures, rates that are not a CO2 flow).
+    """
+
+    sensor: Name
+    quantity: str
+    unit: str
+    role: str = "process"
+
+
+class Frame(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="frame"):
+    """Readings of one facility: reading i is (sensors[i], times[i], values[i])."""
+
+    facility: Name
+    sensors: list[str]
+    times: list[int]
+    values: list[float]
+
+    def __post_init__(self) -> None:
+        n = len(self.sensors)
+        if len(self.times) != n or len(self.values) != n:
+            raise ValueError(
+                f"frame columns differ in length: sensors={n}, times={len(self.times)}, "
+                f"values={len(self.values)}"
+            )
+
+
+class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="manifest"):
+    """A facility declares itself and its sensors; readings of undeclared sensors are refused."""
+
+    facility: Name
+    name: str
+    kind: str
+    sensors: list[SensorSpec]
+    time: int = 0
+
+
+WireMessage = Frame | Manifest
+
+_msgpack_decoder = msgspec.msgpack.Decoder(WireMessage)
+_json_decoder = msgspec.json.Decoder(WireMessage)
+_encoder = msgspec.msgpack.Encoder()
+
+
+def encode_wire(message: WireMessage) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_wire(data: bytes, *, json: bool = False) -> WireMessage:
+    """Decode and validate; raises msgspec.ValidationError / DecodeError on bad input."""
+    return (_json_decoder if json else _msgpack_decoder).decode(data)
+
+
+def partition_of(facility: str, partitions: int) -> int:
+    """The stable partition of a facility: the same on every machine and every run."""
+    return zlib.crc32(facility.encode()) % partitions
+
+
+def readings_subject(facility: str, partitions: int) -> str:
+    """`readings.<partition>.<facility>`: a shard host filters on its partitions."""
+    return f"readings.{partition_of(facility, partitions)}.{facility}"
