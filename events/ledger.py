@@ -18,7 +18,16 @@ import msgspec
 from events.domain import Envelope
 from events.merkle import MerkleTree, leaf_hash
 
-__all__ = ["GENESIS", "Ledger", "Record", "SealedRecord", "decode_record", "encode_record"]
+__all__ = [
+    "GENESIS",
+    "Ledger",
+    "Record",
+    "SealedRecord",
+    "decode_envelopes",
+    "decode_record",
+    "encode_envelopes",
+    "encode_record",
+]
 
 GENESIS = "0" * 64
 
@@ -41,6 +50,19 @@ def decode_record(data: bytes) -> Record:
     if _record_decoder is None:
         _record_decoder = msgspec.json.Decoder(Record)
     return _record_decoder.decode(data)
+
+
+_batch_encoder = msgspec.msgpack.Encoder()
+_batch_decoder = msgspec.msgpack.Decoder(list[Envelope])
+
+
+def encode_envelopes(envelopes: list[Envelope]) -> bytes:
+    """How a batch of events travels from a shard host to the ledger writer."""
+    return _batch_encoder.encode(envelopes)
+
+
+def decode_envelopes(data: bytes) -> list[Envelope]:
+    return _batch_decoder.decode(data)
 
 
 @dataclass(frozen=True, slots=True)

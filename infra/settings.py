@@ -1,0 +1,50 @@
+"""Configuration, read once: command-line values first, then the environment.
+
+Nothing below `infra/` reads `os.environ`; everything else takes these values as
+arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(".plumeline"))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    facilities: int = 3
+    sensors_per_facility: int = 8
+    rate_hz: float = 1.0
+    seed: int = 7
+    simulator: bool = True
+    nats_url: str | None = None  # a NATS cluster; None = embedded nats-server
+    clickhouse_url: str | None = None  # a ClickHouse server; None = embedded chDB
+    ray_address: str | None = None  # a Ray cluster; None = a private local Ray
+    partitions: int = 16  # READINGS partitions; fixed for the life of a deployment
+    shards: int = 1  # shard hosts (Ray actors) sharing the partitions
+    num_cpus: int | None = None
+
+    @classmethod
+    def from_env(cls, **given) -> Settings:
+        env = os.environ
+        values = {k: v for k, v in given.items() if v is not None}
+        values.setdefault("nats_url", env.get("PLUMELINE_NATS_URL") or None)
+        values.setdefault("clickhouse_url", env.get("PLUMELINE_CLICKHOUSE_URL") or None)
+        values.setdefault("ray_address", env.get("RAY_ADDRESS") or None)
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "ledger.key"
+
+    @property
+    def runtime_path(self) -> Path:
+        return self.data_dir / "runtime.json"

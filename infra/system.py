@@ -1,0 +1,147 @@
+"""Starting and stopping the whole of Plumeline: NATS, Ray actors, projections, HTTP.
+
+The embedded default puts everything on this machine (nats-server in the data dir, a
+private Ray, chDB in the data dir); URLs and a Ray address point the same code at a
+real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from functools import partial
+
+import ray
+import structlog
+from ray import serve
+
+from actors import LedgerWriter, ShardHost
+from infra.nats import NatsServer, connect, ensure_streams
+from infra.settings import Settings
+from projections.runner import ProjectionRunner
+from serve.deployment import Api
+
+__all__ = ["System", "append_via", "shard_partitions"]
+
+log = structlog.get_logger("plumeline.system")
+
+
+async def append_via(ledger, payload: bytes) -> int:
+    """How a shard host reaches the ledger writer when both are Ray actors."""
+    return await ledger.append.remote(payload)
+
+
+def shard_partitions(partitions: int, shards: int) -> list[list[int]]:
+    return [[p for p in range(partitions) if p % shards == i] for i in range(shards)]
+
+
+class System:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.nats: NatsServer | None = None
+        self.nats_url = settings.nats_url
+        self.owns_ray = False
+        self.ledger = None
+        self.projections = None
+        self.shards: list = []
+        self.serving = False
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self, *, http: bool = True) -> System:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        if self.nats_url is None:
+            self.nats = NatsServer(s.data_dir / "nats").start()
+            self.nats_url = self.nats.url
+        asyncio.run(self._declare_streams())
+        if not ray.is_initialized():
+            ray.init(
+                address=s.ray_address or "local",
+                num_cpus=s.num_cpus if s.ray_address is None else None,
+                include_dashboard=False,
+                logging_level="WARNING",
+            )
+            self.owns_ray = True
+        actor = {"num_cpus": 0, "max_restarts": -1, "max_task_retries": -1}
+        self.ledger = ray.remote(LedgerWriter).options(**actor).remote(
+            self.nats_url, str(s.key_path)
+        )
+        ray.get(self.ledger.start.remote())
+        self.projections = ray.remote(ProjectionRunner).options(**actor).remote(
+            self.nats_url,
+            clickhouse_url=s.clickhouse_url,
+            clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
+        )
+        ray.get(self.projections.start.remote())
+        self.shards = [
+            ray.remote(ShardHost).options(**actor).remote(
+                self.nats_url, parts, partial(append_via, self.ledger), name=f"shard-{i}"
+            )
+            for i, parts in enumerate(shard_partitions(s.partitions, s.shards))
+        ]
+        ray.get([shard.start.remote() for shard in self.shards])
+        if http:
+            serve.start(http_options={"host": s.host, "port": s.port})
+            serve.run(Api.bind(self.projections, self.ledger), name="plumeline",
+                      route_prefix="/")
+            self.serving = True
+        s.runtime_path.write_text(json.dumps({
+            "pid": os.getpid(), "nats_url": self.nats_url,
+            "http_url": self.http_url if http else None,
+        }))
+        log.info("system_started", seconds=round(time.monotonic() - started, 1),
+                 nats=self.nats_url, http=self.http_url if http else None)
+        return self
+
+    async def _declare_streams(self) -> None:
+        nc = await connect(self.nats_url)
+        try:
+            await ensure_streams(nc.jetstream())
+        finally:
+            await nc.close()
+
+    def stop(self) -> None:
+        self.settings.runtime_path.unlink(missing_ok=True)
+        if self.serving:
+            serve.delete("plumeline")
+            serve.shutdown()
+            self.serving = False
+        for group in (self.shards, [self.ledger], [self.projections]):
+            refs = [a.stop.remote() for a in group if a is not None]
+            try:
+                ray.get(refs, timeout=30)
+            except Exception as exc:
+                log.warning("actor_stop_failed", error=repr(exc))
+            for a in group:
+                if a is not None:
+                    ray.kill(a)
+        self.shards, self.ledger, self.projections = [], None, None
+        if self.owns_ray:
+            ray.shutdown()
+            self.owns_ray = False
+        if self.nats is not None:
+            self.nats.stop()
+            self.nats = None
+        log.info("system_stopped")
+
+    def stats(self) -> dict:
+        shards = ray.get([s.stats.remote() for s in self.shards])
+        return {
+            "ledger_size": ray.get(self.ledger.size.remote()),
+            "projected": ray.get(self.projections.checkpoint.remote()),
+            "readings": sum(s["readings"] for s in shards),
+            "rejected": sum(s["rejected"] for s in shards),
+            "events": sum(s["events"] for s in shards),
+        }
+
+    def __enter__(self) -> System:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

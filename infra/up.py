@@ -1,0 +1,72 @@
+"""`plumeline up`: the whole system, a simulator feeding it, until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import structlog
+
+from infra.nats import connect
+from infra.settings import Settings
+from infra.system import System
+from simulator import Simulation, publish, write_ground_truth
+
+__all__ = ["run_up"]
+
+log = structlog.get_logger("plumeline.up")
+
+
+def run_up(args) -> int:
+    settings = Settings.from_env(
+        data_dir=args.data_dir, host=args.host, port=args.port, facilities=args.facilities,
+        sensors_per_facility=args.sensors_per_facility, rate_hz=args.rate, seed=args.seed,
+        simulator=not args.no_simulator, nats_url=args.nats, clickhouse_url=args.clickhouse,
+        shards=args.shards,
+    )
+    system = System(settings)
+    try:
+        system.start()
+        print(f"Plumeline is up: {system.http_url}  (alerts at {system.http_url}/alerts)",
+              flush=True)
+        asyncio.run(_feed(system))
+    finally:
+        system.stop()
+    return 0
+
+
+async def _feed(system: System) -> None:
+    s = system.settings
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(_progress(system, stop))]
+    if s.simulator:
+        sim = Simulation(
+            seed=s.seed, facilities=s.facilities, sensors_per_facility=s.sensors_per_facility,
+            rate_hz=s.rate_hz, start_ms=int(time.time() * 1000),
+        )
+        write_ground_truth(s.data_dir / "ground_truth.jsonl", sim.ground_truth)
+        nc = await connect(system.nats_url, name="simulator")
+        tasks.append(asyncio.create_task(
+            publish(nc.jetstream(), sim, partitions=s.partitions, steps=None, realtime=True,
+                    stop=stop)
+        ))
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    print("\nstopping…", flush=True)
+
+
+async def _progress(system: System, stop: asyncio.Event, every: float = 10.0) -> None:
+    last, last_t = 0, time.monotonic()
+    while not stop.is_set():
+        await asyncio.sleep(every)
+        stats = await asyncio.to_thread(system.stats)
+        now = time.monotonic()
+        rate = (stats["readings"] - last) / (now - last_t)
+        last, last_t = stats["readings"], now
+        log.info("progress", readings_per_s=round(rate, 1), **stats)

@@ -1,0 +1,129 @@
+"""ProjectionRunner: follows LEDGER from the stored checkpoint into ClickHouse.
+
+The only module of the package that speaks NATS. In embedded mode exactly one process
+may hold the chDB directory, so this runner (one Ray actor) owns the store and answers
+the queries of the HTTP layer too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+import structlog
+from nats.js import api
+
+from projections import queries
+from projections.projector import Projector
+from projections.store import open_store
+
+__all__ = ["ProjectionRunner"]
+
+LEDGER_STREAM = "LEDGER"
+RECORDS_SUBJECT = "ledger.records"
+
+QUERIES = {
+    "alerts": queries.alerts,
+    "alert": queries.alert,
+    "hotspots": queries.hotspots,
+    "ledger_events": queries.ledger_events,
+    "facilities": queries.facilities,
+    "rejections_summary": queries.rejections_summary,
+    "projection_status": queries.projection_status,
+}
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        nats_url: str,
+        *,
+        clickhouse_url: str | None = None,
+        clickhouse_path: str | None = None,
+        batch: int = 2000,
+        idle_s: float = 0.1,
+    ) -> None:
+        self.nats_url = nats_url
+        self.clickhouse_url = clickhouse_url
+        self.clickhouse_path = clickhouse_path
+        self.batch = batch
+        self.idle_s = idle_s
+        self.log = structlog.get_logger("plumeline.projections")
+        self._task: asyncio.Task | None = None
+        self._nc = None
+
+    async def start(self) -> int:
+        self.store = open_store(url=self.clickhouse_url, path=self.clickhouse_path)
+        self.projector = Projector(self.store)
+        self.projector.ensure_schema()
+        self._nc = await nats.connect(self.nats_url, name="projections",
+                                      max_reconnect_attempts=-1)
+        self.js = self._nc.jetstream()
+        self._task = asyncio.create_task(self._follow())
+        checkpoint = self.projector.checkpoint()
+        self.log.info("projections_started", checkpoint=checkpoint)
+        return checkpoint
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._nc is not None:
+            await self._nc.drain()
+        self.store.close()
+
+    async def _follow(self) -> None:
+        sub = None
+        while True:
+            try:
+                if sub is None:
+                    sub = await self._subscribe(self.projector.checkpoint() + 1)
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=self.idle_s)
+                except nats.errors.TimeoutError:
+                    continue
+                self.projector.apply([(m.metadata.sequence.stream, m.data) for m in msgs])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # resubscribe from the checkpoint, which is the truth
+                self.log.warning("projection_failed", error=repr(exc))
+                if sub is not None:
+                    await asyncio.gather(sub.unsubscribe(), return_exceptions=True)
+                sub = None
+                await asyncio.sleep(1.0)
+
+    async def _subscribe(self, start: int):
+        return await self.js.pull_subscribe(
+            RECORDS_SUBJECT, stream=LEDGER_STREAM,
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+                ack_policy=api.AckPolicy.NONE, inactive_threshold=60.0,
+            ),
+        )
+
+    async def query(self, name: str, **params):
+        try:
+            fn = QUERIES[name]
+        except KeyError:
+            raise ValueError(f"unknown query {name!r}") from None
+        return fn(self.store, **params)
+
+    async def checkpoint(self) -> int:
+        return self.projector.checkpoint()
+
+    async def wait_for(self, seq: int, timeout: float = 30.0) -> int:
+        """Return once the projections include ledger record `seq`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (cp := self.projector.checkpoint()) < seq:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"projections at {cp}, waited for {seq}")
+            await asyncio.sleep(0.05)
+        return cp
+
+    async def rebuild(self) -> None:
+        """Drop every table and replay LEDGER from record 1 (projections are disposable)."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.projector.rebuild()
+        self._task = asyncio.create_task(self._follow())

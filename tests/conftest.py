@@ -1,0 +1,48 @@
+"""Shared fixtures: one private Ray for the whole run, a fresh nats-server per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_num_prestart_python_workers", "0")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    from infra.nats import NatsServer
+
+    with NatsServer(tmp_path / "nats") as server:
+        yield server
+
+
+@pytest.fixture
+def js_run(nats_server):
+    """Run a coroutine `fn(js)` against the test's nats-server with its streams declared."""
+    from infra.nats import connect, ensure_streams
+
+    def run(fn):
+        async def go():
+            nc = await connect(nats_server.url)
+            try:
+                js = nc.jetstream()
+                await ensure_streams(js)
+                return await fn(js)
+            finally:
+                await nc.close()
+
+        return asyncio.run(go())
+
+    return run
