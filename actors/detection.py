@@ -44,7 +44,7 @@ def severity_of(score: float) -> str:
 class RobustBaseline:
     """State of one sensor's detector; `update` returns (score, decision)."""
 
-    __slots__ = ("config", "level", "spread", "n", "above", "below", "active", "last", "same")
+    __slots__ = ("above", "active", "below", "config", "last", "level", "n", "same", "spread")
 
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from actors.detection import DetectorConfig
 from actors.sensor import SensorActor
@@ -33,7 +33,7 @@ EMISSION_ROLES = ("emitted", "vented")
 
 @dataclass(frozen=True, slots=True)
 class FacilityConfig:
-    detector: DetectorConfig = DetectorConfig()
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
     max_future_ms: int = 5 * 60_000  # readings stamped later than this after arrival
     hotspot_ratio: float = 1.5  # flow above 1.5x its baseline ...
     hotspot_after: int = 3  # ... for this many readings in a row is a hotspot
@@ -54,7 +54,7 @@ class Rejected:
 
 
 class _Hotspot:
-    __slots__ = ("baseline", "above", "open")
+    __slots__ = ("above", "baseline", "open")
 
     def __init__(self) -> None:
         self.baseline = math.nan

@@ -20,7 +20,7 @@ def alert_id(facility: str, sensor: str, kind: str, time: int) -> str:
 
 
 class SensorActor:
-    __slots__ = ("facility", "spec", "detector", "last_time", "open_alert")
+    __slots__ = ("detector", "facility", "last_time", "open_alert", "spec")
 
     def __init__(self, facility: str, spec: SensorSpec, config: DetectorConfig) -> None:
         self.facility = facility

@@ -53,13 +53,13 @@ class ShardHost:
         partitions: list[int],
         append: Append,
         *,
-        config: FacilityConfig = FacilityConfig(),
+        config: FacilityConfig | None = None,
         batch: int = 256,
         name: str = "shard-0",
     ) -> None:
         self.nats_url = nats_url
         self.append = append
-        self.config = config
+        self.config = config or FacilityConfig()
         self.batch = batch
         self.name = name
         self.partitions = {p: _Partition(p) for p in partitions}
@@ -81,7 +81,7 @@ class ShardHost:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         if self._nc is not None:
-            await self._nc.drain()
+            await self._nc.close()
         self.log.info("shard_stopped", **self.counters)
 
     def stats(self) -> dict:
@@ -129,13 +129,13 @@ class ShardHost:
             while part.processed < floor:
                 try:
                     msgs = await sub.fetch(self.batch, timeout=5.0)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats-py raises the builtin on an empty fetch
                     break  # the stream no longer holds them: resume with what was derived
                 for msg in msgs:
                     seq = msg.metadata.sequence.stream
                     if seq > floor:
                         break
-                    await self._derive(part, msg, deadletter=False)
+                    await self._derive(part, msg, live=False)
                     part.processed = seq
         finally:
             await sub.unsubscribe()
@@ -152,21 +152,26 @@ class ShardHost:
         while True:
             try:
                 msgs = await sub.fetch(self.batch, timeout=0.25)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises the builtin on an empty fetch
+                continue
+            if not msgs:
                 continue
             envelopes: list[Envelope] = []
             for msg in msgs:
                 seq = msg.metadata.sequence.stream
                 if seq <= part.processed:
                     continue  # redelivered after a restart, derived during restore
-                envelopes += await self._derive(part, msg, deadletter=True)
+                envelopes += await self._derive(part, msg, live=True)
                 part.processed = seq
             if envelopes:
                 await self.append(encode_envelopes(envelopes))
                 self.counters["events"] += len(envelopes)
             await msgs[-1].ack()
 
-    async def _derive(self, part: _Partition, msg, *, deadletter: bool) -> list[Envelope]:
+    async def _derive(self, part: _Partition, msg, *, live: bool) -> list[Envelope]:
+        """The events of one READINGS message, applied to the actors. `live` is False
+        while restoring: the message was handled before, so nothing is counted or
+        dead-lettered again."""
         seq = msg.metadata.sequence.stream
         arrived = int(msg.metadata.timestamp.timestamp() * 1000)
         facility_name = msg.subject.split(".", 2)[-1]
@@ -174,15 +179,15 @@ class ShardHost:
         try:
             message = decode_wire(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.counters["malformed"] += 1
-            log.warning("frame_malformed", reason=str(exc))
-            if deadletter:
+            if live:
+                self.counters["malformed"] += 1
+                log.warning("frame_malformed", reason=str(exc))
                 await self._deadletter(msg, seq, f"malformed frame: {exc}")
             body = ReadingsRejected(facility=facility_name, count=0, reasons={"malformed frame": 1})
             return [Envelope.wrap(body, time=arrived, causation=Causation(CAUSE, seq, 0))]
         if message.facility != facility_name:
             reason = f"frame names facility {message.facility!r} on subject of {facility_name!r}"
-            if deadletter:
+            if live:
                 await self._deadletter(msg, seq, reason)
             body = ReadingsRejected(facility=facility_name, count=0, reasons={reason: 1})
             return [Envelope.wrap(body, time=arrived, causation=Causation(CAUSE, seq, 0))]
@@ -194,13 +199,16 @@ class ShardHost:
                 caused = [(message.time or arrived, e) for e in facility.register(message)]
                 rejected = None
             case Frame():
-                self.counters["frames"] += 1
-                self.counters["readings"] += len(message.values)
                 caused, rejected = facility.observe(message, arrived)
+                if live:
+                    self.counters["frames"] += 1
+                    self.counters["readings"] += len(message.values) - (
+                        len(rejected.reasons) if rejected else 0
+                    )
         if rejected is not None:
-            self.counters["rejected"] += len(rejected.reasons)
-            log.info("readings_rejected", reasons=rejected.counts())
-            if deadletter:
+            if live:
+                self.counters["rejected"] += len(rejected.reasons)
+                log.info("readings_rejected", reasons=rejected.counts())
                 refused = Frame(facility=facility_name, sensors=rejected.sensors,
                                 times=rejected.times, values=rejected.values)
                 await self._deadletter(msg, seq, "; ".join(sorted(set(rejected.reasons))),

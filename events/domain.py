@@ -12,6 +12,7 @@ import hashlib
 import msgspec
 
 __all__ = [
+    "SCHEMA_VERSION",
     "AlertAcknowledged",
     "AlertCleared",
     "AlertRaised",
@@ -25,7 +26,6 @@ __all__ = [
     "RecommendationApproved",
     "RecommendationIssued",
     "RecommendationRejected",
-    "SCHEMA_VERSION",
     "SensorRegistered",
     "event_id",
 ]

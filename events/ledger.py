@@ -32,7 +32,6 @@ __all__ = [
 GENESIS = "0" * 64
 
 _canonical = msgspec.json.Encoder(order="sorted")
-_record_decoder = None  # built on first use: Record refers to Envelope's union
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,14 +40,14 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     event: Envelope
 
 
+_record_decoder = msgspec.json.Decoder(Record)
+
+
 def encode_record(record: Record) -> bytes:
     return _canonical.encode(record)
 
 
 def decode_record(data: bytes) -> Record:
-    global _record_decoder
-    if _record_decoder is None:
-        _record_decoder = msgspec.json.Decoder(Record)
     return _record_decoder.decode(data)
 
 
@@ -97,7 +96,18 @@ class Ledger:
         return last is not None and (c.seq, c.index) <= last
 
     def seal(self, envelopes: list[Envelope]) -> list[SealedRecord]:
-        """Chain the new events onto the ledger; duplicates are dropped silently."""
+        """Chain the new events onto the ledger; duplicates are dropped silently.
+
+        All or nothing: a batch holding an event that could not be read back (JSON has
+        no NaN or infinity, msgspec writes them as null) raises ValueError before the
+        ledger changes.
+        """
+        for envelope in envelopes:
+            try:
+                _record_decoder.decode(encode_record(Record(seq=1, prev=GENESIS, event=envelope)))
+            except msgspec.ValidationError as exc:
+                raise ValueError(f"event {envelope.id} ({envelope.type}) cannot be sealed: "
+                                 f"{exc}") from None
         sealed = []
         for envelope in envelopes:
             if self.is_duplicate(envelope):

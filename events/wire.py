@@ -9,7 +9,7 @@ the device, never from the receiving clock.
 from __future__ import annotations
 
 import zlib
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -17,6 +17,7 @@ __all__ = [
     "Frame",
     "Manifest",
     "Name",
+    "Role",
     "SensorSpec",
     "WireMessage",
     "decode_wire",
@@ -30,7 +31,10 @@ __all__ = [
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
-class SensorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+Role = Literal["emitted", "captured", "stored", "vented", "process"]
+
+
+class SensorSpec(msgspec.Struct, frozen=True):
     """One sensor of a facility as its manifest declares it.
 
     `role` places the sensor in the facility's CO2 balance: "emitted" (flue gas to
@@ -41,10 +45,10 @@ class SensorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sensor: Name
     quantity: str
     unit: str
-    role: str = "process"
+    role: Role = "process"
 
 
-class Frame(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="frame"):
+class Frame(msgspec.Struct, frozen=True, tag="frame"):
     """Readings of one facility: reading i is (sensors[i], times[i], values[i])."""
 
     facility: Name
@@ -61,7 +65,7 @@ class Frame(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="frame"
             )
 
 
-class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="manifest"):
+class Manifest(msgspec.Struct, frozen=True, tag="manifest"):
     """A facility declares itself and its sensors; readings of undeclared sensors are refused."""
 
     facility: Name

@@ -78,22 +78,21 @@ class NatsServer:
         self.port = self.port or free_port()
         conf = self.store_dir / "nats-server.conf"
         lines = [
-            "listen: 127.0.0.1:%d" % self.port,
+            f"listen: 127.0.0.1:{self.port}",
             "server_name: plumeline",
-            "jetstream { store_dir: %s, max_memory_store: 1GB }" % _quote(self.store_dir / "js"),
+            f"jetstream {{ store_dir: {_quote(self.store_dir / 'js')}, max_memory_store: 1GB }}",
             "max_payload: 8MB",
         ]
         if self.mqtt_port:
-            lines.append("mqtt { listen: 127.0.0.1:%d }" % self.mqtt_port)
+            lines.append(f"mqtt {{ listen: 127.0.0.1:{self.mqtt_port} }}")
         conf.write_text("\n".join(lines) + "\n")
-        logfile = open(self.store_dir / "nats-server.log", "ab")
-        self.process = subprocess.Popen(
-            [nats_server_binary(), "-c", str(conf)],
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        logfile.close()
+        with open(self.store_dir / "nats-server.log", "ab") as logfile:
+            self.process = subprocess.Popen(
+                [nats_server_binary(), "-c", str(conf)],
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

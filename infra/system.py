@@ -68,7 +68,7 @@ class System:
                 logging_level="WARNING",
             )
             self.owns_ray = True
-        actor = {"num_cpus": 0, "max_restarts": -1, "max_task_retries": -1}
+        actor = {"num_cpus": 0, "max_restarts": -1}
         self.ledger = ray.remote(LedgerWriter).options(**actor).remote(
             self.nats_url, str(s.key_path)
         )
@@ -108,8 +108,8 @@ class System:
 
     def stop(self) -> None:
         self.settings.runtime_path.unlink(missing_ok=True)
+        started = time.monotonic()
         if self.serving:
-            serve.delete("plumeline")
             serve.shutdown()
             self.serving = False
         for group in (self.shards, [self.ledger], [self.projections]):
@@ -128,7 +128,7 @@ class System:
         if self.nats is not None:
             self.nats.stop()
             self.nats = None
-        log.info("system_stopped")
+        log.info("system_stopped", seconds=round(time.monotonic() - started, 1))
 
     def stats(self) -> dict:
         shards = ray.get([s.stats.remote() for s in self.shards])

@@ -42,13 +42,15 @@ async def _feed(system: System) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(_progress(system, stop))]
+    sim = None
     if s.simulator:
+        started = int(time.time() * 1000)
         sim = Simulation(
             seed=s.seed, facilities=s.facilities, sensors_per_facility=s.sensors_per_facility,
-            rate_hz=s.rate_hz, start_ms=int(time.time() * 1000),
+            rate_hz=s.rate_hz, start_ms=started,
         )
-        write_ground_truth(s.data_dir / "ground_truth.jsonl", sim.ground_truth)
+    tasks = [asyncio.create_task(_progress(system, stop, sim))]
+    if sim is not None:
         nc = await connect(system.nats_url, name="simulator")
         tasks.append(asyncio.create_task(
             publish(nc.jetstream(), sim, partitions=s.partitions, steps=None, realtime=True,
@@ -58,15 +60,27 @@ async def _feed(system: System) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if sim is not None:
+        _write_truth(system, sim)
     print("\nstopping…", flush=True)
 
 
-async def _progress(system: System, stop: asyncio.Event, every: float = 10.0) -> None:
+async def _progress(system: System, stop: asyncio.Event, sim, every: float = 10.0) -> None:
+    """Log throughput, and keep the ground truth file up to the anomalies injected so far."""
     last, last_t = 0, time.monotonic()
     while not stop.is_set():
         await asyncio.sleep(every)
+        if sim is not None:
+            _write_truth(system, sim)
         stats = await asyncio.to_thread(system.stats)
         now = time.monotonic()
         rate = (stats["readings"] - last) / (now - last_t)
         last, last_t = stats["readings"], now
         log.info("progress", readings_per_s=round(rate, 1), **stats)
+
+
+def _write_truth(system: System, sim: Simulation) -> None:
+    """The anomalies injected so far: what an evaluation compares the alerts with."""
+    step = sim.step_of(int(time.time() * 1000)) + 1
+    write_ground_truth(system.settings.data_dir / "ground_truth.jsonl",
+                       sim.ground_truth_until(step))

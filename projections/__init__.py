@@ -1,0 +1,43 @@
+"""Projections: the ledger turned into ClickHouse views that operators query.
+
+`rows_for` maps one ledger record to rows (pure); `Projector` applies batches of
+records to a `Store` with a checkpoint; `queries` reads current state, or the state
+as of any ledger position, back out as JSON-ready dicts.
+"""
+
+from projections import queries
+from projections.projector import Projector, SequenceGap
+from projections.queries import (
+    ALERT_STATES,
+    SEVERITIES,
+    alert,
+    alerts,
+    facilities,
+    hotspots,
+    ledger_events,
+    projection_status,
+    rejections_summary,
+)
+from projections.rows import rows_for
+from projections.schema import COLUMNS, TABLES
+from projections.store import Store, open_store
+
+__all__ = [
+    "ALERT_STATES",
+    "COLUMNS",
+    "SEVERITIES",
+    "TABLES",
+    "Projector",
+    "SequenceGap",
+    "Store",
+    "alert",
+    "alerts",
+    "facilities",
+    "hotspots",
+    "ledger_events",
+    "open_store",
+    "projection_status",
+    "queries",
+    "rejections_summary",
+    "rows_for",
+]

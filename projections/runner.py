@@ -69,7 +69,7 @@ class ProjectionRunner:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._nc is not None:
-            await self._nc.drain()
+            await self._nc.close()
         self.store.close()
 
     async def _follow(self) -> None:
@@ -80,7 +80,7 @@ class ProjectionRunner:
                     sub = await self._subscribe(self.projector.checkpoint() + 1)
                 try:
                     msgs = await sub.fetch(self.batch, timeout=self.idle_s)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats-py raises the builtin on an empty fetch
                     continue
                 self.projector.apply([(m.metadata.sequence.stream, m.data) for m in msgs])
             except asyncio.CancelledError:

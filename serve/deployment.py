@@ -9,7 +9,7 @@ from ray import serve
 
 from serve.app import build_app
 
-__all__ = ["Api", "ActorReader", "ActorLedger"]
+__all__ = ["ActorLedger", "ActorReader", "Api"]
 
 
 async def _call(method, *args, **kwargs):

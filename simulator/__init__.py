@@ -1,0 +1,45 @@
+"""Facilities, sensor physics and anomaly injection with ground truth.
+
+Deterministic for a seed: the same seed, fleet and start time give the same readings
+and the same anomalies, however the steps are batched into frames.
+"""
+
+from simulator.anomalies import (
+    KINDS,
+    AnomalySchedule,
+    AnomalyWindow,
+    read_ground_truth,
+    write_ground_truth,
+)
+from simulator.facilities import (
+    CCS,
+    FACTORY,
+    TEMPLATES,
+    FacilityTemplate,
+    SensorTemplate,
+    facility_ids,
+    facility_kinds,
+)
+from simulator.publisher import Published, frame_headers, manifest_headers, publish
+from simulator.simulation import Readings, Simulation
+
+__all__ = [
+    "CCS",
+    "FACTORY",
+    "KINDS",
+    "TEMPLATES",
+    "AnomalySchedule",
+    "AnomalyWindow",
+    "FacilityTemplate",
+    "Published",
+    "Readings",
+    "SensorTemplate",
+    "Simulation",
+    "facility_ids",
+    "facility_kinds",
+    "frame_headers",
+    "manifest_headers",
+    "publish",
+    "read_ground_truth",
+    "write_ground_truth",
+]

@@ -1,8 +1,17 @@
 import math
 
 from actors import FacilityActor, FacilityConfig
-from events import AlertCleared, AlertRaised, FacilityRegistered, Frame, HotspotDetected, Manifest
-from events import RecommendationIssued, SensorRegistered, SensorSpec
+from events import (
+    AlertCleared,
+    AlertRaised,
+    FacilityRegistered,
+    Frame,
+    HotspotDetected,
+    Manifest,
+    RecommendationIssued,
+    SensorRegistered,
+    SensorSpec,
+)
 
 T0 = 1_700_000_000_000
 SPECS = [
@@ -41,7 +50,7 @@ def test_bad_readings_are_refused_with_reasons_and_do_not_disturb_the_rest():
         times=[T0 - 5, T0 + 1000, T0 + 10**9, T0 + 1000, T0 + 2000],
         values=[40.0, 1.0, 100.0, math.nan, 100.0],
     )
-    events, rejected = f.observe(fr, T0 + 1000)
+    _, rejected = f.observe(fr, T0 + 1000)
     assert rejected.counts() == {
         "timestamp not after the sensor's last reading": 1,
         "unknown sensor": 1,

@@ -1,0 +1,163 @@
+"""The ClickHouse tables the ledger is projected into.
+
+Every table is a ReplacingMergeTree whose sorting key contains the ledger `seq` of the
+record a row came from. A record always yields the same rows, so applying it twice
+leaves duplicates with equal keys and equal content, which merges collapse; readers
+use FINAL or duplicate-insensitive aggregates (argMax, max) so they never see the
+copies before a merge does. That is what makes a crash between an insert and the
+checkpoint harmless: the replayed batch lands on rows that are already there.
+
+Rows carry `seq` so every view can be cut at any ledger position (`as_of_seq`).
+Times are event times, DateTime64(3, 'UTC'), inserted as epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COLUMNS", "TABLES", "TYPES", "create_statements", "drop_statements"]
+
+_TIME = "DateTime64(3, 'UTC')"
+_NAME = "LowCardinality(String)"
+
+# table -> (columns as (name, type), sorting key). The column order is the order of
+# the tuples `rows.rows_for` builds.
+_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
+    "ledger": (
+        (
+            ("seq", "UInt64"),
+            ("event_id", "String"),
+            ("type", _NAME),
+            ("facility", _NAME),
+            ("sensor", "String"),
+            ("time", _TIME),
+            ("causation_stream", _NAME),
+            ("causation_seq", "UInt64"),
+            ("causation_index", "UInt32"),
+            ("leaf_hash", "String"),
+            ("record", "String"),
+        ),
+        "seq",
+    ),
+    "alert_events": (
+        (
+            ("alert_id", "String"),
+            ("seq", "UInt64"),
+            ("type", _NAME),
+            ("facility", _NAME),
+            ("sensor", "String"),
+            ("kind", _NAME),
+            ("severity", _NAME),
+            ("time", _TIME),
+            # Nullable: an acknowledgement has no value, and 0 would be a reading.
+            ("value", "Nullable(Float64)"),
+            ("baseline", "Nullable(Float64)"),
+            ("score", "Nullable(Float64)"),
+            ("model", _NAME),
+            ("message", "String"),
+            ("user", "String"),
+            ("note", "String"),
+            ("by", _NAME),
+        ),
+        "(alert_id, seq)",
+    ),
+    "hotspots": (
+        (
+            ("event_id", "String"),
+            ("seq", "UInt64"),
+            ("facility", _NAME),
+            ("sensor", "String"),
+            ("quantity", _NAME),
+            ("unit", _NAME),
+            ("time", _TIME),
+            ("value", "Float64"),
+            ("baseline", "Float64"),
+            ("excess_ratio", "Float64"),
+        ),
+        "(facility, seq)",
+    ),
+    "recommendation_events": (
+        (
+            ("recommendation_id", "String"),
+            ("seq", "UInt64"),
+            ("type", _NAME),
+            ("facility", _NAME),
+            ("sensor", "String"),
+            ("action", "String"),
+            ("reason", "String"),
+            ("expected_effect_tco2e_per_day", "Nullable(Float64)"),
+            ("confidence", "Nullable(Float64)"),
+            ("urgency", _NAME),
+            ("user", "String"),
+            ("note", "String"),
+            ("time", _TIME),
+        ),
+        "(recommendation_id, seq)",
+    ),
+    # Registrations keep their history (keyed by seq too): a re-registration is a new
+    # row, the current one is argMax over seq, and time travel keeps working.
+    "facilities": (
+        (
+            ("facility", "String"),
+            ("seq", "UInt64"),
+            ("name", "String"),
+            ("kind", _NAME),
+            ("time", _TIME),
+        ),
+        "(facility, seq)",
+    ),
+    "sensors": (
+        (
+            ("facility", "String"),
+            ("sensor", "String"),
+            ("seq", "UInt64"),
+            ("quantity", _NAME),
+            ("unit", _NAME),
+            ("role", _NAME),
+            ("time", _TIME),
+        ),
+        "(facility, sensor, seq)",
+    ),
+    "rejections": (
+        (
+            ("seq", "UInt64"),
+            ("facility", _NAME),
+            ("time", _TIME),
+            ("count", "UInt64"),
+            ("reasons", "Map(String, UInt64)"),
+        ),
+        "seq",
+    ),
+    "checkpoints": (
+        (
+            ("projection", "String"),
+            ("seq", "UInt64"),
+        ),
+        "`projection`",  # quoted: PROJECTION is also a clause of CREATE TABLE
+    ),
+}
+
+TABLES: tuple[str, ...] = tuple(_TABLES)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    table: tuple(name for name, _ in columns) for table, (columns, _) in _TABLES.items()
+}
+TYPES: dict[str, tuple[str, ...]] = {
+    table: tuple(kind for _, kind in columns) for table, (columns, _) in _TABLES.items()
+}
+
+
+def _create(table: str) -> str:
+    columns, order_by = _TABLES[table]
+    body = ",\n    ".join(f"`{name}` {kind}" for name, kind in columns)
+    # checkpoints: the version column keeps the highest seq when merges collapse rows;
+    # readers take max(seq) anyway.
+    engine = "ReplacingMergeTree(seq)" if table == "checkpoints" else "ReplacingMergeTree"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n) ENGINE = {engine} ORDER BY {order_by}"
+    )
+
+
+def create_statements() -> list[str]:
+    return [_create(table) for table in TABLES]
+
+
+def drop_statements() -> list[str]:
+    return [f"DROP TABLE IF EXISTS {table}" for table in TABLES]
