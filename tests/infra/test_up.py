@@ -67,6 +67,8 @@ def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
         # the first anomaly is injected 45 s in; two minutes is the promise
         _poll(f"http://127.0.0.1:{port}/alerts",
               lambda r: _explained(r.get("alerts", []), truth), 150)
+        # auditors need not stop the system: verify reaches the running one's NATS
+        assert main(["verify", "--data-dir", str(data)]) == 0
     except BaseException:
         print(_stop(proc)[-5000:])
         raise

@@ -1,0 +1,53 @@
+"""`plumeline verify` and `export` as an auditor meets them: exit codes and messages."""
+
+from __future__ import annotations
+
+from events import AlertRaised, Causation, Envelope, Ledger, SigningKey, write_bundle
+from infra.cli import ExitStatus, main
+
+
+def _bundle(path, n=20) -> None:
+    ledger = Ledger()
+    envelopes = [
+        Envelope.wrap(
+            AlertRaised(facility="ccs-01", alert_id=f"a{i}", sensor="solvent_temp",
+                        kind="deviation", severity="minor", value=50.0 + i, baseline=40.0,
+                        score=9.0, model="robust-baseline", message="hot"),
+            time=1_767_225_600_000 + i, causation=Causation("readings", i + 1, 0),
+        )
+        for i in range(n)
+    ]
+    sealed = ledger.seal(envelopes)
+    key = SigningKey.generate()
+    head = key.sign_head(ledger.size, ledger.tree.root(), 1_767_225_700_000)
+    with open(path, "wb") as fp:
+        write_bundle(fp, key.public_key_hex, [r.data for r in sealed], [head])
+
+
+def test_intact_bundle_exits_0(tmp_path, capsys):
+    _bundle(tmp_path / "b")
+    assert main(["verify", str(tmp_path / "b")]) == ExitStatus.OK
+    assert capsys.readouterr().out.startswith("ok: 20 records")
+
+
+def test_tampered_bundle_exits_1_naming_the_record(tmp_path, capsys):
+    _bundle(tmp_path / "b")
+    text = (tmp_path / "b").read_bytes().replace(b'"value":57.0', b'"value":5.7', 1)
+    (tmp_path / "b").write_bytes(text)
+    assert main(["verify", str(tmp_path / "b")]) == ExitStatus.TAMPERED
+    err = capsys.readouterr().err
+    assert err.startswith("TAMPERED: record") and "Traceback" not in err
+
+
+def test_unreadable_bundle_exits_2(tmp_path, capsys):
+    (tmp_path / "b").write_bytes(b"\x89PNG not a bundle")
+    assert main(["verify", str(tmp_path / "b")]) == ExitStatus.ERROR
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path / "missing")]) == ExitStatus.ERROR
+
+
+def test_a_data_dir_without_plumeline_is_a_clear_error(tmp_path, capsys):
+    assert main(["verify", "--data-dir", str(tmp_path)]) == ExitStatus.ERROR
+    assert main(["export", "--data-dir", str(tmp_path), "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "no ledger key" in err or "no Plumeline data" in err
