@@ -32,6 +32,7 @@ __all__ = ["LedgerWriter", "read_stream"]
 LEDGER_STREAM = "LEDGER"
 RECORDS_SUBJECT = "ledger.records"
 HEADS_SUBJECT = "ledger.heads"
+ATOMIC_BATCH = 1000  # nats-server's limit on messages in one atomic batch
 
 
 async def read_stream(js, stream: str, subject: str, first: int, last: int, batch: int = 1000):
@@ -103,24 +104,34 @@ class LedgerWriter:
             if not sealed:
                 return self.ledger.size
             try:
-                acks = await asyncio.gather(*[
-                    self.js.publish(
-                        RECORDS_SUBJECT, r.data,
-                        headers={
-                            "Nats-Expected-Last-Sequence": str(r.seq - 1),
-                            "Nats-Msg-Id": r.event_id,
-                        },
-                    )
-                    for r in sealed
-                ])
-                for r, ack in zip(sealed, acks):
-                    if ack.seq != r.seq or ack.duplicate:
-                        raise RuntimeError(f"LEDGER stored record {r.seq} as {ack.seq}")
+                for start in range(0, len(sealed), ATOMIC_BATCH):
+                    await self._publish_atomic(sealed[start:start + ATOMIC_BATCH])
             except BaseException:
                 self.log.error("ledger_append_failed", size=self.ledger.size)
                 await self._recover()
                 raise
             return self.ledger.size
+
+    async def _publish_atomic(self, records: list) -> None:
+        """One JetStream atomic batch: stored all together or not at all, and only if
+        the stream ends where this ledger thinks it does (expected last sequence on
+        the first message). Only the commit is acknowledged, which is what makes
+        appends cheap: one round trip per batch, not per record."""
+        batch = f"{records[0].seq}-{records[-1].seq}-{self.ledger.head[:16]}"
+        last = len(records)
+        for i, r in enumerate(records, 1):
+            headers = {"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(i)}
+            if i == 1:
+                headers["Nats-Expected-Last-Sequence"] = str(r.seq - 1)
+            if i < last:
+                await self._nc.publish(RECORDS_SUBJECT, r.data, headers=headers)
+        headers["Nats-Batch-Commit"] = "1"
+        reply = await self._nc.request(RECORDS_SUBJECT, records[-1].data, timeout=10.0,
+                                       headers=headers)
+        ack = msgspec.json.decode(reply.data)
+        if "error" in ack or ack.get("seq") != records[-1].seq:
+            raise RuntimeError(f"LEDGER refused records {records[0].seq}..{records[-1].seq}: "
+                               f"{ack.get('error', ack)}")
 
     async def _publish_heads(self) -> None:
         while True:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nats
@@ -151,6 +151,7 @@ STREAMS = [
         deny_delete=True,
         deny_purge=True,
         duplicate_window=120.0,
+        allow_atomic=True,  # the ledger writer appends a batch all or nothing
     ),
     api.StreamConfig(
         name=TREEHEADS,
@@ -170,7 +171,11 @@ async def ensure_streams(js) -> None:
     """Declare the streams; existing ones are left as they are."""
     for config in STREAMS:
         try:
-            await js.stream_info(config.name)
+            info = await js.stream_info(config.name)
         except nats.js.errors.NotFoundError:
             await js.add_stream(config)
             log.info("stream_created", stream=config.name)
+            continue
+        if config.allow_atomic and not info.config.allow_atomic:
+            # a data dir from before atomic appends: the one setting that must change
+            await js.update_stream(replace(info.config, allow_atomic=True))
