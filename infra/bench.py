@@ -106,12 +106,14 @@ def _whole_loop(url: str, data_dir: Path, shards: int, manifests, frames) -> dic
 
         started = time.perf_counter()
         asyncio.run(feed())
+        last_seq = len(manifests) + len(frames)  # READINGS held nothing before
         published = time.perf_counter() - started
         last_report = 0.0
         while True:
             stats = system.stats()
             done = stats["readings"] + stats["rejected"] >= readings
-            if done and stats["projected"] >= stats["ledger_size"]:
+            stored = stats["readings_projected"] >= last_seq
+            if done and stored and stats["projected"] >= stats["ledger_size"]:
                 break
             now = time.perf_counter() - started
             if now - last_report >= 5:

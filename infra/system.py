@@ -135,6 +135,7 @@ class System:
         return {
             "ledger_size": ray.get(self.ledger.size.remote()),
             "projected": ray.get(self.projections.checkpoint.remote()),
+            "readings_projected": ray.get(self.projections.readings_checkpoint.remote()),
             "readings": sum(s["readings"] for s in shards),
             "rejected": sum(s["rejected"] for s in shards),
             "events": sum(s["events"] for s in shards),

@@ -15,12 +15,14 @@ from nats.js import api
 
 from projections import queries
 from projections.projector import Projector
+from projections.readings import ReadingsProjector, latest_readings, sensor_history
 from projections.store import open_store
 
 __all__ = ["ProjectionRunner"]
 
 LEDGER_STREAM = "LEDGER"
 RECORDS_SUBJECT = "ledger.records"
+READINGS_STREAM = "READINGS"
 
 QUERIES = {
     "alerts": queries.alerts,
@@ -30,6 +32,8 @@ QUERIES = {
     "facilities": queries.facilities,
     "rejections_summary": queries.rejections_summary,
     "projection_status": queries.projection_status,
+    "latest_readings": latest_readings,
+    "sensor_history": sensor_history,
 }
 
 
@@ -49,40 +53,52 @@ class ProjectionRunner:
         self.batch = batch
         self.idle_s = idle_s
         self.log = structlog.get_logger("plumeline.projections")
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self._nc = None
 
     async def start(self) -> int:
         self.store = open_store(url=self.clickhouse_url, path=self.clickhouse_path)
         self.projector = Projector(self.store)
         self.projector.ensure_schema()
+        self.readings = ReadingsProjector(self.store)
+        self.readings.ensure_schema()
         self._nc = await nats.connect(self.nats_url, name="projections",
                                       max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
-        self._task = asyncio.create_task(self._follow())
+        self._start_following()
         checkpoint = self.projector.checkpoint()
         self.log.info("projections_started", checkpoint=checkpoint)
         return checkpoint
 
+    def _start_following(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._follow(self.projector, LEDGER_STREAM, RECORDS_SUBJECT)),
+            asyncio.create_task(self._follow(self.readings, READINGS_STREAM, "readings.>")),
+        ]
+
+    async def _stop_following(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._stop_following()
         if self._nc is not None:
             await self._nc.close()
         self.store.close()
 
-    async def _follow(self) -> None:
+    async def _follow(self, projector, stream: str, subject: str) -> None:
         sub = None
         while True:
             try:
                 if sub is None:
-                    sub = await self._subscribe(self.projector.checkpoint() + 1)
+                    sub = await self._subscribe(stream, subject, projector.checkpoint() + 1)
                 try:
                     msgs = await sub.fetch(self.batch, timeout=self.idle_s)
                 except TimeoutError:  # nats-py raises the builtin on an empty fetch
                     continue
-                self.projector.apply([(m.metadata.sequence.stream, m.data) for m in msgs])
+                projector.apply([(m.metadata.sequence.stream, m.data) for m in msgs])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # resubscribe from the checkpoint, which is the truth
@@ -92,9 +108,9 @@ class ProjectionRunner:
                 sub = None
                 await asyncio.sleep(1.0)
 
-    async def _subscribe(self, start: int):
+    async def _subscribe(self, stream: str, subject: str, start: int):
         return await self.js.pull_subscribe(
-            RECORDS_SUBJECT, stream=LEDGER_STREAM,
+            subject, stream=stream,
             config=api.ConsumerConfig(
                 deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
                 ack_policy=api.AckPolicy.NONE, inactive_threshold=60.0,
@@ -111,6 +127,9 @@ class ProjectionRunner:
     async def checkpoint(self) -> int:
         return self.projector.checkpoint()
 
+    async def readings_checkpoint(self) -> int:
+        return self.readings.checkpoint()
+
     async def wait_for(self, seq: int, timeout: float = 30.0) -> int:
         """Return once the projections include ledger record `seq`."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -122,8 +141,7 @@ class ProjectionRunner:
 
     async def rebuild(self) -> None:
         """Drop every table and replay LEDGER from record 1 (projections are disposable)."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._stop_following()
         self.projector.rebuild()
-        self._task = asyncio.create_task(self._follow())
+        self.readings.reset()
+        self._start_following()
