@@ -1,172 +1,167 @@
-"""`plumeline bench`: readings/s through the whole loop next to the raw JetStream pipe.
+"""`plumeline bench`: every figure next to its ceiling, measured in one run.
 
-Both runs carry the same simulator frames, encoded before the clock starts, through
-the same embedded nats-server in one process run, so the ratio between them says how
-much of the machine's pipe Plumeline's processing leaves unused.
+Sections: the raw JetStream pipe and the whole loop on the same frames (and the loop
+at several fleet sizes), reading-to-alert latency under an offered load, the ledger
+(appends, verification, proofs), the projections (rebuild, dashboard queries), the
+HTTP API under concurrent clients, and the logical actors' memory. A table on stdout,
+JSON with --json, and a PNG chart beside it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import platform
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-from nats.js import api
 
-from events import decode_wire, encode_wire, readings_subject
-from infra.nats import NatsServer, connect, ensure_streams
-from infra.settings import Settings
-from infra.system import System
-from simulator import Simulation
+from infra import bench_load, bench_parts
 
 __all__ = ["run_bench"]
 
-T0 = 1_767_225_600_000
-PARTITIONS = 16
+
+@dataclass(frozen=True)
+class Sizes:
+    sensors: int
+    readings: int
+    curve: tuple[int, ...]
+    curve_readings: int
+    latency_rate: float
+    latency_seconds: float
+    appends: int
+    proof_tree: int
+    rebuild_events: int
+    stored_readings: int
+    api_clients: int
+    api_seconds: float
+    actors: int
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _workload(facilities: int, sensors: int, readings: int):
-    sim = Simulation(seed=1, facilities=facilities, sensors_per_facility=sensors, rate_hz=1.0,
-                     start_ms=T0)
-    steps = max(1, readings // (facilities * sensors))
-    per_frame = sim.steps_for_frames_of(250)
-    manifests = [(readings_subject(m.facility, PARTITIONS), encode_wire(m))
-                 for m in sim.manifests()]
-    frames = [(readings_subject(f.facility, PARTITIONS), encode_wire(f), len(f.values))
-              for f in sim.frames(0, steps, per_frame)]
-    return manifests, frames
-
-
-async def _publish(js, messages, in_flight: int = 1000) -> None:
-    pending = []
-    for subject, payload, *_ in messages:
-        pending.append(js.publish(subject, payload))
-        if len(pending) >= in_flight:
-            await asyncio.gather(*pending)
-            pending = []
-    await asyncio.gather(*pending)
-
-
-async def _raw_pipe(url: str, frames) -> dict:
-    """Publish the frames to a scratch stream while a consumer fetches and decodes them."""
-    nc = await connect(url, name="bench-raw")
-    js = nc.jetstream()
-    await js.add_stream(api.StreamConfig(name="BENCH", subjects=["bench.>"]))
-    renamed = [("bench." + s, p) for s, p, _ in frames]
-    sub = await js.pull_subscribe("bench.>", durable="raw", stream="BENCH",
-                                  config=api.ConsumerConfig(ack_policy=api.AckPolicy.ALL))
-    readings = 0
-
-    async def consume():
-        nonlocal readings
-        got = 0
-        while got < len(renamed):
-            try:
-                msgs = await sub.fetch(1000, timeout=2.0)
-            except TimeoutError:
-                continue
-            for m in msgs:
-                readings += len(decode_wire(m.data).values)
-            got += len(msgs)
-            await msgs[-1].ack()
-
-    started = time.perf_counter()
-    consumer = asyncio.create_task(consume())
-    await _publish(js, renamed)
-    published = time.perf_counter() - started
-    await consumer
-    elapsed = time.perf_counter() - started
-    await js.delete_stream("BENCH")
-    await nc.close()
-    return {"readings": readings, "seconds": elapsed,
-            "readings_per_s": readings / elapsed, "publish_readings_per_s": readings / published}
-
-
-def _whole_loop(url: str, data_dir: Path, shards: int, manifests, frames) -> dict:
-    readings = sum(n for *_, n in frames)
-    system = System(Settings(data_dir=data_dir, nats_url=url, partitions=PARTITIONS,
-                             shards=shards)).start(http=False)
-    try:
-        async def feed():
-            nc = await connect(url, name="bench-feed")
-            js = nc.jetstream()
-            await _publish(js, manifests)
-            await _publish(js, frames)
-            await nc.close()
-
-        started = time.perf_counter()
-        asyncio.run(feed())
-        last_seq = len(manifests) + len(frames)  # READINGS held nothing before
-        published = time.perf_counter() - started
-        last_report = 0.0
-        while True:
-            stats = system.stats()
-            done = stats["readings"] + stats["rejected"] >= readings
-            stored = stats["readings_projected"] >= last_seq
-            if done and stored and stats["projected"] >= stats["ledger_size"]:
-                break
-            now = time.perf_counter() - started
-            if now - last_report >= 5:
-                _say(f"  … {stats['readings']:,}/{readings:,} readings, "
-                     f"ledger {stats['ledger_size']:,}, projected {stats['projected']:,}")
-                last_report = now
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-    finally:
-        system.stop()
-    return {"readings": readings, "seconds": elapsed, "readings_per_s": readings / elapsed,
-            "publish_readings_per_s": readings / published, "ledger_events":
-            stats["ledger_size"], "shards": shards}
+QUICK = Sizes(1_000, 200_000, (), 0, 20_000, 5, 20_000, 100_000, 20_000, 200_000, 50, 3, 10_000)
+FULL = Sizes(10_000, 6_000_000, (1_000, 10_000, 100_000), 2_000_000, 100_000, 30, 200_000,
+             10_000_000, 200_000, 20_000_000, 200, 20, 100_000)
 
 
 def run_bench(args) -> int:
-    facilities = args.facilities or (10 if args.quick else 100)
-    sensors = args.sensors_per_facility or 100
-    total = 200_000 if args.quick else 3_000_000
-    _say(f"bench: {facilities} facilities x {sensors} sensors, {total:,} readings")
-    manifests, frames = _workload(facilities, sensors, total)
-    readings = sum(n for *_, n in frames)
-    _say(f"  {len(frames):,} frames of ~{readings // max(1, len(frames))} readings encoded")
-    with (
-        tempfile.TemporaryDirectory(prefix="plumeline-bench-") as tmp,
-        NatsServer(Path(tmp) / "nats") as server,
-    ):
-        async def declare():
-            nc = await connect(server.url)
-            await ensure_streams(nc.jetstream())
-            await nc.close()
-
-        asyncio.run(declare())
-        _say("raw pipe: publish -> JetStream -> fetch + decode")
-        raw = asyncio.run(_raw_pipe(server.url, frames))
-        _say("whole loop: READINGS -> shard hosts -> ledger -> projections")
-        loop = _whole_loop(server.url, Path(tmp) / "data", 2, manifests, frames)
-    result = {
+    sizes = QUICK if args.quick else FULL
+    if args.sensors_per_facility or args.facilities:
+        sizes = Sizes(**{**sizes.__dict__, "sensors": (args.facilities or 100) * (
+            args.sensors_per_facility or 100)})
+    say = bench_load.say
+    result: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "sensors": facilities * sensors,
-        "readings": readings,
-        "frame_readings": readings // max(1, len(frames)),
-        "raw_pipe": raw,
-        "whole_loop": loop,
-        "ratio": loop["readings_per_s"] / raw["readings_per_s"],
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}",
+        "command": "plumeline bench" + (" --quick" if args.quick else ""),
     }
-    print(f"\n{'':<34}{'readings/s':>14}{'seconds':>10}")
-    print(f"{'raw pipe (publish -> fetch)':<34}{raw['readings_per_s']:>14,.0f}"
-          f"{raw['seconds']:>10.2f}")
-    print(f"{'whole loop (acked and projected)':<34}{loop['readings_per_s']:>14,.0f}"
-          f"{loop['seconds']:>10.2f}")
-    print(f"{'ratio whole loop / raw pipe':<34}{result['ratio']:>14.3f}")
+    with tempfile.TemporaryDirectory(prefix="plumeline-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        say(f"[1/7] workload: {sizes.sensors:,} sensors, {sizes.readings:,} readings")
+        manifests, frames = bench_load.workload(sizes.sensors, sizes.readings)
+        say("[2/7] raw pipe and whole loop on the same frames")
+        raw = bench_load.raw_pipe(tmp, frames)
+        loop = bench_load.whole_loop(tmp, manifests, frames)
+        del manifests, frames
+        result["pipe"] = {"sensors": sizes.sensors, "raw": raw, "whole_loop": loop,
+                          "ratio": loop["readings_per_s"] / raw["readings_per_s"]}
+        curve = []
+        for n in sizes.curve:
+            say(f"    curve: {n:,} sensors")
+            m, f = bench_load.workload(n, sizes.curve_readings)
+            curve.append({"sensors": n, "raw": bench_load.raw_pipe(tmp, f)["readings_per_s"],
+                          "whole_loop": bench_load.whole_loop(tmp, m, f)["readings_per_s"]})
+        result["curve"] = curve
+        say(f"[3/7] latency at {sizes.latency_rate:,.0f} readings/s offered")
+        result["latency"] = bench_load.latency_figures(
+            tmp, sizes.sensors, sizes.latency_rate, sizes.latency_seconds)
+        say("[4/7] ledger")
+        result["ledger"] = bench_parts.ledger_figures(sizes.appends, sizes.proof_tree, tmp)
+        say("[5/7] projections")
+        result["projections"] = bench_parts.projection_figures(
+            sizes.rebuild_events, sizes.stored_readings, tmp)
+        say(f"[6/7] HTTP API, {sizes.api_clients} concurrent clients")
+        result["api"] = bench_load.api_figures(tmp, sizes.api_clients, sizes.api_seconds)
+        say(f"[7/7] logical actors: {sizes.actors:,} sensors")
+        result["actors"] = bench_parts.memory_figures(sizes.actors)
+    print(table(result))
     if args.json:
         args.json.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+        chart(result, args.json.with_suffix(".png"))
     return 0
+
+
+def table(r: dict) -> str:
+    p, lat, led, proj, api, act = (r["pipe"], r["latency"], r["ledger"], r["projections"],
+                                   r["api"], r["actors"])
+    rows = [
+        ("raw pipe (publish -> fetch), readings/s", f"{p['raw']['readings_per_s']:,.0f}",
+         "ceiling"),
+        ("whole loop (acked + projected), readings/s", f"{p['whole_loop']['readings_per_s']:,.0f}",
+         f"{p['ratio']:.3f} of raw"),
+    ]
+    for c in r["curve"]:
+        rows.append((f"  at {c['sensors']:,} sensors", f"{c['whole_loop']:,.0f}",
+                     f"{c['whole_loop'] / c['raw']:.3f} of raw"))
+    for name in ("reading_to_ledger", "reading_to_api"):
+        if lat[name]:
+            rows.append((f"{name.replace('_', ' ')} p50 / p99 ms",
+                         f"{lat[name]['p50_ms']:.0f} / {lat[name]['p99_ms']:.0f}",
+                         f"{lat['alerts']} alerts at {lat['offered_readings_per_s']:,.0f}/s"))
+    rows += [
+        ("ledger appends/s", f"{led['appends_per_s']:,.0f}", f"{led['appends']:,} events"),
+        ("verify events/s", f"{led['verify_events_per_s']:,.0f}", ""),
+        ("inclusion proof p99 ms", f"{led['inclusion_proof']['p99_ms']:.3f}",
+         f"tree of {led['proof_tree_size']:,}"),
+        ("projection rebuild events/s", f"{proj['rebuild_events_per_s']:,.0f}", ""),
+        ("raw readings stored/s", f"{proj['readings_insert_per_s']:,.0f}",
+         f"{proj['readings_stored']:,} stored"),
+    ]
+    for name, q in proj["queries"].items():
+        rows.append((f"  query {name} p99 ms", f"{q['p99_ms']:.1f}", ""))
+    for path, a in api.items():
+        if isinstance(a, dict):
+            rows.append((f"GET {path} req/s, p99 ms",
+                         f"{a['requests_per_s']:,.0f}, {a['p99_ms']:.0f}",
+                         f"{api['clients']} clients, {a['errors']} errors"))
+    rows += [
+        ("bytes per logical sensor actor", f"{act['bytes_per_sensor_actor']:,.0f}", ""),
+        (f"bring-up of {act['sensors']:,} sensors, s", f"{act['bring_up_s']:.2f}", ""),
+    ]
+    width = max(len(a) for a, _, _ in rows) + 2
+    lines = [f"{'':<{width}}{'figure':>22}  note"]
+    lines += [f"{a:<{width}}{b:>22}  {c}" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def chart(r: dict, path: Path) -> None:
+    """Readings/s of the raw pipe and the whole loop, per fleet size."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("no chart: matplotlib is not installed (pip install matplotlib)",
+              file=sys.stderr)
+        return
+    points = r["curve"] or [{"sensors": r["pipe"]["sensors"],
+                             "raw": r["pipe"]["raw"]["readings_per_s"],
+                             "whole_loop": r["pipe"]["whole_loop"]["readings_per_s"]}]
+    labels = [f"{p['sensors']:,} sensors" for p in points]
+    x = range(len(points))
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.bar([i - 0.2 for i in x], [p["raw"] for p in points], 0.4, label="raw JetStream pipe")
+    ax.bar([i + 0.2 for i in x], [p["whole_loop"] for p in points], 0.4,
+           label="whole loop (acked, in the ledger, projected)")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("readings per second")
+    ax.set_title(f"Plumeline throughput, {r['machine']} ({r['date'][:10]})")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -39,7 +39,9 @@ class ActorLedger:
         return await _call(self.handle.inclusion, seq, tree_size)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0})
+# access logs off: at thousands of requests a second they would cost more than the answers
+@serve.deployment(ray_actor_options={"num_cpus": 0},
+                  logging_config={"enable_access_log": False, "log_level": "WARNING"})
 @serve.ingress()
 class Api:
     def __init__(self, projections, ledger) -> None:

@@ -1,0 +1,251 @@
+"""Benchmarks of the running system: the raw pipe, the whole loop at several fleet
+sizes, reading-to-alert latency under an offered load, and the HTTP API under
+concurrent clients. Each run gets its own nats-server and system, torn down after."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from nats.js import api
+
+from actors import read_stream
+from events import decode_record, decode_wire, encode_wire, readings_subject
+from infra.bench_parts import percentiles
+from infra.nats import LEDGER, READINGS, NatsServer, connect, ensure_streams, free_port
+from infra.settings import Settings
+from infra.system import System
+from simulator import Simulation
+
+__all__ = ["api_figures", "latency_figures", "raw_pipe", "whole_loop", "workload"]
+
+T0 = 1_767_225_600_000
+PARTITIONS = 16
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def workload(sensors: int, readings: int, *, seed: int = 1, anomalies: bool = True):
+    """Encoded manifests and frames (~250 readings each) of a fleet of 100-sensor plants."""
+    per_facility = min(100, sensors)
+    sim = Simulation(seed=seed, facilities=max(1, sensors // per_facility),
+                     sensors_per_facility=per_facility, rate_hz=1.0, start_ms=T0,
+                     anomalies=anomalies)
+    steps = max(1, readings // sensors)
+    manifests = [(readings_subject(m.facility, PARTITIONS), encode_wire(m), 0)
+                 for m in sim.manifests()]
+    frames = [(readings_subject(f.facility, PARTITIONS), encode_wire(f), len(f.values))
+              for f in sim.frames(0, steps, sim.steps_for_frames_of(250))]
+    return manifests, frames
+
+
+async def _publish(js, messages, in_flight: int = 1000) -> None:
+    pending = []
+    for subject, payload, _ in messages:
+        pending.append(js.publish(subject, payload))
+        if len(pending) >= in_flight:
+            await asyncio.gather(*pending)
+            pending = []
+    await asyncio.gather(*pending)
+
+
+async def _declare(url: str) -> None:
+    nc = await connect(url, name="bench")
+    await ensure_streams(nc.jetstream())
+    await nc.close()
+
+
+async def _raw(url: str, frames) -> dict:
+    nc = await connect(url, name="bench-raw")
+    js = nc.jetstream()
+    await js.add_stream(api.StreamConfig(name="BENCH", subjects=["bench.>"]))
+    renamed = [("bench." + s, p, n) for s, p, n in frames]
+    sub = await js.pull_subscribe("bench.>", durable="raw", stream="BENCH",
+                                  config=api.ConsumerConfig(ack_policy=api.AckPolicy.ALL))
+    readings = 0
+
+    async def consume():
+        nonlocal readings
+        got = 0
+        while got < len(renamed):
+            try:
+                msgs = await sub.fetch(1000, timeout=2.0)
+            except TimeoutError:
+                continue
+            for m in msgs:
+                readings += len(decode_wire(m.data).values)
+            got += len(msgs)
+            await msgs[-1].ack()
+
+    started = time.perf_counter()
+    consumer = asyncio.create_task(consume())
+    await _publish(js, renamed)
+    await consumer
+    elapsed = time.perf_counter() - started
+    await js.delete_stream("BENCH")
+    await nc.close()
+    return {"readings": readings, "seconds": elapsed, "readings_per_s": readings / elapsed}
+
+
+def raw_pipe(tmp: Path, frames) -> dict:
+    """The ceiling: the same frames published to JetStream and fetched by a consumer
+    that only decodes them."""
+    with NatsServer(tmp / "raw-nats") as server:
+        return asyncio.run(_raw(server.url, frames))
+
+
+def _settle(system: System, readings: int, last_seq: int, started: float) -> dict:
+    last_report = 0.0
+    while True:
+        stats = system.stats()
+        done = stats["readings"] + stats["rejected"] >= readings
+        stored = stats["readings_projected"] >= last_seq
+        if done and stored and stats["projected"] >= stats["ledger_size"]:
+            return stats
+        now = time.perf_counter() - started
+        if now - last_report >= 5:
+            say(f"    … {stats['readings']:,}/{readings:,} readings, ledger "
+                f"{stats['ledger_size']:,}, projected {stats['projected']:,}")
+            last_report = now
+        time.sleep(0.05)
+
+
+def whole_loop(tmp: Path, manifests, frames, *, shards: int = 2) -> dict:
+    """Readings/s fully processed: acknowledged, in the ledger, and projected (events
+    and raw readings) — from the first publish to the last row stored."""
+    readings = sum(n for *_, n in frames)
+    with NatsServer(tmp / f"loop-nats-{len(frames)}") as server:
+        asyncio.run(_declare(server.url))
+        settings = Settings(data_dir=tmp / f"loop-{len(frames)}", nats_url=server.url,
+                            partitions=PARTITIONS, shards=shards)
+        system = System(settings).start(http=False)
+        try:
+            async def feed():
+                nc = await connect(server.url, name="bench-feed")
+                js = nc.jetstream()
+                await _publish(js, manifests)
+                await _publish(js, frames)
+                await nc.close()
+
+            started = time.perf_counter()
+            asyncio.run(feed())
+            stats = _settle(system, readings, len(manifests) + len(frames), started)
+            elapsed = time.perf_counter() - started
+        finally:
+            system.stop()
+    return {"readings": readings, "seconds": elapsed, "readings_per_s": readings / elapsed,
+            "ledger_events": stats["ledger_size"], "shards": shards}
+
+
+def latency_figures(tmp: Path, sensors: int, rate: float, seconds: float) -> dict:
+    """Offer `rate` readings/s for `seconds`, paced, with anomalies; for every
+    AlertRaised, the time from its reading's arrival in READINGS to (a) its record in
+    LEDGER (both JetStream timestamps, one clock) and (b) the projections that GET
+    /alerts reads from covering it."""
+    manifests, frames = workload(sensors, int(rate * seconds), seed=5)
+    with NatsServer(tmp / "latency-nats") as server:
+        asyncio.run(_declare(server.url))
+        settings = Settings(data_dir=tmp / "latency", nats_url=server.url,
+                            partitions=PARTITIONS, shards=2)
+        system = System(settings).start(http=False)
+        seen: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def watch():  # when did the projections cover which ledger position
+            import ray
+
+            while not stop.is_set():
+                seen.append((time.time(), ray.get(system.projections.checkpoint.remote())))
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        try:
+            async def feed():
+                nc = await connect(server.url, name="bench-feed")
+                js = nc.jetstream()
+                await _publish(js, manifests)
+                started = time.perf_counter()
+                sent = 0
+                pending = []
+                for subject, payload, n in frames:
+                    pending.append(js.publish(subject, payload))
+                    sent += n
+                    ahead = sent / rate - (time.perf_counter() - started)
+                    if ahead > 0.005:
+                        await asyncio.gather(*pending)
+                        pending = []
+                        await asyncio.sleep(ahead)
+                await asyncio.gather(*pending)
+                await nc.close()
+
+            watcher.start()
+            started = time.perf_counter()
+            asyncio.run(feed())
+            offered = sum(n for *_, n in frames) / (time.perf_counter() - started)
+            _settle(system, sum(n for *_, n in frames), len(manifests) + len(frames), started)
+            stop.set()
+            watcher.join()
+            to_ledger, to_api = asyncio.run(_alert_latencies(server.url, seen))
+        finally:
+            stop.set()
+            system.stop()
+    return {"offered_readings_per_s": offered, "alerts": len(to_ledger),
+            "reading_to_ledger": percentiles(to_ledger) if len(to_ledger) > 1 else None,
+            "reading_to_api": percentiles(to_api) if len(to_api) > 1 else None}
+
+
+async def _alert_latencies(url: str, seen: list[tuple[float, int]]):
+    nc = await connect(url, name="bench-latency")
+    js = nc.jetstream()
+    last = (await js.stream_info(LEDGER)).state.last_seq
+    to_ledger, to_api = [], []
+    async for m in read_stream(js, LEDGER, "ledger.records", 1, last):
+        record = decode_record(m.data)
+        if record.event.type != "alert.raised":
+            continue
+        cause = await js.get_msg(READINGS, record.event.causation.seq)
+        arrived = cause.time.timestamp()
+        to_ledger.append(m.metadata.timestamp.timestamp() - arrived)
+        visible = next((t for t, cp in seen if cp >= record.seq), None)
+        if visible is not None:
+            to_api.append(visible - arrived)
+    await nc.close()
+    return to_ledger, to_api
+
+
+def api_figures(tmp: Path, clients: int, seconds: float) -> dict:
+    """GET /alerts and a facility's alerts from `clients` concurrent clients in a
+    separate process, against a system holding a few minutes of a small fleet."""
+    manifests, frames = workload(1000, 300_000, seed=9)
+    with NatsServer(tmp / "api-nats") as server:
+        asyncio.run(_declare(server.url))
+        settings = Settings(data_dir=tmp / "api", nats_url=server.url, partitions=PARTITIONS,
+                            shards=1, port=free_port())
+        system = System(settings).start(http=True)
+        try:
+            async def feed():
+                nc = await connect(server.url, name="bench-feed")
+                js = nc.jetstream()
+                await _publish(js, manifests)
+                await _publish(js, frames)
+                await nc.close()
+
+            started = time.perf_counter()
+            asyncio.run(feed())
+            _settle(system, sum(n for *_, n in frames), len(manifests) + len(frames), started)
+            facility = decode_wire(manifests[0][1]).facility
+            out = subprocess.run(
+                [sys.executable, "-m", "infra.bench_api", system.http_url, str(clients),
+                 str(seconds), "/alerts", f"/alerts?facility={facility}"],
+                capture_output=True, text=True, timeout=seconds * 4 + 120, check=True,
+            )
+        finally:
+            system.stop()
+    return {"clients": clients, **json.loads(out.stdout.strip().splitlines()[-1])}

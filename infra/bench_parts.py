@@ -1,0 +1,190 @@
+"""Benchmarks of single parts, each in this process: the ledger, the verifier, proofs,
+the projections, and the logical actors' memory. Figures, never assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import random
+import statistics
+import time
+import tracemalloc
+from pathlib import Path
+
+from actors import FacilityActor, LedgerWriter
+from events import (
+    AlertRaised,
+    Causation,
+    Envelope,
+    Ledger,
+    MerkleTree,
+    SigningKey,
+    encode_envelopes,
+    verify_bundle,
+    write_bundle,
+)
+from infra.nats import NatsServer, connect, ensure_streams
+from projections import Projector, open_store
+from projections.queries import alerts as alerts_query
+from projections.readings import ReadingsProjector, latest_readings, sensor_history
+from simulator import Simulation
+
+__all__ = ["ledger_figures", "memory_figures", "projection_figures", "percentiles"]
+
+T0 = 1_767_225_600_000
+
+
+def percentiles(samples: list[float]) -> dict:
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
+
+
+def _envelopes(n: int, start: int = 0) -> list[Envelope]:
+    return [
+        Envelope.wrap(
+            AlertRaised(facility=f"ccs-{i % 100:02d}", alert_id=f"{i:020d}", sensor="solvent_temp",
+                        kind="deviation", severity="minor", value=50.0 + i % 7, baseline=40.0,
+                        score=9.5, model="robust-baseline", message="solvent temperature high"),
+            time=T0 + i, causation=Causation("readings", i + 1, 0),
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
+    envelopes = _envelopes(appends)
+    batches = [encode_envelopes(envelopes[i:i + 1000]) for i in range(0, appends, 1000)]
+
+    async def append_all(url: str) -> float:
+        nc = await connect(url)
+        await ensure_streams(nc.jetstream())
+        await nc.close()
+        writer = LedgerWriter(url, str(tmp / "bench.key"), head_interval_s=3600)
+        await writer.start()
+        started = time.perf_counter()
+        for payload in batches:
+            await writer.append(payload)
+        elapsed = time.perf_counter() - started
+        await writer.stop()
+        return elapsed
+
+    with NatsServer(tmp / "ledger-nats") as server:
+        append_s = asyncio.run(append_all(server.url))
+
+    ledger = Ledger()
+    sealed = ledger.seal(envelopes)
+    key = SigningKey.generate()
+    bundle = io.BytesIO()
+    write_bundle(bundle, key.public_key_hex, [r.data for r in sealed],
+                 [key.sign_head(ledger.size, ledger.tree.root(), T0)])
+    bundle.seek(0)
+    started = time.perf_counter()
+    report = verify_bundle(bundle)
+    verify_s = time.perf_counter() - started
+    assert report.ok, report.problem
+
+    tree = MerkleTree()
+    rng = random.Random(1)
+    for i in range(proof_tree):
+        tree.append(i.to_bytes(32, "big"))
+    samples = []
+    for _ in range(2000):
+        index = rng.randrange(proof_tree)
+        started = time.perf_counter()
+        tree.inclusion_proof(index, proof_tree)
+        samples.append(time.perf_counter() - started)
+    return {
+        "appends": appends,
+        "appends_per_s": appends / append_s,
+        "verify_events_per_s": appends / verify_s,
+        "proof_tree_size": proof_tree,
+        "inclusion_proof": percentiles(samples),
+    }
+
+
+def projection_figures(events: int, readings: int, tmp: Path) -> dict:
+    ledger = Ledger()
+    sealed = ledger.seal(_envelopes(events))
+    records = [(r.seq, r.data) for r in sealed]
+    with open_store(path=str(tmp / "bench-chdb")) as store:
+        projector = Projector(store)
+        projector.rebuild()
+        started = time.perf_counter()
+        for i in range(0, len(records), 2000):
+            projector.apply(records[i:i + 2000])
+        rebuild_s = time.perf_counter() - started
+
+        sim = Simulation(seed=3, facilities=100, sensors_per_facility=100, rate_hz=1.0,
+                         start_ms=T0, anomalies=False)
+        frames = ReadingsProjector(store)
+        frames.reset()
+        from events import encode_wire
+
+        steps = max(1, readings // 10_000)
+        seq, stored, started = 0, 0, time.perf_counter()
+        for lo in range(0, steps, 10):
+            batch = [(seq + i + 1, encode_wire(f))
+                     for i, f in enumerate(sim.frames(lo, min(lo + 10, steps), 10))]
+            seq += len(batch)
+            frames.apply(batch)
+            stored += 10_000 * (min(lo + 10, steps) - lo)
+        insert_s = time.perf_counter() - started
+
+        queries = {
+            "alerts": lambda: alerts_query(store, state="active", limit=100),
+            "latest_readings": lambda: latest_readings(store, sim.facilities[7]),
+            "sensor_history_1m": lambda: sensor_history(
+                store, sim.facilities[7], sim.sensor_ids[700], T0, T0 + steps * 1000, "1m"),
+        }
+        latency = {}
+        for name, query in queries.items():
+            samples = []
+            for _ in range(50):
+                started = time.perf_counter()
+                query()
+                samples.append(time.perf_counter() - started)
+            latency[name] = percentiles(samples)
+    return {
+        "rebuild_events": events,
+        "rebuild_events_per_s": events / rebuild_s,
+        "readings_stored": stored,
+        "readings_insert_per_s": stored / insert_s,
+        "queries": latency,
+    }
+
+
+def memory_figures(sensors: int) -> dict:
+    """Memory and time to bring up `sensors` logical sensor actors (100 per facility),
+    as a shard host does on the facilities' manifests."""
+    facilities = max(1, sensors // 100)
+    sim = Simulation(seed=1, facilities=facilities, sensors_per_facility=sensors // facilities,
+                     rate_hz=1.0, start_ms=T0, anomalies=False)
+    manifests = sim.manifests()
+
+    def bring_up() -> dict[str, FacilityActor]:
+        hosted = {}
+        for m in manifests:
+            actor = hosted[m.facility] = FacilityActor(m.facility)
+            actor.register(m)
+        return hosted
+
+    gc.collect()
+    started = time.perf_counter()
+    hosted = bring_up()
+    bring_up_s = time.perf_counter() - started
+    count = sum(len(a.sensors) for a in hosted.values())
+    del hosted
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    hosted = bring_up()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del hosted
+    return {
+        "sensors": count,
+        "bytes_per_sensor_actor": used / count,
+        "bring_up_s": bring_up_s,
+        "note": "logical actors as a shard host holds them; memory by tracemalloc",
+    }
