@@ -8,6 +8,9 @@ import ray
 from ray import serve
 
 from serve.app import build_app
+from serve.cache import CachedReader
+from serve.commands import CommandPublisher
+from serve.tokens import TokenKey
 
 __all__ = ["ActorLedger", "ActorReader", "Api"]
 
@@ -38,15 +41,27 @@ class ActorLedger:
     async def inclusion(self, seq: int, tree_size: int | None) -> dict:
         return await _call(self.handle.inclusion, seq, tree_size)
 
+    async def consistency(self, first: int, second: int) -> dict:
+        return await _call(self.handle.consistency, first, second)
+
 
 # access logs off: at thousands of requests a second they would cost more than the answers
-@serve.deployment(ray_actor_options={"num_cpus": 0},
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000,
                   logging_config={"enable_access_log": False, "log_level": "WARNING"})
 @serve.ingress()
 class Api:
-    def __init__(self, projections, ledger) -> None:
-        self.reader = ActorReader(projections)
+    def __init__(self, projections, ledger, *, nats_url: str | None = None,
+                 partitions: int = 16, token_key: TokenKey | None = None,
+                 exporter=None, open_reads: bool = True) -> None:
+        self.fresh = ActorReader(projections)
+        self.reader = CachedReader(self.fresh)
         self.ledger = ActorLedger(ledger)
+        self.commands = CommandPublisher(nats_url, partitions) if nats_url else None
+        self.verify = token_key.verify if token_key else None
+        self.exporter = exporter
+        self.open_reads = open_reads
 
     def __serve_build_asgi_app__(self):
-        return build_app(self.reader, self.ledger)
+        return build_app(self.reader, self.ledger, commands=self.commands, fresh=self.fresh,
+                         verify=self.verify, exporter=self.exporter,
+                         open_reads=self.open_reads)
