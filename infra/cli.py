@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--facilities", type=int, default=None)
     bench.add_argument("--sensors-per-facility", type=int, default=None)
     bench.add_argument("--seconds", type=float, default=None)
+
+    nab = sub.add_parser("nab", help="run the production detector on NAB data and score it")
+    nab.add_argument("--data", type=Path, required=True, help="NAB data: <category>/<name>.csv")
+    nab.add_argument("--out", type=Path, required=True, help="results go to OUT/plumeline/")
+    nab.add_argument(
+        "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
+    )
     return p
 
 
@@ -83,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                 from infra.bench import run_bench
 
                 return run_bench(args)
+            case "nab":
+                from infra.nab import run_nab
+
+                return run_nab(args)
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
     except UserError as exc:

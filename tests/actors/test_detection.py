@@ -59,3 +59,66 @@ def test_same_input_same_decisions():
 
 def test_severity_grows_with_score():
     assert [severity_of(s) for s in (6, 8, 12, 24)] == ["warning", "minor", "major", "critical"]
+
+
+# -- the likelihood ---------------------------------------------------------------------
+
+
+def likelihoods(detector, values):
+    out = []
+    for v in values:
+        detector.update(float(v))
+        out.append(detector.likelihood)
+    return out
+
+
+def test_likelihood_is_silent_until_calibrated_and_stays_in_the_unit_interval():
+    rng = np.random.default_rng(5)
+    d = RobustBaseline(DetectorConfig(likelihood=True, calibrate_after=100))
+    values = np.concatenate([rng.normal(0, 1, 3000), [50.0] * 20, rng.normal(0, 30, 500)])
+    out = likelihoods(d, values)
+    assert out[:100] == [0.0] * 100
+    assert all(0.0 <= p <= 1.0 for p in out) and max(out) > 0.5
+
+
+def test_level_shift_scores_once_at_onset():
+    rng = np.random.default_rng(6)
+    d = RobustBaseline(DetectorConfig(likelihood=True))
+    quiet = likelihoods(d, 100 + rng.normal(0, 1, 3000))
+    shifted = likelihoods(d, 110 + rng.normal(0, 1, 300))
+    onset = max(shifted[:5])
+    assert onset > 0.75 and onset > max(quiet[1000:])
+    # the episode goes on, but it does not score again unless it gets worse
+    assert sum(p > 0.5 for p in shifted[5:]) <= 2
+
+
+def test_frozen_signal_is_surprising_before_it_counts_as_stuck():
+    rng = np.random.default_rng(7)
+    d = RobustBaseline(DetectorConfig(likelihood=True, stuck_after=60))
+    quiet = likelihoods(d, 20 + rng.normal(0, 1, 3000))
+    frozen = likelihoods(d, [20.3] * 40)  # too short to raise "stuck"
+    assert d.active is None
+    assert max(frozen) > max(quiet[1000:])
+
+
+def test_value_histogram_stays_bounded_on_a_drifting_signal():
+    d = RobustBaseline(DetectorConfig(likelihood=True, max_bins=64))
+    rng = np.random.default_rng(8)
+    feed(d, np.linspace(0, 1e5, 50_000) + rng.normal(0, 1, 50_000))
+    assert len(d.values.counts) <= 64
+
+
+def test_same_input_same_likelihoods():
+    values = np.random.default_rng(9).normal(0, 1, 4000)
+    values[2500:2550] += 12
+    a = likelihoods(RobustBaseline(DetectorConfig(likelihood=True)), values)
+    b = likelihoods(RobustBaseline(DetectorConfig(likelihood=True)), values)
+    assert a == b and max(a[2500:2510]) == max(a)
+
+
+def test_the_likelihood_is_off_unless_asked_for_and_alerts_do_not_depend_on_it():
+    values = np.random.default_rng(7).normal(50, 1, 3000)
+    values[2000:2100] += 8
+    plain, scored = RobustBaseline(DetectorConfig()), RobustBaseline(DetectorConfig(likelihood=True))
+    assert feed(plain, values) == feed(scored, values)
+    assert plain.values is None and plain.likelihood == 0.0

@@ -1,0 +1,151 @@
+"""`plumeline nab`: Plumeline's production detector on the Numenta Anomaly Benchmark.
+
+Each `DATA/<category>/<name>.csv` is one sensor: its values go, in file order, through
+the `RobustBaseline` the sensor actors run, with the default `DetectorConfig`, and the
+detector's `likelihood` after each reading is that row's anomaly score. Results are
+written in NAB's layout, `OUT/plumeline/<category>/plumeline_<name>.csv` with columns
+timestamp,value,anomaly_score, so NAB's own scorer can read them too.
+
+With label windows (`--labels`, by default `DATA/../labels/combined_windows.json`) the
+run is scored by `simulator.nab` next to every published detector output found in
+`DATA/../results/<detector>/` for the same files, and broken down by category: each
+category with its own best threshold, and with the threshold the other categories
+chose (a threshold tuned on data the category is not part of).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from actors import DetectorConfig, RobustBaseline
+from infra.cli import ExitStatus, UserError
+from simulator.nab import (
+    Profile,
+    load_corpus,
+    load_detector_results,
+    load_profiles,
+    load_windows,
+    score_corpus,
+    write_results,
+)
+
+__all__ = ["DETECTOR", "run_nab", "score_series"]
+
+DETECTOR = "plumeline"
+# NAB's three profiles (config/profiles.json), for label sets that come without them
+PROFILES = {
+    "standard": Profile("standard", 1.0, 0.11, 1.0),
+    "reward_low_FP_rate": Profile("reward_low_FP_rate", 1.0, 0.22, 1.0),
+    "reward_low_FN_rate": Profile("reward_low_FN_rate", 1.0, 0.11, 2.0),
+}
+
+
+def score_series(values, config: DetectorConfig | None = None) -> np.ndarray:
+    """One series as one sensor: the detector's likelihood after each reading."""
+    detector = RobustBaseline(config or DetectorConfig(likelihood=True))
+    scores = np.empty(len(values))
+    for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+        detector.update(x)
+        scores[i] = detector.likelihood
+    return scores
+
+
+def run_nab(args) -> int:
+    data, out = Path(args.data), Path(args.out)
+    corpus = load_corpus(data) if data.is_dir() else []
+    if not corpus:
+        raise UserError(f"no <category>/<name>.csv under {data}")
+    results, readings, spent = {}, 0, 0.0
+    for k, series in enumerate(corpus, 1):
+        started = time.perf_counter()
+        scores = score_series(series.values)
+        took = time.perf_counter() - started
+        write_results(
+            out / DETECTOR, series.relative_path, series.timestamps, series.values, scores
+        )
+        results[series.relative_path] = (series.timestamps, scores)
+        readings, spent = readings + len(scores), spent + took
+        print(
+            f"[{k}/{len(corpus)}] {series.relative_path}: {len(scores)} rows, {took:.2f} s",
+            file=sys.stderr,
+        )
+    print(
+        f"{readings} readings in {spent:.1f} s ({readings / spent:,.0f}/s); "
+        f"results in {out / DETECTOR}",
+        file=sys.stderr,
+    )
+
+    labels = Path(args.labels) if args.labels else data.parent / "labels" / "combined_windows.json"
+    if not labels.exists():
+        if args.labels:
+            raise UserError(f"no label file {labels}")
+        print(f"no labels at {labels}: not scored", file=sys.stderr)
+        return ExitStatus.OK
+    windows = load_windows(labels)
+    missing = sorted(set(results) - set(windows))
+    if missing:
+        raise UserError(f"{labels} has no windows for {', '.join(missing)}")
+    profiles_path = labels.parent.parent / "config" / "profiles.json"
+    profiles = load_profiles(profiles_path) if profiles_path.exists() else PROFILES
+    detectors = {DETECTOR: results} | _published(data.parent / "results", set(results))
+    print(_table(detectors, windows, profiles))
+    print()
+    print(_breakdown(detectors, windows, profiles))
+    return ExitStatus.OK
+
+
+def _published(root: Path, paths: set[str]) -> dict:
+    """Published outputs under `root` that cover every file of the run, by detector."""
+    found = {}
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        if folder.name == DETECTOR:
+            continue
+        results = load_detector_results(root, folder.name)
+        if paths <= set(results):
+            found[folder.name] = {p: results[p] for p in sorted(paths)}
+        else:
+            print(f"{folder.name}: results miss some files, not compared", file=sys.stderr)
+    return found
+
+
+def _table(detectors: dict, windows, profiles: dict[str, Profile]) -> str:
+    names = list(profiles)
+    lines = [f"{'detector':<18}" + "".join(f"{n:>20}" for n in names)]
+    for detector, results in detectors.items():
+        scores = [score_corpus(results, windows, profiles[n]) for n in names]
+        lines.append(f"{detector:<18}" + "".join(f"{s.normalized:>20.2f}" for s in scores))
+    files = len(next(iter(detectors.values())))
+    count = sum(len(windows[p]) for p in next(iter(detectors.values())))
+    lines.append(
+        f"normalised NAB scores, {files} files, {count} windows, threshold swept "
+        "per profile over the whole run"
+    )
+    return "\n".join(lines)
+
+
+def _breakdown(detectors: dict, windows, profiles: dict[str, Profile]) -> str:
+    """Per category: own threshold / threshold chosen on the other categories."""
+    categories = sorted({p.split("/")[0] for p in next(iter(detectors.values()))})
+    if len(categories) < 2:
+        return "one category: no breakdown"
+    names = list(profiles)
+    lines = [f"{'detector':<18}{'category':<24}" + "".join(f"{n:>20}" for n in names)]
+    for detector, results in detectors.items():
+        for category in categories:
+            inside = {p: r for p, r in results.items() if p.startswith(category + "/")}
+            rest = {p: r for p, r in results.items() if not p.startswith(category + "/")}
+            cells = []
+            for n in names:
+                own = score_corpus(inside, windows, profiles[n]).normalized
+                chosen = score_corpus(rest, windows, profiles[n]).threshold
+                other = score_corpus(inside, windows, profiles[n], threshold=chosen).normalized
+                cells.append(f"{own:>9.2f} /{other:>8.2f}")
+            lines.append(f"{detector:<18}{category:<24}" + "".join(f"{c:>20}" for c in cells))
+    lines.append(
+        "per category: threshold swept on the category / threshold swept on the other categories"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""`plumeline nab` on the NAB subset next to the repository (../shared/nab)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infra.cli import ExitStatus, main
+from simulator.nab import (
+    load_corpus,
+    load_detector_results,
+    load_profiles,
+    load_windows,
+    score_corpus,
+)
+
+NAB = Path(__file__).parents[2].parent / "shared" / "nab"
+pytestmark = pytest.mark.skipif(
+    not (NAB / "data").is_dir(), reason=f"NAB subset not found at {NAB} (../shared/nab)"
+)
+FEW = [
+    "artificialWithAnomaly/art_daily_jumpsup.csv",
+    "realKnownCause/ec2_request_latency_system_failure.csv",
+    "realKnownCause/rogue_agent_key_hold.csv",
+]
+
+
+def _check_outputs(data: Path, out: Path) -> dict:
+    corpus = load_corpus(data)
+    results = load_detector_results(out, "plumeline")
+    assert sorted(results) == [s.relative_path for s in corpus]
+    for series in corpus:
+        stamps, scores = results[series.relative_path]
+        assert np.array_equal(stamps, series.timestamps)
+        assert np.all((scores >= 0.0) & (scores <= 1.0))
+    return results
+
+
+def test_whole_subset_scores_well_above_the_null_detector(tmp_path, capsys):
+    assert main(["nab", "--data", str(NAB / "data"), "--out", str(tmp_path)]) == ExitStatus.OK
+    results = _check_outputs(NAB / "data", tmp_path)
+    windows = load_windows(NAB / "labels" / "combined_windows.json")
+    profiles = load_profiles(NAB / "config" / "profiles.json")
+    for name, profile in profiles.items():
+        assert score_corpus(results, windows, profile).normalized > 40, name
+    out, err = capsys.readouterr()
+    first = out.split("\n\n")[0].splitlines()  # the table; the breakdown follows
+    table = {line.split()[0]: line.split()[1:] for line in first}
+    assert {"plumeline", "numenta", "null"} <= set(table)
+    assert [float(x) for x in table["null"][:3]] == [0.0, 0.0, 0.0]
+    assert "[13/13] realKnownCause/rogue_agent_key_updown.csv" in err
+
+
+def test_a_few_files_with_labels_given(tmp_path, capsys):
+    data = tmp_path / "data"
+    for path in FEW:
+        (data / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(NAB / "data" / path, data / path)
+    labels = tmp_path / "windows.json"
+    every = json.loads((NAB / "labels" / "combined_windows.json").read_text())
+    labels.write_text(json.dumps({p: every[p] for p in FEW}))
+    argv = ["nab", "--data", str(data), "--out", str(tmp_path / "out"), "--labels", str(labels)]
+    assert main(argv) == ExitStatus.OK
+    results = _check_outputs(data, tmp_path / "out")
+    assert (
+        score_corpus(
+            results,
+            load_windows(labels),
+            load_profiles(NAB / "config" / "profiles.json")["standard"],
+        ).normalized
+        > 0
+    )
+    assert capsys.readouterr().out.startswith("detector")
+
+
+def test_missing_data_or_labels_is_one_clear_error(tmp_path, capsys):
+    assert main(["nab", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == ExitStatus.ERROR
+    assert "no <category>/<name>.csv" in capsys.readouterr().err
+    argv = [
+        "nab",
+        "--data",
+        str(NAB / "data"),
+        "--out",
+        str(tmp_path / "o"),
+        "--labels",
+        str(tmp_path / "nope.json"),
+    ]
+    assert main(argv) == ExitStatus.ERROR
+    assert "no label file" in capsys.readouterr().err
