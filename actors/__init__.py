@@ -1,12 +1,21 @@
 """Logical actors (facilities, sensors) and the hosts that run them."""
 
+from actors.accounting import FLOW_ROLES, CarbonBalance
+from actors.alerts import AlertBook
+from actors.derivation import Derivation, Derived
 from actors.detection import DetectorConfig, RobustBaseline, severity_of
 from actors.facility import FacilityActor, FacilityConfig, Rejected
 from actors.ledger_writer import LedgerWriter, read_stream
 from actors.sensor import SensorActor, alert_id
 from actors.shard_host import ShardHost
+from actors.staleness import StaleWatch
 
 __all__ = [
+    "FLOW_ROLES",
+    "AlertBook",
+    "CarbonBalance",
+    "Derivation",
+    "Derived",
     "DetectorConfig",
     "FacilityActor",
     "FacilityConfig",
@@ -15,6 +24,7 @@ __all__ = [
     "RobustBaseline",
     "SensorActor",
     "ShardHost",
+    "StaleWatch",
     "alert_id",
     "read_stream",
     "severity_of",

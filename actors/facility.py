@@ -12,11 +12,16 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from actors.accounting import CarbonBalance
+from actors.alerts import AlertBook
+from actors.commands import decide
 from actors.detection import DetectorConfig
-from actors.sensor import SensorActor
+from actors.sensor import SensorActor, alert_id
+from actors.staleness import StaleWatch
 from events import (
     AlertCleared,
     AlertRaised,
+    Command,
     Event,
     FacilityRegistered,
     Frame,
@@ -38,6 +43,10 @@ class FacilityConfig:
     hotspot_ratio: float = 1.5  # flow above 1.5x its baseline ...
     hotspot_after: int = 3  # ... for this many readings in a row is a hotspot
     hotspot_alpha: float = 0.01
+    escalate_after_ms: int = 15 * 60_000  # unacknowledged this long: one severity up
+    window_ms: int = 3_600_000  # the CO2 balance and the readings seal, per hour
+    hold_max_ms: int = 5 * 60_000  # a flow reading holds this long at most
+    stale_after_ms: int = 5 * 60_000  # a sensor silent this long in event time is stale
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,9 @@ class FacilityActor:
         self.registered = False
         self.sensors: dict[str, SensorActor] = {}
         self._hotspots: dict[str, _Hotspot] = {}
+        self.alerts = AlertBook(facility, config.escalate_after_ms)
+        self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
+        self.staleness = StaleWatch(config.stale_after_ms)
 
     def register(self, manifest: Manifest) -> list[Event]:
         """Events for what the manifest adds; a manifest sent again adds nothing."""
@@ -92,10 +104,10 @@ class FacilityActor:
         return out
 
     def observe(
-        self, frame: Frame, arrived_ms: int
+        self, frame: Frame, arrived_ms: int, seq: int = 0
     ) -> tuple[list[tuple[int, Event]], Rejected | None]:
-        """A frame in; the (event time, event) it causes, applied already, and what was
-        refused."""
+        """A frame (READINGS message `seq`) in; the (event time, event) it causes,
+        applied already, and what was refused."""
         events: list[tuple[int, Event]] = []
         bad_s, bad_t, bad_v, reasons = [], [], [], []
         for sensor, time, value in sorted(zip(frame.sensors, frame.times, frame.values),
@@ -106,12 +118,18 @@ class FacilityActor:
                 bad_s.append(sensor), bad_t.append(time), bad_v.append(value)
                 reasons.append(reason)
                 continue
-            caused = actor.observe(time, value)
+            for at, event in self._account(actor, time, value, seq):
+                self.apply(event, at)
+                events.append((at, event))
+            caused = self.alerts.admit(actor.observe(time, value), time)
             if actor.spec.role in EMISSION_ROLES:
                 caused += self._hotspot(actor, time, value)
             for event in caused:
-                self.apply(event)
+                self.apply(event, time)
                 events.append((time, event))
+            for due, event in self.alerts.escalations(time):
+                self.apply(event, due)
+                events.append((due, event))
         rejected = Rejected(bad_s, bad_t, bad_v, reasons) if reasons else None
         return events, rejected
 
@@ -124,7 +142,31 @@ class FacilityActor:
             return "timestamp in the future"
         if time <= actor.last_time:
             return "timestamp not after the sensor's last reading"
+        if self.balance.before_window(time):
+            return "timestamp before the facility's open accounting window"
         return None
+
+    def _account(self, actor: SensorActor, time: int, value: float, seq: int):
+        """What an accepted reading settles before it is judged: the balance window it
+        closes, the sensors found quiet as event time moves on, its own return."""
+        out = self.balance.advance(time)
+        self.balance.add(actor.sensor, actor.spec.role, time, value, seq)
+        quiet, back = self.staleness.seen(actor.sensor, time)
+        for sensor, since in quiet:
+            out += [(since, e) for e in self.alerts.admit([self._stale(sensor, since)], since)]
+        if back and (open_id := self.alerts.by_key.get((actor.sensor, "stale"))):
+            out.append((time, AlertCleared(facility=self.facility, alert_id=open_id,
+                                           sensor=actor.sensor, kind="stale", value=value)))
+        return out
+
+    def _stale(self, sensor: str, since: int) -> AlertRaised:
+        quiet_s = self.config.stale_after_ms / 1000
+        return AlertRaised(
+            facility=self.facility, alert_id=alert_id(self.facility, sensor, "stale", since),
+            sensor=sensor, kind="stale", severity="minor", value=quiet_s, baseline=0.0,
+            score=0.0, model="event-time-staleness",
+            message=f"{sensor} has sent nothing for {quiet_s:g} s of the facility's event time",
+        )
 
     def _hotspot(self, actor: SensorActor, time: int, value: float) -> list[Event]:
         c = self.config
@@ -165,7 +207,18 @@ class FacilityActor:
             urgency="high" if per_day >= 24 else "medium",
         )
 
-    def apply(self, event: Event) -> None:
+    def command(self, command: Command) -> list[tuple[int, Event]]:
+        """An operator's command in; the one event it causes, applied, at the command's
+        time (docs/architecture.md, "Commands")."""
+        event = decide(self.alerts, self.sensors, command)
+        self.apply(event, command.time)
+        return [(command.time, event)]
+
+    def apply(self, event: Event, time: int = 0) -> None:
+        self.alerts.apply(event, time)
         match event:
-            case AlertRaised(sensor=s) | AlertCleared(sensor=s) if s in self.sensors:
+            # a stale alert is the facility's judgement, not the sensor detector's
+            case AlertRaised(sensor=s, kind=k) | AlertCleared(sensor=s, kind=k) if (
+                s in self.sensors and k != "stale"
+            ):
                 self.sensors[s].apply(event)

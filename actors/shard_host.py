@@ -12,29 +12,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import msgspec
 import nats
 import structlog
 from nats.js import api
 
+from actors.derivation import Derivation
 from actors.facility import FacilityActor, FacilityConfig
-from events import (
-    Causation,
-    Envelope,
-    Frame,
-    Manifest,
-    ReadingsRejected,
-    decode_wire,
-    encode_envelopes,
-    encode_wire,
-)
+from events import Envelope, encode_envelopes
 
 __all__ = ["ShardHost"]
 
 READINGS_STREAM = "READINGS"
-CAUSE = "readings"
 
 Append = Callable[[bytes], Awaitable[int]]
 
@@ -42,8 +32,12 @@ Append = Callable[[bytes], Awaitable[int]]
 @dataclass
 class _Partition:
     number: int
-    facilities: dict[str, FacilityActor] = field(default_factory=dict)
+    derivation: Derivation
     processed: int = 0  # last READINGS sequence whose events are derived
+
+    @property
+    def facilities(self) -> dict[str, FacilityActor]:
+        return self.derivation.facilities
 
 
 class ShardHost:
@@ -62,8 +56,9 @@ class ShardHost:
         self.config = config or FacilityConfig()
         self.batch = batch
         self.name = name
-        self.partitions = {p: _Partition(p) for p in partitions}
-        self.counters = {"frames": 0, "readings": 0, "rejected": 0, "events": 0, "malformed": 0}
+        self.partitions = {p: _Partition(p, Derivation(self.config)) for p in partitions}
+        self.counters = {"frames": 0, "readings": 0, "rejected": 0, "events": 0, "malformed": 0,
+                         "commands": 0}
         self.log = structlog.get_logger("plumeline.shard").bind(shard=name)
         self._tasks: list[asyncio.Task] = []
         self._nc = None
@@ -104,7 +99,7 @@ class ShardHost:
                 raise
             except Exception as exc:  # the ledger or NATS failed: rebuild and go on
                 self.log.warning("partition_restarting", partition=part.number, error=repr(exc))
-                part.facilities.clear()
+                part.derivation = Derivation(self.config)
                 part.processed = 0
                 await asyncio.sleep(1.0)
 
@@ -174,52 +169,19 @@ class ShardHost:
         dead-lettered again."""
         seq = msg.metadata.sequence.stream
         arrived = int(msg.metadata.timestamp.timestamp() * 1000)
-        facility_name = msg.subject.split(".", 2)[-1]
-        log = self.log.bind(facility=facility_name, seq=seq)
-        try:
-            message = decode_wire(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            if live:
-                self.counters["malformed"] += 1
-                log.warning("frame_malformed", reason=str(exc))
-                await self._deadletter(msg, seq, f"malformed frame: {exc}")
-            body = ReadingsRejected(facility=facility_name, count=0, reasons={"malformed frame": 1})
-            return [Envelope.wrap(body, time=arrived, causation=Causation(CAUSE, seq, 0))]
-        if message.facility != facility_name:
-            reason = f"frame names facility {message.facility!r} on subject of {facility_name!r}"
-            if live:
-                await self._deadletter(msg, seq, reason)
-            body = ReadingsRejected(facility=facility_name, count=0, reasons={reason: 1})
-            return [Envelope.wrap(body, time=arrived, causation=Causation(CAUSE, seq, 0))]
-        facility = part.facilities.get(facility_name)
-        if facility is None:
-            facility = part.facilities[facility_name] = FacilityActor(facility_name, self.config)
-        match message:
-            case Manifest():
-                caused = [(message.time or arrived, e) for e in facility.register(message)]
-                rejected = None
-            case Frame():
-                caused, rejected = facility.observe(message, arrived)
-                if live:
-                    self.counters["frames"] += 1
-                    self.counters["readings"] += len(message.values) - (
-                        len(rejected.reasons) if rejected else 0
-                    )
-        if rejected is not None:
-            if live:
-                self.counters["rejected"] += len(rejected.reasons)
-                log.info("readings_rejected", reasons=rejected.counts())
-                refused = Frame(facility=facility_name, sensors=rejected.sensors,
-                                times=rejected.times, values=rejected.values)
-                await self._deadletter(msg, seq, "; ".join(sorted(set(rejected.reasons))),
-                                       payload=encode_wire(refused))
-            summary = ReadingsRejected(facility=facility_name, count=len(rejected.reasons),
-                                       reasons=rejected.counts())
-            caused.append((arrived, summary))
-        return [
-            Envelope.wrap(event, time=t, causation=Causation(CAUSE, seq, i))
-            for i, (t, event) in enumerate(caused)
-        ]
+        derived = part.derivation.derive(msg.subject, seq, arrived, msg.data)
+        if live:
+            for name, n in derived.counts.items():
+                self.counters[name] += n
+            if derived.deadletter is not None:
+                reason, payload = derived.deadletter
+                log = self.log.bind(facility=msg.subject.split(".", 2)[-1], seq=seq)
+                if derived.rejected is not None:
+                    log.info("readings_rejected", reasons=derived.rejected.counts())
+                else:
+                    log.warning("frame_refused", reason=reason)
+                await self._deadletter(msg, seq, reason, payload=payload)
+        return derived.envelopes
 
     async def _deadletter(self, msg, seq: int, reason: str, payload: bytes | None = None) -> None:
         await self.js.publish(

@@ -15,18 +15,24 @@ __all__ = [
     "SCHEMA_VERSION",
     "AlertAcknowledged",
     "AlertCleared",
+    "AlertEscalated",
     "AlertRaised",
+    "AlertUpdated",
     "Causation",
+    "CommandRejected",
     "DomainEvent",
+    "EmissionsMeasured",
     "Envelope",
     "Event",
     "FacilityRegistered",
     "HotspotDetected",
     "ReadingsRejected",
+    "ReadingsSealed",
     "RecommendationApproved",
     "RecommendationIssued",
     "RecommendationRejected",
     "SensorRegistered",
+    "SilenceStarted",
     "event_id",
 ]
 
@@ -119,6 +125,77 @@ class RecommendationRejected(DomainEvent, tag="recommendation.rejected"):
     note: str = ""
 
 
+class AlertUpdated(DomainEvent, tag="alert.updated"):
+    """The detector raised again what is still active: one alert per (sensor, kind),
+    whose latest reading, score and severity this carries; `count` raises so far."""
+
+    alert_id: str
+    sensor: str
+    kind: str
+    severity: str
+    value: float
+    score: float
+    count: int
+
+
+class AlertEscalated(DomainEvent, tag="alert.escalated"):
+    """Unacknowledged for `unacknowledged_ms` of event time: one step up the scale."""
+
+    alert_id: str
+    sensor: str
+    kind: str
+    severity: str
+    previous: str
+    unacknowledged_ms: int
+
+
+class SilenceStarted(DomainEvent, tag="silence.started"):
+    """No new alerts from `sensor` ("" = every sensor of the facility) until `until_ms`."""
+
+    sensor: str
+    until_ms: int
+    reason: str
+    user: str
+
+
+class CommandRejected(DomainEvent, tag="command.rejected"):
+    """An operator's command that could not be carried out, kept with its reason."""
+
+    command: str
+    target: str
+    user: str
+    reason: str
+
+
+class EmissionsMeasured(DomainEvent, tag="emissions.measured"):
+    """The facility's CO2 balance over one window of event time [window_start,
+    window_end), in tonnes, integrated sample-and-hold from its CO2 flow sensors (t/h)
+    by role; `first_seq`..`last_seq` are the READINGS messages of those `readings`."""
+
+    window_start: int
+    window_end: int
+    emitted_t: float
+    captured_t: float
+    stored_t: float
+    vented_t: float
+    capture_efficiency: float  # captured / emitted; 0.0 when nothing was emitted
+    readings: int
+    first_seq: int
+    last_seq: int
+
+
+class ReadingsSealed(DomainEvent, tag="readings.sealed"):
+    """The RFC 6962 Merkle root over the `count` readings the facility accepted with a
+    time in [window_start, window_end), leaves as docs/ledger.md §8 defines them."""
+
+    window_start: int
+    window_end: int
+    root: str  # 64 hex
+    count: int
+    first_seq: int
+    last_seq: int
+
+
 Event = (
     FacilityRegistered
     | SensorRegistered
@@ -130,6 +207,12 @@ Event = (
     | RecommendationIssued
     | RecommendationApproved
     | RecommendationRejected
+    | AlertUpdated
+    | AlertEscalated
+    | SilenceStarted
+    | CommandRejected
+    | EmissionsMeasured
+    | ReadingsSealed
 )
 
 

@@ -1,4 +1,4 @@
-"""What devices put on the wire: frames of readings and facility manifests.
+"""What goes on READINGS: frames of readings, facility manifests, operator commands.
 
 A frame, not a reading, is the unit on the wire (DESIGN.md: per-message cost
 dominates). Frames are columnar so a shard host can turn them into arrays at once.
@@ -14,11 +14,18 @@ from typing import Annotated, Literal
 import msgspec
 
 __all__ = [
+    "COMMANDS",
+    "AcknowledgeAlert",
+    "ApproveRecommendation",
+    "ClearAlert",
+    "Command",
     "Frame",
     "Manifest",
     "Name",
+    "RejectRecommendation",
     "Role",
     "SensorSpec",
+    "SilenceSensor",
     "WireMessage",
     "decode_wire",
     "encode_wire",
@@ -75,7 +82,55 @@ class Manifest(msgspec.Struct, frozen=True, tag="manifest"):
     time: int = 0
 
 
-WireMessage = Frame | Manifest
+class _Command(msgspec.Struct, frozen=True, kw_only=True):
+    """An operator's command, sent on the facility's READINGS subject.
+
+    Commands travel in the facility's input log, in order with its frames, so that
+    replaying READINGS replays the decisions too (docs/architecture.md, "Commands").
+    `time` is the command's wall-clock time in ms, stamped once by the HTTP layer and
+    stored in the stream: the event time of what the command causes.
+    """
+
+    facility: Name
+    user: str
+    time: int
+
+
+class AcknowledgeAlert(_Command, tag="command.acknowledge_alert"):
+    alert_id: str
+    note: str = ""
+
+
+class ClearAlert(_Command, tag="command.clear_alert"):
+    alert_id: str
+    note: str = ""
+
+
+class SilenceSensor(_Command, tag="command.silence_sensor"):
+    """No new alerts from `sensor` ("" for the whole facility) until `until_ms`."""
+
+    until_ms: int
+    sensor: str = ""
+    reason: str = ""
+
+
+class ApproveRecommendation(_Command, tag="command.approve_recommendation"):
+    recommendation_id: str
+    note: str = ""
+
+
+class RejectRecommendation(_Command, tag="command.reject_recommendation"):
+    recommendation_id: str
+    note: str = ""
+
+
+Command = (
+    AcknowledgeAlert | ClearAlert | SilenceSensor | ApproveRecommendation | RejectRecommendation
+)
+COMMANDS = (AcknowledgeAlert, ClearAlert, SilenceSensor, ApproveRecommendation,
+            RejectRecommendation)
+
+WireMessage = Frame | Manifest | Command
 
 _msgpack_decoder = msgspec.msgpack.Decoder(WireMessage)
 _json_decoder = msgspec.json.Decoder(WireMessage)

@@ -17,6 +17,7 @@ __all__ = ["ExitStatus", "main"]
 class ExitStatus(IntEnum):
     OK = 0
     TAMPERED = 1  # verify found the ledger altered; the message names the first bad record
+    # (audit: a proof that fails, a replay that differs — the same "do not trust this")
     ERROR = 2  # could not run: unreadable input, no data, a service that would not start
     INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
@@ -51,12 +52,39 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--data-dir", type=Path)
     verify.add_argument("--public-key", help="expected public key (hex); default: the bundle's")
 
+    audit = sub.add_parser("audit", help="check the ledger against READINGS")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    proof = audit_sub.add_parser("reading", help="prove a reading is in its sealed window")
+    proof.add_argument("--facility", required=True)
+    proof.add_argument("--sensor", required=True)
+    proof.add_argument("--at", required=True, help="the reading's time: ISO-8601 or epoch ms")
+    proof.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+    rerun = audit_sub.add_parser("replay", help="re-run the actors over READINGS, compare")
+    rerun.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+
     bench = sub.add_parser("bench", help="throughput of the whole loop next to the raw pipe")
     bench.add_argument("--quick", action="store_true")
     bench.add_argument("--json", type=Path, help="write the figures as JSON here")
     bench.add_argument("--facilities", type=int, default=None)
     bench.add_argument("--sensors-per-facility", type=int, default=None)
     bench.add_argument("--seconds", type=float, default=None)
+
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="print a bearer token for the HTTP API")
+    create.add_argument("--role", required=True,
+                        choices=["viewer", "operator", "auditor", "admin"])
+    create.add_argument("--user", required=True)
+    create.add_argument("--ttl", type=int, default=30 * 86_400, help="seconds (default 30 days)")
+    create.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+
+    evaluate = sub.add_parser("evaluate",
+                              help="the actors against the simulator's injected anomalies")
+    evaluate.add_argument("--seed", type=int, default=7)
+    evaluate.add_argument("--duration", default="6h", help="event time: 90s, 30m, 6h, 1d")
+    evaluate.add_argument("--facilities", type=int, default=8)
+    evaluate.add_argument("--sensors-per-facility", type=int, default=9)
+    evaluate.add_argument("--json", type=Path, help="write the figures as JSON here")
 
     nab = sub.add_parser("nab", help="run the production detector on NAB data and score it")
     nab.add_argument("--data", type=Path, required=True, help="NAB data: <category>/<name>.csv")
@@ -86,10 +114,26 @@ def main(argv: list[str] | None = None) -> int:
                 from infra.audit import verify
 
                 return verify(args.bundle, args.data_dir, args.public_key)
+            case "audit" if args.audit_command == "reading":
+                from infra.audit_reading import reading
+
+                return reading(args.data_dir, args.facility, args.sensor, args.at)
+            case "audit":
+                from infra.audit_replay import replay
+
+                return replay(args.data_dir)
             case "bench":
                 from infra.bench import run_bench
 
                 return run_bench(args)
+            case "token":
+                from infra.tokens import create_token
+
+                return create_token(args)
+            case "evaluate":
+                from infra.evaluate import run_evaluate
+
+                return run_evaluate(args)
             case "nab":
                 from infra.nab import run_nab
 

@@ -29,6 +29,7 @@ class Settings:
     partitions: int = 16  # READINGS partitions; fixed for the life of a deployment
     shards: int = 1  # shard hosts (Ray actors) sharing the partitions
     num_cpus: int | None = None
+    open_reads: bool = True  # GET routes answer callers without a token
 
     @classmethod
     def from_env(cls, **given) -> Settings:
@@ -44,6 +45,11 @@ class Settings:
     @property
     def key_path(self) -> Path:
         return self.data_dir / "ledger.key"
+
+    @property
+    def api_key_path(self) -> Path:
+        """The HMAC key of API tokens (serve/tokens.py), made on first start."""
+        return self.data_dir / "api.key"
 
     @property
     def runtime_path(self) -> Path:

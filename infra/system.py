@@ -20,19 +20,27 @@ from ray import serve
 
 from actors import LedgerWriter, ShardHost
 from infra.audit import write_export
-from infra.nats import NatsServer, connect, ensure_streams
+from infra.nats import NatsServer, connect, ensure_streams, free_port
 from infra.settings import Settings
 from projections.runner import ProjectionRunner
 from serve.deployment import Api
 from serve.tokens import TokenKey
 
-__all__ = ["RAY_SERVE_ENV", "System", "append_via", "shard_partitions"]
+__all__ = ["System", "append_via", "ray_serve_env", "shard_partitions"]
 
-# Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core machine
-# GET /alerts goes from ~300 to ~2,000 requests/s (wrk, 200 connections, see
-# docs/benchmarks.md). Read by Ray's processes, so set before Ray starts; on a real
-# cluster set them in the cluster's environment.
-RAY_SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+def ray_serve_env() -> dict[str, str]:
+    """Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
+    machine GET /alerts goes from ~300 to ~2,000 requests/s (wrk, 200 connections, see
+    docs/benchmarks.md). HAProxy's stats and metrics ports are fixed by default, so two
+    systems on one machine (a test run beside `plumeline up`) would collide: free ones.
+    Read by Ray's processes, so set before Ray starts; on a real cluster set them in
+    the cluster's environment."""
+    return {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+    }
 
 log = structlog.get_logger("plumeline.system")
 
@@ -96,7 +104,7 @@ class System:
             self.nats_url = self.nats.url
         asyncio.run(self._declare_streams())
         if not ray.is_initialized():
-            for name, value in RAY_SERVE_ENV.items():
+            for name, value in ray_serve_env().items():
                 os.environ.setdefault(name, value)
             ray.init(
                 address=s.ray_address or "local",

@@ -6,6 +6,7 @@ as of any ledger position, back out as JSON-ready dicts.
 """
 
 from projections import queries
+from projections.positions import caused_by, seq_at, seq_of
 from projections.projector import Projector, SequenceGap
 from projections.queries import (
     ALERT_STATES,
@@ -18,6 +19,7 @@ from projections.queries import (
     projection_status,
     rejections_summary,
 )
+from projections.recommendations import RECOMMENDATION_STATES, recommendation, recommendations
 from projections.rows import rows_for
 from projections.schema import COLUMNS, TABLES
 from projections.store import Store, open_store
@@ -25,6 +27,7 @@ from projections.store import Store, open_store
 __all__ = [
     "ALERT_STATES",
     "COLUMNS",
+    "RECOMMENDATION_STATES",
     "SEVERITIES",
     "TABLES",
     "Projector",
@@ -32,12 +35,17 @@ __all__ = [
     "Store",
     "alert",
     "alerts",
+    "caused_by",
     "facilities",
     "hotspots",
     "ledger_events",
     "open_store",
     "projection_status",
     "queries",
+    "recommendation",
+    "recommendations",
     "rejections_summary",
     "rows_for",
+    "seq_at",
+    "seq_of",
 ]

@@ -28,6 +28,8 @@ ALERT_STATES = tuple(_STATE_FILTERS)
 # The detector's scale (actors/detection.py severity_of); projections may not import
 # actors, so the vocabulary is repeated here.
 SEVERITIES = ("warning", "minor", "major", "critical")
+# An alert's severity is that of its latest raise, update or escalation.
+_SEVERITY_EVENTS = "('alert.raised', 'alert.updated', 'alert.escalated')"
 
 _ALERT_SQL = """
 SELECT
@@ -36,10 +38,12 @@ SELECT
     any(e.sensor) AS sensor,
     any(e.kind) AS kind,
     maxIf(e.seq, e.type = 'alert.raised') AS raised_seq,
-    argMaxIf(e.severity, e.seq, e.type = 'alert.raised') AS severity,
-    argMaxIf(e.value, e.seq, e.type = 'alert.raised') AS value,
+    argMaxIf(e.severity, e.seq, e.type IN %(lifts)s) AS severity,
+    argMaxIf(e.value, e.seq, e.type IN ('alert.raised', 'alert.updated')) AS value,
     argMaxIf(e.baseline, e.seq, e.type = 'alert.raised') AS baseline,
-    argMaxIf(e.score, e.seq, e.type = 'alert.raised') AS score,
+    argMaxIf(e.score, e.seq, e.type IN ('alert.raised', 'alert.updated')) AS score,
+    -- counted by distinct seq: unmerged copies of a row must not count twice
+    uniqExactIf(e.seq, e.type IN ('alert.raised', 'alert.updated')) AS occurrences,
     argMaxIf(e.model, e.seq, e.type = 'alert.raised') AS model,
     argMaxIf(e.message, e.seq, e.type = 'alert.raised') AS message,
     toUnixTimestamp64Milli(argMaxIf(e.time, e.seq, e.type = 'alert.raised')) AS raised_at_ms,
@@ -62,11 +66,11 @@ WHERE e.seq <= {as_of:UInt64} AND e.alert_id IN (
             maxIf(seq, type = 'alert.raised') AS raised_seq,
             maxIf(seq, type = 'alert.acknowledged') AS ack_seq,
             maxIf(seq, type = 'alert.cleared') AS cleared_seq,
-            argMaxIf(severity, seq, type = 'alert.raised') AS raised_severity
+            argMaxIf(severity, seq, type IN %(lifts)s) AS raised_severity
         FROM alert_events
-        WHERE seq <= {as_of:UInt64} AND (%s)
+        WHERE seq <= {as_of:UInt64} AND (%(where)s)
         GROUP BY alert_id
-        HAVING raised_seq > 0 AND (%s)
+        HAVING raised_seq > 0 AND (%(having)s)
         ORDER BY raised_seq DESC
         LIMIT {limit:UInt32}
     )
@@ -94,7 +98,7 @@ def alerts(
         + ([_STATE_FILTERS[state]] if state else [])
     )
     rows = store.rows(
-        _ALERT_SQL % (where, having),
+        _sql(where, having),
         {
             "facility": _params.text("facility", facility),
             "severity": severity or "",
@@ -112,16 +116,21 @@ def alert(store: Store, alert_id: str, as_of_seq: int | None = None) -> dict[str
         "as_of": _params.as_of(as_of_seq),
         "limit": 1,
     }
-    rows = store.rows(_ALERT_SQL % ("alert_id = {id:String}", "1"), params)
+    rows = store.rows(_sql("alert_id = {id:String}", "1"), params)
     if not rows:
         return None
     history = store.rows(
-        "SELECT seq, type, toUnixTimestamp64Milli(time) AS time_ms, value, user, note, `by`"
+        "SELECT seq, type, toUnixTimestamp64Milli(time) AS time_ms, severity, value, user, note,"
+        " `by`"
         " FROM alert_events FINAL WHERE alert_id = {id:String} AND seq <= {as_of:UInt64}"
         " ORDER BY seq",
         params,
     )
     return {**_alert_state(rows[0]), "history": [_params.times(h) for h in history]}
+
+
+def _sql(where: str, having: str) -> str:
+    return _ALERT_SQL % {"where": where, "having": having, "lifts": _SEVERITY_EVENTS}
 
 
 def _alert_state(r: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from events import (
     AlertAcknowledged,
     AlertCleared,
+    AlertEscalated,
     AlertRaised,
+    AlertUpdated,
+    EmissionsMeasured,
     Envelope,
     FacilityRegistered,
     HotspotDetected,
@@ -55,6 +58,12 @@ def rows_for(
             rows["alert_events"] = [_alert(seq, e, b, user=b.user, note=b.note)]
         case AlertCleared() as b:
             rows["alert_events"] = [_alert(seq, e, b, value=b.value, by=b.by)]
+        case AlertUpdated() as b:
+            rows["alert_events"] = [
+                _alert(seq, e, b, severity=b.severity, value=b.value, score=b.score)
+            ]
+        case AlertEscalated() as b:
+            rows["alert_events"] = [_alert(seq, e, b, severity=b.severity)]
         case HotspotDetected() as b:
             rows["hotspots"] = [
                 (e.id, seq, b.facility, b.sensor, b.quantity, b.unit, e.time)
@@ -82,6 +91,12 @@ def rows_for(
             rows["sensors"] = [(b.facility, b.sensor, seq, b.quantity, b.unit, b.role, e.time)]
         case ReadingsRejected() as b:
             rows["rejections"] = [(seq, b.facility, e.time, b.count, dict(b.reasons))]
+        case EmissionsMeasured() as b:
+            rows["emissions"] = [
+                (b.facility, b.window_start, b.window_end, seq, b.emitted_t, b.captured_t)
+                + (b.stored_t, b.vented_t, b.capture_efficiency, b.readings, b.first_seq)
+                + (b.last_seq,)
+            ]
         case _:
             # The ledger row alone keeps an event no view knows yet; a rebuild after
             # this module learns it projects it from the ledger.

@@ -14,8 +14,10 @@ import structlog
 from nats.js import api
 
 from projections import queries
+from projections.positions import caused_by, seq_at, seq_of
 from projections.projector import Projector
 from projections.readings import ReadingsProjector, latest_readings, sensor_history
+from projections.recommendations import recommendation, recommendations
 from projections.store import open_store
 
 __all__ = ["ProjectionRunner"]
@@ -34,6 +36,11 @@ QUERIES = {
     "projection_status": queries.projection_status,
     "latest_readings": latest_readings,
     "sensor_history": sensor_history,
+    "recommendations": recommendations,
+    "recommendation": recommendation,
+    "caused_by": caused_by,
+    "seq_at": seq_at,
+    "seq_of": seq_of,
 }
 
 

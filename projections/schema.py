@@ -126,6 +126,24 @@ _TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
         ),
         "seq",
     ),
+    # One row per facility and window of the CO2 balance (EmissionsMeasured), tonnes.
+    "emissions": (
+        (
+            ("facility", "String"),
+            ("window_start", _TIME),
+            ("window_end", _TIME),
+            ("seq", "UInt64"),
+            ("emitted_t", "Float64"),
+            ("captured_t", "Float64"),
+            ("stored_t", "Float64"),
+            ("vented_t", "Float64"),
+            ("capture_efficiency", "Float64"),
+            ("readings", "UInt64"),
+            ("first_seq", "UInt64"),
+            ("last_seq", "UInt64"),
+        ),
+        "(facility, window_start, seq)",
+    ),
     "checkpoints": (
         (
             ("projection", "String"),

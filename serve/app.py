@@ -1,23 +1,29 @@
 """The HTTP app: one Starlette application built from explicit lists.
 
-Handlers parse, call, render. They read through a `Reader` (the projections) and ask a
-`LedgerView` for tree heads and proofs; both are handed in by the deployment, so the
-app is tested over HTTP with plain objects and served on Ray with actor handles.
+Handlers parse, call, render. They read through a `Reader` (the projections), ask a
+`LedgerView` for tree heads and proofs, and publish operator commands through a
+`Commands`; all are handed in by the deployment, so the app is tested over HTTP with
+plain objects and served on Ray with actor handles. The route lists live next to
+their handlers: `views` (reads), `operator` (commands), `ledger` (auditors).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-__all__ = ["LedgerView", "Reader", "build_app"]
+from serve import ledger, openapi, operator, views
+from serve.auth import BearerRoles, Verify, on_auth_error
 
-ALERT_STATES = ("active", "cleared", "acknowledged", "unacknowledged")
+__all__ = ["Commands", "LedgerView", "Reader", "build_app"]
 
 
 class Reader(Protocol):
@@ -27,84 +33,60 @@ class Reader(Protocol):
 class LedgerView(Protocol):
     async def head(self) -> dict: ...
     async def inclusion(self, seq: int, tree_size: int | None) -> dict: ...
+    async def consistency(self, first: int, second: int) -> dict: ...
 
 
-class BadRequest(HTTPException):
-    def __init__(self, detail: str) -> None:
-        super().__init__(400, detail)
+class Commands(Protocol):
+    async def publish(self, command: Any) -> int: ...
 
 
-def _int(request: Request, name: str, default: int | None = None, *, low: int = 0) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
-    if value < low:
-        raise BadRequest(f"{name} must be at least {low}, got {value}")
-    return value
+class _NoCommands:
+    async def publish(self, command: Any) -> int:
+        raise HTTPException(503, "this deployment takes no commands")
 
 
-def _str(request: Request, name: str) -> str | None:
-    return request.query_params.get(name) or None
-
-
-def build_app(reader: Reader, ledger: LedgerView) -> Starlette:
-    async def health(request: Request) -> JSONResponse:
-        status = await reader.query("projection_status")
-        head = await ledger.head()
-        return JSONResponse({"status": "ok", "ledger_size": head["tree_size"],
-                             "projections": status})
-
-    async def alerts(request: Request) -> JSONResponse:
-        rows = await reader.query(
-            "alerts",
-            state=_str(request, "state"),
-            severity=_str(request, "severity"),
-            facility=_str(request, "facility"),
-            limit=_int(request, "limit", 100, low=1),
-            as_of_seq=_int(request, "as_of", None, low=1),
-        )
-        return JSONResponse({"alerts": rows, "count": len(rows)})
-
-    async def hotspots(request: Request) -> JSONResponse:
-        rows = await reader.query(
-            "hotspots",
-            facility=_str(request, "facility"),
-            limit=_int(request, "limit", 100, low=1),
-            as_of_seq=_int(request, "as_of", None, low=1),
-        )
-        return JSONResponse({"hotspots": rows, "count": len(rows)})
-
-    async def ledger_head(request: Request) -> JSONResponse:
-        return JSONResponse(await ledger.head())
-
-    async def ledger_proof(request: Request) -> JSONResponse:
-        raw = request.path_params["seq"]
-        if not raw.isdigit():
-            raise BadRequest(f"seq must be a positive integer, got {raw!r}")
-        seq = int(raw)
-        tree_size = _int(request, "tree_size", None, low=1)
-        try:
-            return JSONResponse(await ledger.inclusion(seq, tree_size))
-        except ValueError as exc:
-            raise HTTPException(404, str(exc)) from None
+def build_app(
+    reader: Reader,
+    ledger_view: LedgerView,
+    *,
+    commands: Commands | None = None,
+    fresh: Reader | None = None,
+    verify: Verify | None = None,
+    exporter: Callable[[str], Any] | None = None,
+    open_reads: bool = True,
+    command_wait_s: float = 3.0,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """`fresh` reads past any cache (a command's outcome must not be an old answer);
+    `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
+    writes the ledger bundle to `path`."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
+                            headers=exc.headers)
 
     async def on_value_error(request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
-    return Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/alerts", alerts),
-            Route("/hotspots", hotspots),
-            Route("/ledger/head", ledger_head),
-            Route("/ledger/proof/{seq}", ledger_proof),
-        ],
-        exception_handlers={HTTPException: on_http_error, ValueError: on_value_error},
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"a service did not answer: {exc!r}"}, status_code=503)
+
+    app = Starlette(
+        routes=views.routes + operator.routes + ledger.routes + openapi.routes,
+        middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
+            verify, open_reads=open_reads, clock=clock), on_error=on_auth_error)],
+        exception_handlers={
+            HTTPException: on_http_error,
+            ValueError: on_value_error,
+            TimeoutError: on_unavailable,
+            ConnectionError: on_unavailable,
+        },
     )
+    app.state.reader = reader
+    app.state.fresh = fresh or reader
+    app.state.ledger = ledger_view
+    app.state.commands = commands or _NoCommands()
+    app.state.exporter = exporter
+    app.state.command_wait_s = command_wait_s
+    app.state.clock = clock
+    return app

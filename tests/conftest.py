@@ -15,9 +15,9 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 def ray_session():
     import ray
 
-    from infra.system import RAY_SERVE_ENV
+    from infra.system import ray_serve_env
 
-    for name, value in RAY_SERVE_ENV.items():
+    for name, value in ray_serve_env().items():
         os.environ.setdefault(name, value)
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray

@@ -25,6 +25,7 @@ from infra.cli import main
 from infra.nats import DEADLETTER, LEDGER, connect, free_port
 from infra.settings import Settings
 from infra.system import System
+from serve.tokens import TokenKey
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 FACILITY = "ccs-07"
@@ -44,11 +45,11 @@ def system(ray_session, tmp_path_factory):
     s.stop()
 
 
-async def _publish(url: str, payloads: list[bytes]) -> None:
+async def _publish(url: str, payloads: list[bytes], facility: str = FACILITY) -> None:
     nc = await connect(url)
     js = nc.jetstream()
     for payload in payloads:
-        await js.publish(readings_subject(FACILITY, PARTITIONS), payload)
+        await js.publish(readings_subject(facility, PARTITIONS), payload)
     await nc.close()
 
 
@@ -63,10 +64,10 @@ def _wait(system: System, readings: int, timeout: float = 60.0) -> dict:
         time.sleep(0.2)
 
 
-def _frames(steps: range, temp):
+def _frames(steps: range, temp, facility: str = FACILITY):
     return [
         encode_wire(Frame(
-            facility=FACILITY, sensors=["flue_co2", "solvent_temp"],
+            facility=facility, sensors=["flue_co2", "solvent_temp"],
             times=[T0 + s * 1000] * 2, values=[400.0 + (s % 3), temp(s)],
         ))
         for s in steps
@@ -151,6 +152,44 @@ def test_bad_http_requests_get_a_4xx_with_a_message(system):
         r = httpx.get(system.http_url + path, params=params, timeout=30)
         assert 400 <= r.status_code < 500, (path, params, r.status_code, r.text)
         assert r.json()["error"]
+
+
+def test_an_operator_acknowledges_an_alert_over_http_and_the_ledger_names_them(system):
+    facility = "ccs-09"
+    manifest = encode_wire(Manifest(facility=facility, name="Capture plant 9", kind="ccs",
+                                    sensors=SPECS, time=T0))
+    frames = (_frames(range(120), lambda s: 40.0 + 0.2 * (s % 5), facility)
+              + _frames(range(120, 130), lambda s: 55.0, facility))
+    before = system.stats()
+    asyncio.run(_publish(system.nats_url, [manifest, *frames], facility))
+    _wait(system, readings=before["readings"] + before["rejected"] + 130 * 2)
+    url = system.http_url
+    [alert] = httpx.get(f"{url}/alerts", params={"facility": facility}, timeout=30).json()["alerts"]
+    path = f"{url}/alerts/{alert['alert_id']}/acknowledge"
+    key = TokenKey.load_or_create(system.settings.api_key_path)
+
+    def bearer(role):
+        return {"Authorization": f"Bearer {key.issue('ada', role, int(time.time()) + 600)}"}
+
+    assert httpx.post(path, json={"note": "x"}, timeout=30).status_code == 401
+    assert httpx.post(path, headers=bearer("viewer"), timeout=30).status_code == 403
+    r = httpx.post(path, json={"note": "crew on the way"}, headers=bearer("operator"),
+                   timeout=30)
+    assert r.status_code in (200, 202), r.text
+
+    deadline = time.monotonic() + 30
+    while True:
+        shown = httpx.get(f"{url}/alerts/{alert['alert_id']}", timeout=30).json()
+        if shown["acknowledged"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (shown["acknowledged"], shown["acknowledged_by"]) == (True, "ada")
+    assert shown["acknowledged_note"] == "crew on the way"
+    acks = [r.event.body for r in asyncio.run(_ledger_records(system.nats_url))
+            if r.event.type == "alert.acknowledged"]
+    assert [(a.alert_id, a.user) for a in acks] == [(alert["alert_id"], "ada")]
+    again = httpx.post(path, headers=bearer("operator"), timeout=30)
+    assert again.status_code in (409, 202), again.text
 
 
 async def _ledger_records(url: str):

@@ -47,6 +47,7 @@ def test_apply_projects_every_record_and_advances_the_checkpoint(projector, stor
         "facilities": 2,
         "sensors": 2,
         "rejections": 2,
+        "emissions": 0,
         "checkpoints": 1,
     }
 

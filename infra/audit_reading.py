@@ -1,0 +1,181 @@
+"""`plumeline audit reading`: prove that one reading is in its facility's sealed window.
+
+The auditor's route from a number on a report back to the device: find the reading
+in READINGS, rebuild the leaves of its window (docs/ledger.md §8) by running the
+facility's derivation over its messages, and check the RFC 6962 inclusion proof of
+the reading's leaf against the root that the ledger's `readings.sealed` record holds,
+not against a root computed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from actors import Derivation, FacilityConfig
+from events import (
+    Frame,
+    MerkleTree,
+    ReadingsSealed,
+    RootMismatch,
+    decode_wire,
+    leaf_hash,
+    reading_leaf,
+    verify_inclusion,
+)
+from infra.cli import ExitStatus, UserError
+from infra.nats import connect
+from infra.runtime import nats_of
+from infra.streams import ledger_records, messages
+
+__all__ = ["ReadingProof", "parse_time", "prove_reading", "reading"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    sensor: str
+    time: int
+    value: float
+    seq: int
+
+
+@dataclass(slots=True)
+class ReadingProof:
+    reading: _Accepted
+    index: int
+    leaves: int
+    window: tuple[int, int]
+    leaf_hash: bytes
+    path: list[bytes]
+    root: bytes  # recomputed from READINGS
+    event_id: str  # the readings.sealed event that should hold the root
+    record_seq: int | None = None  # where the ledger holds it
+    sealed: ReadingsSealed | None = None  # what the ledger holds
+
+    def verified(self) -> bool:
+        if self.sealed is None or self.sealed.count != self.leaves:
+            return False
+        try:
+            verify_inclusion(self.leaf_hash, self.index, self.leaves, self.path,
+                             bytes.fromhex(self.sealed.root))
+        except (RootMismatch, ValueError):
+            return False
+        return True
+
+
+def parse_time(text: str) -> int:
+    """Epoch milliseconds, or ISO-8601 (UTC when no offset is given)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--at {text!r} is neither epoch milliseconds nor ISO-8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+def _accepted(data: bytes, seq: int, derived) -> list[_Accepted]:
+    """The readings of a frame the facility accepted, in the order it took them: by
+    time, ties in frame order (FacilityActor.observe), less the refused ones."""
+    frame = decode_wire(data)
+    if not isinstance(frame, Frame):
+        return []
+    taken = sorted(zip(frame.sensors, frame.times, frame.values), key=lambda r: r[1])
+    refused = derived.rejected
+    bad = list(zip(refused.sensors, refused.times, refused.values)) if refused else []
+    out, j = [], 0
+    for r in taken:
+        if j < len(bad) and (r[0], r[1], r[2]) == bad[j]:
+            j += 1
+            continue
+        out.append(_Accepted(r[0], r[1], r[2], seq))
+    return out
+
+
+async def prove_reading(url: str, facility: str, sensor: str, at: int,
+                        config: FacilityConfig) -> ReadingProof | None:
+    """The proof for `sensor`'s reading at `at`, or None if no sealed window holds it."""
+    nc = await connect(url, name="audit-reading")
+    try:
+        js = nc.jetstream()
+        proof, sealed = None, False
+        derivation, window = Derivation(config), []
+        async with aclosing(messages(js, f"readings.*.{facility}")) as stream:
+            async for m in stream:
+                derived = derivation.derive(m.subject, m.seq, m.arrived, m.data)
+                if derived.counts.get("frames"):
+                    window += _accepted(m.data, m.seq, derived)
+                for e in derived.envelopes:
+                    if not isinstance(s := e.body, ReadingsSealed):
+                        continue
+                    if sealed := s.window_start <= at < s.window_end:
+                        proof = _prove(window, s, sensor, at, e.id)
+                        break
+                    window = [r for r in window if r.time >= s.window_end]
+                if sealed:
+                    break
+        if proof is None:
+            return None
+        async with aclosing(ledger_records(js)) as records:
+            async for _, record in records:
+                if record.event.id == proof.event_id:
+                    proof.record_seq, proof.sealed = record.seq, record.event.body
+                    break
+        return proof
+    finally:
+        await nc.close()
+
+
+def _prove(window: list[_Accepted], sealed: ReadingsSealed, sensor: str, at: int,
+           event_id: str) -> ReadingProof | None:
+    leaves = [r for r in window if sealed.window_start <= r.time < sealed.window_end]
+    found = [i for i, r in enumerate(leaves) if r.sensor == sensor and r.time == at]
+    if not found:
+        return None
+    tree = MerkleTree()
+    for r in leaves:
+        tree.append(leaf_hash(reading_leaf(sealed.facility, r.sensor, r.time, r.value)))
+    i = found[0]
+    return ReadingProof(
+        reading=leaves[i], index=i, leaves=len(leaves),
+        window=(sealed.window_start, sealed.window_end), leaf_hash=tree.leaf(i),
+        path=tree.inclusion_proof(i, tree.size), root=tree.root(), event_id=event_id,
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def reading(data_dir: Path, facility: str, sensor: str, at: str,
+            config: FacilityConfig | None = None) -> int:
+    when = parse_time(at)
+    with nats_of(data_dir) as url:
+        proof = asyncio.run(prove_reading(url, facility, sensor, when,
+                                          config or FacilityConfig()))
+    if proof is None:
+        print(f"not found: no reading of {facility}/{sensor} at {_iso(when)} ({when}) in a "
+              f"sealed window")
+        return ExitStatus.ERROR
+    r = proof.reading
+    print(f"reading  {facility}/{sensor} at {_iso(r.time)} ({r.time}) = {r.value!r}, "
+          f"READINGS message {r.seq}")
+    print(f"window   {_iso(proof.window[0])} .. {_iso(proof.window[1])}: leaf {proof.index} "
+          f"of {proof.leaves}, leaf hash {proof.leaf_hash.hex()}")
+    print("path     " + ("\n         ".join(h.hex() for h in proof.path) or "(none)"))
+    print(f"root     {proof.root.hex()} (recomputed from READINGS)")
+    if proof.sealed is None:
+        print(f"FAILED: the ledger holds no record of event {proof.event_id}")
+        return ExitStatus.TAMPERED
+    print(f"ledger   record {proof.record_seq}, event {proof.event_id}: readings.sealed "
+          f"root {proof.sealed.root}, {proof.sealed.count} readings")
+    if not proof.verified():
+        print("FAILED: the inclusion proof does not lead to the sealed root")
+        return ExitStatus.TAMPERED
+    print("ok: the reading is in the window the ledger sealed")
+    return ExitStatus.OK

@@ -1,0 +1,67 @@
+"""Reading a request's parameters: a bad one is a 400 that says what was expected."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypeVar
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+__all__ = ["BadRequest", "as_of", "body", "integer", "text"]
+
+T = TypeVar("T")
+
+
+class BadRequest(HTTPException):
+    def __init__(self, detail: str, status_code: int = 400) -> None:
+        super().__init__(status_code, detail)
+
+
+def integer(request: Request, name: str, default: int | None = None, *,
+            low: int = 0) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+    if value < low:
+        raise BadRequest(f"{name} must be at least {low}, got {value}")
+    if value >= 2**63:
+        raise BadRequest(f"{name} is too large: {value}")
+    return value
+
+
+def text(request: Request, name: str) -> str | None:
+    return request.query_params.get(name) or None
+
+
+async def as_of(request: Request) -> int | None:
+    """`?as_of=` as a ledger seq: a number is one already; an ISO-8601 time is mapped
+    to the last record stamped at or before it."""
+    raw = request.query_params.get("as_of")
+    if raw is None or raw == "":
+        return None
+    if raw.isdigit():
+        return integer(request, "as_of", low=0)
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"as_of must be a ledger seq or an ISO-8601 time, got {raw!r}") from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"as_of needs a time zone (e.g. {raw}Z), got {raw!r}")
+    return await request.app.state.reader.query("seq_at", time_ms=int(moment.timestamp() * 1000))
+
+
+async def body(request: Request, schema: type[T]) -> T:
+    """The JSON body decoded into `schema`; 422 naming the bad field, 400 if not JSON."""
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw or b"{}", type=schema)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid body: {exc}", 422) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None

@@ -1,0 +1,85 @@
+"""Roles over HTTP: a Starlette authentication backend and the check each route makes.
+
+Scopes, not roles, are what routes ask for, so a role is only a set of them:
+viewer reads; operator reads and commands; auditor reads and exports the ledger;
+admin does everything. Reads may be opened to anonymous callers (the default, so a
+dashboard on a plant's network needs no token); commands and exports never are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    SimpleUser,
+    UnauthenticatedUser,
+)
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
+
+__all__ = ["SCOPES", "BearerRoles", "needs", "on_auth_error"]
+
+SCOPES = {
+    "viewer": ("read",),
+    "operator": ("read", "command"),
+    "auditor": ("read", "audit"),
+    "admin": ("read", "command", "audit"),
+}
+
+# token -> Principal(user, role); raises ValueError for a token that is not good
+Verify = Callable[[str, float], object]
+
+
+class BearerRoles(AuthenticationBackend):
+    def __init__(self, verify: Verify | None, *, open_reads: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.verify = verify
+        self.open_reads = open_reads
+        self.clock = clock
+
+    async def authenticate(self, conn: HTTPConnection):
+        header = conn.headers.get("authorization")
+        if header is None:
+            return AuthCredentials(["read"] if self.open_reads else []), UnauthenticatedUser()
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+        if self.verify is None:
+            raise AuthenticationError("this deployment issues no tokens")
+        try:
+            who = self.verify(token.strip(), self.clock())
+        except ValueError as exc:
+            raise AuthenticationError(str(exc)) from None
+        return AuthCredentials(list(SCOPES[who.role])), SimpleUser(who.user)
+
+
+def on_auth_error(conn: HTTPConnection, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"})
+
+
+Handler = Callable[[Request], Awaitable[object]]
+
+
+def needs(scope: str) -> Callable[[Handler], Handler]:
+    """401 for a caller without a token, 403 for one whose role lacks `scope`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def checked(request: Request):
+            if scope not in request.auth.scopes:
+                if not request.user.is_authenticated:
+                    raise HTTPException(401, f"this needs a token with the {scope!r} scope",
+                                        headers={"WWW-Authenticate": "Bearer"})
+                raise HTTPException(403, f"{request.user.display_name} may not {scope}")
+            return await handler(request)
+
+        return checked
+
+    return decorate

@@ -1,0 +1,112 @@
+"""Read routes: alerts, recommendations, facilities, hotspots, each as of any ledger
+position (`?as_of=`). Handlers parse, ask the projections, render."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from serve._params import as_of, integer, text
+from serve.auth import needs
+
+__all__ = ["routes"]
+
+
+def _reader(request: Request):
+    return request.app.state.reader
+
+
+@needs("read")
+async def health(request: Request) -> JSONResponse:
+    status = await _reader(request).query("projection_status")
+    head = await request.app.state.ledger.head()
+    return JSONResponse({"status": "ok", "ledger_size": head["tree_size"],
+                         "projections": status})
+
+
+@needs("read")
+async def list_alerts(request: Request) -> JSONResponse:
+    rows = await _reader(request).query(
+        "alerts", state=text(request, "state"), severity=text(request, "severity"),
+        facility=text(request, "facility"), limit=integer(request, "limit", 100, low=1),
+        as_of_seq=await as_of(request),
+    )
+    return JSONResponse({"alerts": rows, "count": len(rows)})
+
+
+@needs("read")
+async def one_alert(request: Request) -> JSONResponse:
+    alert_id = request.path_params["alert_id"]
+    found = await _reader(request).query("alert", alert_id=alert_id,
+                                         as_of_seq=await as_of(request))
+    if found is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    return JSONResponse(found)
+
+
+async def _recommendations(request: Request, state: str | None) -> JSONResponse:
+    rows = await _reader(request).query(
+        "recommendations", state=state, facility=text(request, "facility"),
+        limit=integer(request, "limit", 100, low=1), as_of_seq=await as_of(request),
+    )
+    return JSONResponse({"recommendations": rows, "count": len(rows)})
+
+
+@needs("read")
+async def list_recommendations(request: Request) -> JSONResponse:
+    return await _recommendations(request, text(request, "state"))
+
+
+@needs("read")
+async def pending_recommendations(request: Request) -> JSONResponse:
+    return await _recommendations(request, "pending")
+
+
+@needs("read")
+async def one_recommendation(request: Request) -> JSONResponse:
+    rid = request.path_params["recommendation_id"]
+    found = await _reader(request).query("recommendation", recommendation_id=rid,
+                                         as_of_seq=await as_of(request))
+    if found is None:
+        raise HTTPException(404, f"no recommendation {rid}")
+    return JSONResponse(found)
+
+
+@needs("read")
+async def list_facilities(request: Request) -> JSONResponse:
+    rows = await _reader(request).query("facilities", as_of_seq=await as_of(request))
+    return JSONResponse({"facilities": rows, "count": len(rows)})
+
+
+@needs("read")
+async def one_facility(request: Request) -> JSONResponse:
+    facility = request.path_params["facility"]
+    rows = await _reader(request).query("facilities", as_of_seq=await as_of(request))
+    for row in rows:
+        if row["facility"] == facility:
+            return JSONResponse(row)
+    raise HTTPException(404, f"no facility {facility}")
+
+
+@needs("read")
+async def list_hotspots(request: Request) -> JSONResponse:
+    rows = await _reader(request).query(
+        "hotspots", facility=text(request, "facility"),
+        limit=integer(request, "limit", 100, low=1), as_of_seq=await as_of(request),
+    )
+    return JSONResponse({"hotspots": rows, "count": len(rows)})
+
+
+routes = [
+    Route("/health", health),
+    Route("/alerts", list_alerts),
+    Route("/alerts/{alert_id}", one_alert),
+    Route("/recommendations", list_recommendations),
+    Route("/recommendations/pending", pending_recommendations),
+    Route("/recommendations/{recommendation_id}", one_recommendation),
+    Route("/facilities", list_facilities),
+    Route("/facilities/{facility}", one_facility),
+    Route("/hotspots", list_hotspots),
+]

@@ -1,0 +1,60 @@
+"""`plumeline audit reading`: a reading, its inclusion proof, the ledger record of the root."""
+
+from __future__ import annotations
+
+import asyncio
+
+from events import ReadingsSealed
+from infra.audit_reading import ReadingProof, parse_time, prove_reading
+from infra.runtime import nats_of
+
+T0 = 1_767_225_600_000
+
+
+def test_a_sealed_reading_is_proven_against_the_ledgers_root(cli, pipeline, story, tmp_path):
+    pipeline(story("ccs-01", 300))
+    status, out = cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2",
+                      "--at", "2026-01-01T00:30:00Z", "--data-dir", str(tmp_path))
+    assert status == 0, out
+    assert "reading  ccs-01/flue_co2 at 2026-01-01T00:30:00.000+00:00" in out
+    assert "= 400.0" in out and "readings.sealed" in out and out.endswith("sealed\n")
+    # the second hour, by epoch ms; the vent sensor was silent then and has no reading
+    at = str(T0 + 130 * 30_000)
+    assert cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2", "--at", at,
+               "--data-dir", str(tmp_path))[0] == 0
+    status, out = cli("audit", "reading", "--facility", "ccs-01", "--sensor", "co2_vented",
+                      "--at", at, "--data-dir", str(tmp_path))
+    assert status == 2 and out.startswith("not found")
+
+
+def test_a_reading_of_a_window_not_yet_sealed_is_not_found(cli, pipeline, story, tmp_path):
+    pipeline(story("ccs-01", 300))  # 2.5 h: the third hour is still open
+    status, out = cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2",
+                      "--at", str(T0 + 2 * 3_600_000), "--data-dir", str(tmp_path))
+    assert status == 2, out
+
+
+def test_a_root_other_than_the_sealed_one_fails_the_proof(pipeline, story, tmp_path):
+    pipeline(story("ccs-01", 150))
+
+    async def prove(url):
+        from actors import FacilityConfig
+
+        return await prove_reading(url, "ccs-01", "solvent_temp", T0 + 600_000, FacilityConfig())
+
+    with nats_of(tmp_path) as url:
+        proof: ReadingProof = asyncio.run(prove(url))
+    assert proof.verified() and proof.root.hex() == proof.sealed.root
+    s = proof.sealed
+    forged = ReadingsSealed(facility=s.facility, window_start=s.window_start,
+                            window_end=s.window_end, root="00" * 32, count=s.count,
+                            first_seq=s.first_seq, last_seq=s.last_seq)
+    proof.sealed = forged
+    assert not proof.verified()
+
+
+def test_times_are_iso_8601_or_epoch_ms():
+    assert parse_time("1767225600000") == T0
+    assert parse_time("2026-01-01T00:00:00Z") == T0
+    assert parse_time("2026-01-01T01:00:00+01:00") == T0
+    assert parse_time("2026-01-01 00:00:00.250") == T0 + 250

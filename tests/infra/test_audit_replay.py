@@ -1,0 +1,26 @@
+"""`plumeline audit replay`: the ledger of a real run is what READINGS replays to."""
+
+from __future__ import annotations
+
+from actors import DetectorConfig, FacilityConfig
+
+
+def two_plants(story):
+    return story("ccs-01", 300) + story("ccs-02", 300)
+
+
+def test_replay_reproduces_the_ledger_of_a_real_run(cli, pipeline, story, tmp_path):
+    size = pipeline(two_plants(story))
+    status, out = cli("audit", "replay", "--data-dir", str(tmp_path))
+    assert status == 0, out
+    assert out == f"ok: replaying READINGS reproduces the ledger's {size} events\n"
+
+
+def test_replay_finds_a_ledger_made_with_another_detector(cli, pipeline, story, tmp_path):
+    pipeline(two_plants(story), FacilityConfig(detector=DetectorConfig(raise_after=10_000)))
+    status, out = cli("audit", "replay", "--data-dir", str(tmp_path))
+    assert status == 1, out
+    assert out.startswith("DIFFERENT:")
+    first = out.split("\n")[1:4]
+    assert first[0].startswith("ccs-01 event #")
+    assert '"type":"alert.raised"' in first[2] and '"type":"alert.raised"' not in first[1]
