@@ -8,6 +8,7 @@ NATS cluster instead and `ensure_streams` only declares the streams there.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -41,10 +42,25 @@ TREEHEADS = "TREEHEADS"
 DEADLETTER = "DEADLETTER"
 
 
+# Below Linux's ephemeral range (32768-60999) and above Ray's worker ports (10002-19999):
+# a port picked here and bound a few seconds later (once Ray is up) cannot have been
+# taken meanwhile by the random ports Ray's own processes bind, which a port from
+# bind(0) could (the kernel hands recently freed ephemeral ports out again).
+_PORTS = range(20_000, 32_000)
+_pick = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, outside the ranges Ray and the kernel draw from."""
+    for _ in range(1000):
+        port = _pick.choice(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free port between 20000 and 32000 on 127.0.0.1")
 
 
 def nats_server_binary() -> str:

@@ -12,6 +12,8 @@ import json
 import os
 import socket
 import time
+import uuid
+import warnings
 from functools import partial
 
 import ray
@@ -26,7 +28,7 @@ from projections.runner import ProjectionRunner
 from serve.deployment import Api
 from serve.tokens import TokenKey
 
-__all__ = ["System", "append_via", "ray_serve_env", "shard_partitions"]
+__all__ = ["System", "append_via", "ray_serve_env", "resuming", "shard_partitions"]
 
 def ray_serve_env() -> dict[str, str]:
     """Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
@@ -35,19 +37,68 @@ def ray_serve_env() -> dict[str, str]:
     systems on one machine (a test run beside `plumeline up`) would collide: free ones.
     Read by Ray's processes, so set before Ray starts; on a real cluster set them in
     the cluster's environment."""
+    metrics = free_port()
+    while (stats := free_port()) == metrics:
+        pass
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(metrics),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(stats),
     }
 
 log = structlog.get_logger("plumeline.system")
 
 
-async def append_via(ledger, payload: bytes) -> int:
-    """How a shard host reaches the ledger writer when both are Ray actors."""
-    return await ledger.append.remote(payload)
+def resuming(cls: type):
+    """`ray.remote(cls)`, for a host class with an async `start()`, whose actors start
+    themselves again when Ray restarts them after a crash (max_restarts): the driver
+    calls `start()` once, and a restarted actor runs only `__init__`. An async actor's
+    `__init__` runs in its event loop (Ray 2.60), so the restarted one schedules its
+    own start there, and retries until it succeeds. The host classes stay plain
+    Python; only their placement in Ray knows about restarts."""
+
+    class Resuming(cls):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._resumed: asyncio.Task | None = None
+            with warnings.catch_warnings():  # Ray 2.60 deprecates what it calls inside
+                warnings.simplefilter("ignore", DeprecationWarning)
+                restarted = ray.get_runtime_context().was_current_actor_reconstructed
+            if restarted:
+                self._resumed = asyncio.get_running_loop().create_task(self._resume())
+
+        async def _resume(self) -> None:
+            while True:
+                try:
+                    await self.start()
+                    log.warning("actor_resumed", actor=cls.__name__, pid=os.getpid())
+                    return
+                except Exception as exc:  # NATS not reachable yet, say: try again
+                    log.warning("actor_resume_failed", actor=cls.__name__, error=repr(exc))
+                    await asyncio.sleep(1.0)
+
+        def pid(self) -> int:
+            """The process the actor runs in (the crash tests kill it)."""
+            return os.getpid()
+
+    Resuming.__name__ = Resuming.__qualname__ = cls.__name__
+    return ray.remote(Resuming)
+
+
+_ledgers: dict[str, ray.actor.ActorHandle] = {}
+
+
+async def append_via(ledger: str, payload: bytes) -> int:
+    """How a shard host reaches the ledger writer when both are Ray actors: by the
+    writer's actor name, looked up once per process. A name, not a handle, is in the
+    shard host's constructor arguments: Ray keeps a handle argument in the object
+    store, from where it may be lost before the actor is restarted (Ray warns of it);
+    a string travels inline in the actor's spec."""
+    handle = _ledgers.get(ledger)
+    if handle is None:
+        handle = _ledgers[ledger] = ray.get_actor(ledger)
+    return await handle.append.remote(payload)
 
 
 def shard_partitions(partitions: int, shards: int) -> list[list[int]]:
@@ -114,19 +165,20 @@ class System:
             )
             self.owns_ray = True
         actor = {"num_cpus": 0, "max_restarts": -1}
-        self.ledger = ray.remote(LedgerWriter).options(**actor).remote(
+        ledger_name = f"plumeline-ledger-{uuid.uuid4().hex[:12]}"
+        self.ledger = resuming(LedgerWriter).options(name=ledger_name, **actor).remote(
             self.nats_url, str(s.key_path)
         )
         ray.get(self.ledger.start.remote())
-        self.projections = ray.remote(ProjectionRunner).options(**actor).remote(
+        self.projections = resuming(ProjectionRunner).options(**actor).remote(
             self.nats_url,
             clickhouse_url=s.clickhouse_url,
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
         ray.get(self.projections.start.remote())
         self.shards = [
-            ray.remote(ShardHost).options(**actor).remote(
-                self.nats_url, parts, partial(append_via, self.ledger), name=f"shard-{i}"
+            resuming(ShardHost).options(**actor).remote(
+                self.nats_url, parts, partial(append_via, ledger_name), name=f"shard-{i}"
             )
             for i, parts in enumerate(shard_partitions(s.partitions, s.shards))
         ]
