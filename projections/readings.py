@@ -13,6 +13,7 @@ import math
 import msgspec
 
 from events import Frame, decode_wire
+from projections.projector import SequenceGap
 from projections.store import Store
 
 __all__ = ["READINGS_TABLE", "RESOLUTIONS", "ReadingsProjector", "latest_readings", "sensor_history"]
@@ -60,6 +61,8 @@ class ReadingsProjector:
         for s, payload in messages:
             if s <= last:
                 continue
+            if s != last + 1:  # READINGS keeps every message: a gap is a lost delivery
+                raise SequenceGap(expected=last + 1, got=s)
             last = s
             try:
                 message = decode_wire(payload)

@@ -8,6 +8,7 @@ the queries of the HTTP layer too.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import nats
 import structlog
@@ -51,7 +52,7 @@ class ProjectionRunner:
         *,
         clickhouse_url: str | None = None,
         clickhouse_path: str | None = None,
-        batch: int = 2000,
+        batch: int = 500,
         idle_s: float = 0.1,
     ) -> None:
         self.nats_url = nats_url
@@ -61,6 +62,7 @@ class ProjectionRunner:
         self.idle_s = idle_s
         self.log = structlog.get_logger("plumeline.projections")
         self._tasks: list[asyncio.Task] = []
+        self._store_lock = threading.Lock()
         self._nc = None
 
     async def start(self) -> int:
@@ -105,7 +107,10 @@ class ProjectionRunner:
                     msgs = await sub.fetch(self.batch, timeout=self.idle_s)
                 except TimeoutError:  # nats-py raises the builtin on an empty fetch
                     continue
-                projector.apply([(m.metadata.sequence.stream, m.data) for m in msgs])
+                batch = [(m.metadata.sequence.stream, m.data) for m in msgs]
+                # in a thread: the event loop must keep reading the NATS socket while
+                # ClickHouse works, or the server drops this client as a slow consumer
+                await asyncio.to_thread(self._locked, projector.apply, batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # resubscribe from the checkpoint, which is the truth
@@ -129,7 +134,12 @@ class ProjectionRunner:
             fn = QUERIES[name]
         except KeyError:
             raise ValueError(f"unknown query {name!r}") from None
-        return fn(self.store, **params)
+        return await asyncio.to_thread(self._locked, fn, self.store, **params)
+
+    def _locked(self, fn, *args, **kwargs):
+        """One ClickHouse call at a time: the client is not shared across threads."""
+        with self._store_lock:
+            return fn(*args, **kwargs)
 
     async def checkpoint(self) -> int:
         return self.projector.checkpoint()
@@ -149,6 +159,6 @@ class ProjectionRunner:
     async def rebuild(self) -> None:
         """Drop every table and replay LEDGER from record 1 (projections are disposable)."""
         await self._stop_following()
-        self.projector.rebuild()
-        self.readings.reset()
+        await asyncio.to_thread(self._locked, self.projector.rebuild)
+        await asyncio.to_thread(self._locked, self.readings.reset)
         self._start_following()

@@ -48,3 +48,15 @@ def test_history_raw_and_per_minute(chdb_store):
     assert [r["value"] for r in raw] == [float(i) for i in range(10)]
     minutes = sensor_history(chdb_store, "ccs-01", "temp", T0, T0 + 180_000, "1m")
     assert [(m["readings"], m["mean"]) for m in minutes] == [(60, 29.5), (60, 89.5), (60, 149.5)]
+
+
+def test_a_lost_delivery_is_a_gap_not_a_silent_hole(chdb_store):
+    import pytest
+
+    from projections import SequenceGap
+
+    p = fresh(chdb_store)
+    p.apply([(1, frame(0, 40.0))])
+    with pytest.raises(SequenceGap):
+        p.apply([(2, frame(1, 40.0)), (4, frame(3, 40.0))])
+    assert p.checkpoint() == 1  # nothing of the broken batch is claimed
