@@ -69,6 +69,7 @@ class LedgerWriter:
         self._lock = asyncio.Lock()
         self._heads_task: asyncio.Task | None = None
         self._nc = None
+        self._ready = False  # recovered from LEDGER: appends may be sealed
 
     async def start(self) -> dict:
         self.key = SigningKey.load_or_create(self.key_path)
@@ -76,6 +77,7 @@ class LedgerWriter:
         self.js = self._nc.jetstream()
         async with self._lock:
             await self._recover()
+            self._ready = True
         self._heads_task = asyncio.create_task(self._publish_heads())
         return await self.head()
 
@@ -100,6 +102,8 @@ class LedgerWriter:
         """Append a batch of envelopes (events.encode_envelopes); returns the new size."""
         envelopes = decode_envelopes(payload)
         async with self._lock:
+            if not self._ready:  # e.g. restarted by Ray and not yet recovered
+                raise RuntimeError("ledger writer not started")
             sealed = self.ledger.seal(envelopes)
             if not sealed:
                 return self.ledger.size

@@ -11,6 +11,7 @@ derives again, so nothing is doubled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,13 @@ __all__ = ["ShardHost"]
 READINGS_STREAM = "READINGS"
 
 Append = Callable[[bytes], Awaitable[int]]
+
+
+class DeliveryGap(Exception):
+    def __init__(self, expected: int, delivered: int) -> None:
+        super().__init__(f"consumer delivery {delivered} where {expected} was expected")
+        self.expected = expected
+        self.delivered = delivered
 
 
 @dataclass
@@ -48,7 +56,7 @@ class ShardHost:
         append: Append,
         *,
         config: FacilityConfig | None = None,
-        batch: int = 256,
+        batch: int = 64,
         name: str = "shard-0",
     ) -> None:
         self.nats_url = nats_url
@@ -138,30 +146,68 @@ class ShardHost:
                       facilities=len(part.facilities))
 
     async def _consume(self, part: _Partition) -> None:
-        sub = await self.js.pull_subscribe(
-            self._subject(part), durable=f"shard-p{part.number}", stream=READINGS_STREAM,
-            config=api.ConsumerConfig(
-                ack_policy=api.AckPolicy.ALL, ack_wait=60.0, max_ack_pending=20_000
-            ),
-        )
+        """Messages an earlier run of this partition fetched and never acknowledged
+        would come back only after ack_wait, and AckAll of a later message would
+        acknowledge them unprocessed: so the durable consumer is made afresh, to
+        deliver from right after what was derived. Its only state worth keeping is the
+        ack floor, which `_restore` has just read (a crash in between leaves no
+        consumer: the next start derives from the first message, the ledger drops
+        what it holds)."""
+        durable = f"shard-p{part.number}"
+        while True:  # a consumer afresh after every delivery gap, state kept
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self.js.delete_consumer(READINGS_STREAM, durable)
+            sub = await self.js.pull_subscribe(
+                self._subject(part), durable=durable, stream=READINGS_STREAM,
+                config=api.ConsumerConfig(
+                    ack_policy=api.AckPolicy.ALL, ack_wait=60.0, max_ack_pending=20_000,
+                    deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=part.processed + 1,
+                ),
+            )
+            try:
+                await self._consume_from(part, sub)
+            except DeliveryGap as gap:
+                self.log.warning("delivery_gap", partition=part.number, expected=gap.expected,
+                                 delivered=gap.delivered, resume_after=part.processed)
+            finally:
+                await asyncio.gather(sub.unsubscribe(), return_exceptions=True)
+
+    async def _consume_from(self, part: _Partition, sub) -> None:
+        """Derive, append, then acknowledge, batch after batch. Deliveries are counted
+        by the consumer's own sequence: a delivery lost on the way (a connection the
+        server dropped, a fetch that expired with messages in flight) shows as a gap,
+        and acknowledging past it would acknowledge a message never derived. So the
+        batch stops at the gap, what came before it is appended and acknowledged, and
+        DeliveryGap makes `_consume` resume from there."""
+        expected = None
         while True:
             try:
                 msgs = await sub.fetch(self.batch, timeout=0.25)
             except TimeoutError:  # nats-py raises the builtin on an empty fetch
                 continue
-            if not msgs:
-                continue
             envelopes: list[Envelope] = []
-            for msg in msgs:
+            last_good, gap = None, None
+            for i, msg in enumerate(msgs):
+                delivered = msg.metadata.sequence.consumer
+                if expected is not None and delivered != expected:
+                    gap = DeliveryGap(expected, delivered)
+                    break
+                expected, last_good = delivered + 1, msg
                 seq = msg.metadata.sequence.stream
                 if seq <= part.processed:
                     continue  # redelivered after a restart, derived during restore
                 envelopes += await self._derive(part, msg, live=True)
                 part.processed = seq
+                if i % 16 == 15:
+                    await asyncio.sleep(0)  # let the client read its socket meanwhile
             if envelopes:
                 await self.append(encode_envelopes(envelopes))
                 self.counters["events"] += len(envelopes)
-            await msgs[-1].ack()
+            if last_good is not None:
+                await last_good.ack()
+            if gap is not None:
+                raise gap
 
     async def _derive(self, part: _Partition, msg, *, live: bool) -> list[Envelope]:
         """The events of one READINGS message, applied to the actors. `live` is False
