@@ -126,7 +126,8 @@ def table(r: dict) -> str:
         if isinstance(a, dict):
             rows.append((f"GET {path} req/s, p99 ms",
                          f"{a['requests_per_s']:,.0f}, {a['p99_ms']:.0f}",
-                         f"{api['clients']} clients, {a['errors']} errors"))
+                         f"{api['clients']} clients ({api['client'].split()[0]}), "
+                         f"{a['errors']} errors"))
     rows += [
         ("bytes per logical sensor actor", f"{act['bytes_per_sensor_actor']:,.0f}", ""),
         (f"bring-up of {act['sensors']:,} sensors, s", f"{act['bring_up_s']:.2f}", ""),
