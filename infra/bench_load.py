@@ -58,6 +58,15 @@ async def _publish(js, messages, in_flight: int = 1000) -> None:
     await asyncio.gather(*pending)
 
 
+async def _feed(url: str, manifests, frames) -> None:
+    """Everything at once, as fast as JetStream acknowledges: manifests, then frames."""
+    nc = await connect(url, name="bench-feed")
+    js = nc.jetstream()
+    await _publish(js, manifests)
+    await _publish(js, frames)
+    await nc.close()
+
+
 async def _declare(url: str) -> None:
     nc = await connect(url, name="bench")
     await ensure_streams(nc.jetstream())
@@ -129,15 +138,8 @@ def whole_loop(tmp: Path, manifests, frames, *, shards: int = 2) -> dict:
                             partitions=PARTITIONS, shards=shards)
         system = System(settings).start(http=False)
         try:
-            async def feed():
-                nc = await connect(server.url, name="bench-feed")
-                js = nc.jetstream()
-                await _publish(js, manifests)
-                await _publish(js, frames)
-                await nc.close()
-
             started = time.perf_counter()
-            asyncio.run(feed())
+            asyncio.run(_feed(server.url, manifests, frames))
             stats = _settle(system, readings, len(manifests) + len(frames), started)
             elapsed = time.perf_counter() - started
         finally:
@@ -232,15 +234,8 @@ def api_figures(tmp: Path, clients: int, seconds: float) -> dict:
                             shards=1, port=free_port())
         system = System(settings).start(http=True)
         try:
-            async def feed():
-                nc = await connect(server.url, name="bench-feed")
-                js = nc.jetstream()
-                await _publish(js, manifests)
-                await _publish(js, frames)
-                await nc.close()
-
             started = time.perf_counter()
-            asyncio.run(feed())
+            asyncio.run(_feed(server.url, manifests, frames))
             _settle(system, sum(n for *_, n in frames), len(manifests) + len(frames), started)
             facility = decode_wire(manifests[0][1]).facility
             paths = ["/alerts", f"/alerts?facility={facility}"]

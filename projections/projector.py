@@ -16,7 +16,16 @@ from projections.rows import rows_for
 from projections.schema import COLUMNS, TYPES, create_statements, drop_statements
 from projections.store import Store
 
-__all__ = ["Projector", "SequenceGap"]
+__all__ = ["Projector", "SequenceGap", "stored_checkpoint"]
+
+
+def stored_checkpoint(store: Store, name: str) -> int:
+    """The last position a projection recorded as applied, 0 if none."""
+    rows = store.rows(
+        "SELECT max(seq) AS seq FROM checkpoints WHERE projection = {name:String}",
+        {"name": name},
+    )
+    return int(rows[0]["seq"]) if rows else 0
 
 
 class SequenceGap(ValueError):
@@ -43,11 +52,7 @@ class Projector:
     def checkpoint(self) -> int:
         """The last ledger seq applied, 0 if none."""
         if self._checkpoint is None:
-            rows = self.store.rows(
-                "SELECT max(seq) AS seq FROM checkpoints WHERE projection = {name:String}",
-                {"name": self.name},
-            )
-            self._checkpoint = int(rows[0]["seq"]) if rows else 0
+            self._checkpoint = stored_checkpoint(self.store, self.name)
         return self._checkpoint
 
     def apply(self, records: list[tuple[int, bytes]]) -> int:

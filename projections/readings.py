@@ -13,7 +13,7 @@ import math
 import msgspec
 
 from events import Frame, decode_wire
-from projections.projector import SequenceGap
+from projections.projector import SequenceGap, stored_checkpoint
 from projections.store import Store
 
 __all__ = ["READINGS_TABLE", "RESOLUTIONS", "ReadingsProjector", "latest_readings", "sensor_history"]
@@ -45,11 +45,7 @@ class ReadingsProjector:
 
     def checkpoint(self) -> int:
         if self._checkpoint is None:
-            rows = self.store.rows(
-                "SELECT max(seq) AS seq FROM checkpoints WHERE projection = {name:String}",
-                {"name": self.name},
-            )
-            self._checkpoint = int(rows[0]["seq"]) if rows else 0
+            self._checkpoint = stored_checkpoint(self.store, self.name)
         return self._checkpoint
 
     def apply(self, messages: list[tuple[int, bytes]]) -> int:
