@@ -102,21 +102,28 @@ class Ledger:
         no NaN or infinity, msgspec writes them as null) raises ValueError before the
         ledger changes.
         """
+        size, head, moved = self.size, self.head, {}
+        sealed: list[SealedRecord] = []
         for envelope in envelopes:
-            probe = encode_record(Record(seq=1, prev=GENESIS, event=envelope))
-            if b"null" not in probe:
-                continue  # no null, so no float that JSON could not carry
-            try:
-                _record_decoder.decode(probe)
-            except msgspec.ValidationError as exc:
-                raise ValueError(f"event {envelope.id} ({envelope.type}) cannot be sealed: "
-                                 f"{exc}") from None
-        sealed = []
-        for envelope in envelopes:
-            if self.is_duplicate(envelope):
+            c = envelope.causation
+            key, position = (c.stream, envelope.facility), (c.seq, c.index)
+            last = moved.get(key) or self._last.get(key)
+            if last is not None and position <= last:
                 continue
-            record = Record(seq=self.size + 1, prev=self.head, event=envelope)
-            sealed.append(self._add(record, encode_record(record)))
+            data = encode_record(Record(seq=size + 1, prev=head, event=envelope))
+            if b"null" in data:  # a float JSON could not carry? then it will not decode
+                try:
+                    _record_decoder.decode(data)
+                except msgspec.ValidationError as exc:
+                    raise ValueError(f"event {envelope.id} ({envelope.type}) cannot be "
+                                     f"sealed: {exc}") from None
+            h = leaf_hash(data)
+            size, head, moved[key] = size + 1, h.hex(), position
+            sealed.append(SealedRecord(size, data, h, envelope.id))
+        for record in sealed:
+            self.tree.append(record.leaf_hash)
+        self.head = head
+        self._last.update(moved)
         return sealed
 
     def restore(self, data: bytes) -> Record:
@@ -126,16 +133,12 @@ class Ledger:
             raise ValueError(
                 f"stored record {record.seq} does not continue the chain at size {self.size}"
             )
-        self._add(record, data)
-        return record
-
-    def last_position(self, stream: str, facility: str) -> tuple[int, int] | None:
-        return self._last.get((stream, facility))
-
-    def _add(self, record: Record, data: bytes) -> SealedRecord:
         h = leaf_hash(data)
         self.tree.append(h)
         self.head = h.hex()
         c = record.event.causation
         self._last[(c.stream, record.event.facility)] = (c.seq, c.index)
-        return SealedRecord(record.seq, data, h, record.event.id)
+        return record
+
+    def last_position(self, stream: str, facility: str) -> tuple[int, int] | None:
+        return self._last.get((stream, facility))
