@@ -50,6 +50,14 @@ class DetectorConfig:
     raise_after: int = 3  # consecutive readings above raise_score
     clear_after: int = 5  # consecutive readings below clear_score
     stuck_after: int = 60  # identical consecutive readings that make a sensor "stuck"
+    stuck_quick: int = 10  # ... or this many, from a sensor that has never repeated itself
+    # drift: the baseline (above) against a slower one, ~10x its memory. A ramp too slow
+    # for the baseline's score pulls the two apart further than they usually are apart.
+    drift_ratio: float = 0.1  # the slow baseline's alpha, relative to `alpha`
+    drift_warmup: int = 300  # readings before drift is judged
+    drift_score: float = 3.0  # |baseline - slow baseline| in its usual distances ...
+    drift_after: int = 10  # ... for this many readings in a row
+    drift_clear: float = 2.0
     min_scale_ratio: float = 1e-3  # scale floor relative to the level, for flat signals
     # the likelihood: a ranking score for NAB and dashboards, not for paging anyone
     # (docs/detection.md). It costs ~9x the alert path per reading and ~2 KB of state
@@ -169,7 +177,8 @@ class RobustBaseline:
     __slots__ = (
         "config", "level", "spread", "n", "above", "below", "active", "last", "same",
         "long_level", "long_spread", "values", "calibration", "rarity", "shift",
-        "envelope", "decay", "surprise", "likelihood",
+        "envelope", "decay", "surprise", "likelihood", "longest_same", "slow", "apart",
+        "drift", "drifting", "drift_open", "drift_below", "drift_decision",
     )  # fmt: skip
 
     def __init__(self, config: DetectorConfig) -> None:
@@ -194,6 +203,14 @@ class RobustBaseline:
         self.decay = 0.5 ** (1.0 / config.episode)
         self.surprise = 0.0  # how unusual the recent readings are, 1 = beyond memory
         self.likelihood = 0.0  # the surprise at the onset of an episode, 0 elsewhere
+        self.longest_same = 0  # the longest run of repeats seen outside an alert
+        self.slow = 0.0  # the slow baseline
+        self.apart = 0.0  # the usual |level - slow|, learned at the slow pace
+        self.drift = 0.0  # |level - slow| / apart
+        self.drifting = 0  # consecutive readings with drift >= drift_score
+        self.drift_below = 0
+        self.drift_open = False  # a drift alert is open (beside any other)
+        self.drift_decision: str | None = None  # "raise" or "clear", of the last update
 
     def _floor(self) -> float:
         return self.config.min_scale_ratio * max(abs(self.level), 1.0)
@@ -210,10 +227,15 @@ class RobustBaseline:
         should close, None otherwise.
         """
         c = self.config
-        self.same = self.same + 1 if x == self.last else 0
+        if x == self.last:
+            self.same += 1
+        else:
+            if self.active is None and self.same > self.longest_same:
+                self.longest_same = self.same
+            self.same = 0
         self.last = x
         if self.n == 0:
-            self.level = self.long_level = x
+            self.level = self.long_level = self.slow = x
             self.n = 1
             return 0.0, None
         floor = self._floor()
@@ -223,12 +245,40 @@ class RobustBaseline:
         deviation = x - self.level
         score = abs(deviation) / scale if self.n >= c.warmup else 0.0
         decision = self._decide(score)
+        self.drift_decision = self._drift(scale)
         alpha = c.alpha if self.active is None else c.alpha / 10
         clipped = max(-c.clip * scale, min(c.clip * scale, deviation))
         self.level += alpha * clipped
         self.spread += alpha * (min(abs(deviation), c.clip * scale) - self.spread)
         self.n += 1
         return score, decision
+
+    def _drift(self, scale: float) -> str | None:
+        """Judge, then learn, the slow baseline; "raise" or "clear" a drift alert."""
+        c = self.config
+        apart = self.level - self.slow
+        apart = apart if apart >= 0 else -apart
+        usual = self.apart if self.apart > 0.5 * scale else 0.5 * scale
+        drift = self.drift = apart / usual if self.n >= c.drift_warmup else 0.0
+        decision = None
+        if not self.drift_open:
+            self.drifting = self.drifting + 1 if drift >= c.drift_score else 0
+            if self.drifting >= c.drift_after and self.active is None:
+                self.drifting, self.drift_open, decision = 0, True, "raise"
+        else:
+            self.drift_below = self.drift_below + 1 if drift < c.drift_clear else 0
+            if self.drift_below >= c.clear_after:
+                self.drift_below, self.drift_open, decision = 0, False, "clear"
+        # while anything is open the slow baseline keeps the memory of before
+        slow = c.alpha * c.drift_ratio
+        if self.drift_open or self.active is not None:
+            slow *= 0.1
+        step, bound = self.last - self.slow, c.clip * scale
+        self.slow += slow * (bound if step > bound else -bound if step < -bound else step)
+        if not self.drift_open:
+            cap = 4 * (self.apart if self.apart > scale else scale)
+            self.apart += slow * ((apart if apart < cap else cap) - self.apart)
+        return decision
 
     def _likelihood(self, x: float, scale: float, long_scale: float) -> None:
         """Score x on the three statistics, set surprise and likelihood, then learn.
@@ -271,7 +321,8 @@ class RobustBaseline:
     def _decide(self, score: float) -> str | None:
         c = self.config
         if self.active is None:
-            if self.n >= c.warmup and self.same >= c.stuck_after:
+            stuck_after = c.stuck_quick if self.longest_same == 0 else c.stuck_after
+            if self.n >= c.warmup and self.same >= stuck_after:
                 self.active = "stuck"
                 return "raise:stuck"
             self.above = self.above + 1 if score >= c.raise_score else 0

@@ -17,7 +17,7 @@ from actors.alerts import AlertBook
 from actors.commands import decide
 from actors.detection import DetectorConfig
 from actors.sensor import SensorActor, alert_id
-from actors.staleness import StaleWatch
+from actors.staleness import QUIET_KINDS, StaleWatch
 from events import (
     AlertCleared,
     AlertRaised,
@@ -47,6 +47,7 @@ class FacilityConfig:
     window_ms: int = 3_600_000  # the CO2 balance and the readings seal, per hour
     hold_max_ms: int = 5 * 60_000  # a flow reading holds this long at most
     stale_after_ms: int = 5 * 60_000  # a sensor silent this long in event time is stale
+    dropout_min_ms: int = 10_000  # a regular sensor silent 10x its rhythm, or this: dropout
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ class FacilityActor:
         self._hotspots: dict[str, _Hotspot] = {}
         self.alerts = AlertBook(facility, config.escalate_after_ms)
         self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
-        self.staleness = StaleWatch(config.stale_after_ms)
+        self.staleness = StaleWatch(config.stale_after_ms, config.dropout_min_ms)
 
     def register(self, manifest: Manifest) -> list[Event]:
         """Events for what the manifest adds; a manifest sent again adds nothing."""
@@ -152,20 +153,30 @@ class FacilityActor:
         out = self.balance.advance(time)
         self.balance.add(actor.sensor, actor.spec.role, time, value, seq)
         quiet, back = self.staleness.seen(actor.sensor, time)
-        for sensor, since in quiet:
-            out += [(since, e) for e in self.alerts.admit([self._stale(sensor, since)], since)]
-        if back and (open_id := self.alerts.by_key.get((actor.sensor, "stale"))):
-            out.append((time, AlertCleared(facility=self.facility, alert_id=open_id,
-                                           sensor=actor.sensor, kind="stale", value=value)))
+        for sensor, since, kind in quiet:
+            out += [(since, e) for e in self.alerts.admit([self._quiet(sensor, since, kind)],
+                                                          since)]
+        for kind in back:
+            if open_id := self.alerts.by_key.get((actor.sensor, kind)):
+                out.append((time, AlertCleared(facility=self.facility, alert_id=open_id,
+                                               sensor=actor.sensor, kind=kind, value=value)))
         return out
 
-    def _stale(self, sensor: str, since: int) -> AlertRaised:
-        quiet_s = self.config.stale_after_ms / 1000
+    def _quiet(self, sensor: str, since: int, kind: str) -> AlertRaised:
+        last = self.staleness.last(sensor)
+        quiet_s = (since - last) / 1000
+        if kind == "stale":
+            severity, what = "minor", f"has sent nothing for {quiet_s:g} s"
+        else:
+            usual_s = self.staleness.interval(sensor) / 1000
+            severity = "warning"
+            what = f"has missed its readings for {quiet_s:g} s (it usually reports every " \
+                   f"{usual_s:.3g} s)"
         return AlertRaised(
-            facility=self.facility, alert_id=alert_id(self.facility, sensor, "stale", since),
-            sensor=sensor, kind="stale", severity="minor", value=quiet_s, baseline=0.0,
+            facility=self.facility, alert_id=alert_id(self.facility, sensor, kind, since),
+            sensor=sensor, kind=kind, severity=severity, value=quiet_s, baseline=0.0,
             score=0.0, model="event-time-staleness",
-            message=f"{sensor} has sent nothing for {quiet_s:g} s of the facility's event time",
+            message=f"{sensor} {what} of the facility's event time",
         )
 
     def _hotspot(self, actor: SensorActor, time: int, value: float) -> list[Event]:
@@ -217,8 +228,8 @@ class FacilityActor:
     def apply(self, event: Event, time: int = 0) -> None:
         self.alerts.apply(event, time)
         match event:
-            # a stale alert is the facility's judgement, not the sensor detector's
+            # silence is the facility's judgement, not the sensor detector's
             case AlertRaised(sensor=s, kind=k) | AlertCleared(sensor=s, kind=k) if (
-                s in self.sensors and k != "stale"
+                s in self.sensors and k not in QUIET_KINDS
             ):
                 self.sensors[s].apply(event)

@@ -94,7 +94,7 @@ def test_level_shift_scores_once_at_onset():
 
 def test_frozen_signal_is_surprising_before_it_counts_as_stuck():
     rng = np.random.default_rng(7)
-    d = RobustBaseline(DetectorConfig(likelihood=True, stuck_after=60))
+    d = RobustBaseline(DetectorConfig(likelihood=True, stuck_after=60, stuck_quick=60))
     quiet = likelihoods(d, 20 + rng.normal(0, 1, 3000))
     frozen = likelihoods(d, [20.3] * 40)  # too short to raise "stuck"
     assert d.active is None
@@ -122,3 +122,39 @@ def test_the_likelihood_is_off_unless_asked_for_and_alerts_do_not_depend_on_it()
     plain, scored = RobustBaseline(DetectorConfig()), RobustBaseline(DetectorConfig(likelihood=True))
     assert feed(plain, values) == feed(scored, values)
     assert plain.values is None and plain.likelihood == 0.0
+
+
+def drift_decisions(d, values):
+    out = []
+    for v in values:
+        _, decision = d.update(float(v))
+        out.append((decision, d.drift_decision))
+    return out
+
+
+def test_a_ramp_too_slow_for_the_baseline_is_a_drift_and_its_end_clears_it():
+    rng = np.random.default_rng(3)
+    d = RobustBaseline(DetectorConfig())
+    t = np.arange(3000)
+    wander = 100 + 2 * np.sin(2 * np.pi * t / 900)  # the process moves, slowly
+    quiet = drift_decisions(d, wander + rng.normal(0, 1, 3000))
+    assert not [x for x in quiet if x != (None, None)]
+    ramp = 100 + np.linspace(0, 20, 200) + rng.normal(0, 1, 200)  # +20% over 200 readings
+    out = drift_decisions(d, ramp)
+    assert [dec for dec, _ in out].count("raise:deviation") == 0  # too slow for the score
+    raised = [i for i, (_, drift) in enumerate(out) if drift == "raise"]
+    assert len(raised) == 1 and raised[0] < 150 and d.drift_open
+    back = drift_decisions(d, 100 + rng.normal(0, 1, 300))
+    assert [drift for _, drift in back].count("clear") == 1 and not d.drift_open
+
+
+def test_a_sensor_that_never_repeated_itself_is_stuck_after_a_few_repeats():
+    rng = np.random.default_rng(4)
+    noisy = RobustBaseline(DetectorConfig(stuck_quick=10, stuck_after=60))
+    feed(noisy, 50 + rng.normal(0, 1, 100))
+    out = [dec for _, dec in feed(noisy, [50.5] * 12)]
+    assert out.index("raise:stuck") == 10  # the 10th repeat of the first 50.5
+    quantised = RobustBaseline(DetectorConfig(stuck_quick=10, stuck_after=60))
+    feed(quantised, np.round(50 + rng.normal(0, 1, 100)))  # repeats now and then
+    out = [dec for _, dec in feed(quantised, [50.0] * 70)]
+    assert out.count("raise:stuck") == 1 and out.index("raise:stuck") >= 55

@@ -81,7 +81,7 @@ def test_alert_raised_then_cleared_with_the_same_id():
         f.observe(frame(step, solvent_temp=40.0 + 0.1 * (step % 7)), T0)
     raised = cleared = None
     for step in range(100, 160):
-        value = 60.0 if step < 120 else 40.2
+        value = 60.0 if step < 120 else 40.0 + 0.1 * (step % 7)
         for _, e in f.observe(frame(step, solvent_temp=value), T0 + step * 1000)[0]:
             if isinstance(e, AlertRaised):
                 raised = e
