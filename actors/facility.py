@@ -16,6 +16,7 @@ from actors.accounting import CarbonBalance
 from actors.alerts import AlertBook
 from actors.commands import decide
 from actors.detection import DetectorConfig
+from actors.multivariate import FacilityModel, ModelConfig
 from actors.sensor import SensorActor, alert_id
 from actors.staleness import QUIET_KINDS, StaleWatch
 from events import (
@@ -48,6 +49,7 @@ class FacilityConfig:
     hold_max_ms: int = 5 * 60_000  # a flow reading holds this long at most
     stale_after_ms: int = 5 * 60_000  # a sensor silent this long in event time is stale
     dropout_min_ms: int = 10_000  # a regular sensor silent 10x its rhythm, or this: dropout
+    model: ModelConfig | None = field(default_factory=ModelConfig)  # None: no facility model
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class FacilityActor:
         self.alerts = AlertBook(facility, config.escalate_after_ms)
         self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
         self.staleness = StaleWatch(config.stale_after_ms, config.dropout_min_ms)
+        self.model = FacilityModel(facility, config.model) if config.model else None
 
     def register(self, manifest: Manifest) -> list[Event]:
         """Events for what the manifest adds; a manifest sent again adds nothing."""
@@ -131,8 +134,15 @@ class FacilityActor:
             for due, event in self.alerts.escalations(time):
                 self.apply(event, due)
                 events.append((due, event))
+        if self.model is not None and (now := self.staleness.now) >= 0:
+            for event in self.alerts.admit(self.model.step(now, self._latest), now):
+                self.apply(event, now)
+                events.append((now, event))
         rejected = Rejected(bad_s, bad_t, bad_v, reasons) if reasons else None
         return events, rejected
+
+    def _latest(self) -> dict[str, float]:
+        return {s: a.detector.last for s, a in self.sensors.items() if a.last_time >= 0}
 
     def _refusal(self, actor: SensorActor | None, time: int, value: float, arrived: int):
         if actor is None:
@@ -228,6 +238,8 @@ class FacilityActor:
     def apply(self, event: Event, time: int = 0) -> None:
         self.alerts.apply(event, time)
         match event:
+            case AlertRaised(kind="multivariate") | AlertCleared(kind="multivariate") if self.model:
+                self.model.apply(event)
             # silence is the facility's judgement, not the sensor detector's
             case AlertRaised(sensor=s, kind=k) | AlertCleared(sensor=s, kind=k) if (
                 s in self.sensors and k not in QUIET_KINDS
