@@ -37,7 +37,7 @@ KIND = "multivariate"
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     sample_ms: int = 30_000  # a training sample of the vector every 30 s of event time
-    samples: int = 240  # ... the last two hours of them
+    samples: int = 120  # ... the last hour of them (float32: 480 bytes per sensor)
     min_samples: int = 60  # no model before half an hour of samples
     refit_ms: int = 3_600_000  # refit every hour of event time
     score_ms: int = 5_000  # score the vector every 5 s of event time
@@ -88,14 +88,14 @@ class FacilityModel:
     def _sample(self, latest: dict[str, float]) -> None:
         names = tuple(sorted(latest))
         if names != self.ring_sensors:  # a sensor joined: start the ring afresh
-            self.ring = np.zeros((self.config.samples, len(names)))
+            self.ring = np.zeros((self.config.samples, len(names)), dtype=np.float32)
             self.ring_sensors, self.filled = names, 0
         self.ring[self.filled % self.config.samples] = [latest[s] for s in names]
         self.filled += 1
 
     def _fit(self) -> None:
         c = self.config
-        rows = self.ring[: min(self.filled, c.samples)]
+        rows = self.ring[: min(self.filled, c.samples)].astype(np.float64)
         self.sensors = self.ring_sensors
         self.mean = rows.mean(axis=0)
         spread = rows.std(axis=0)
