@@ -16,12 +16,14 @@ from actors.accounting import CarbonBalance
 from actors.alerts import AlertBook
 from actors.commands import decide
 from actors.detection import DetectorConfig
+from actors.outcomes import OutcomeWatch
 from actors.sensor import SensorActor, alert_id
 from actors.staleness import StaleWatch
 from events import (
     AlertCleared,
     AlertRaised,
     Command,
+    EmissionsMeasured,
     Event,
     FacilityRegistered,
     Frame,
@@ -47,6 +49,7 @@ class FacilityConfig:
     window_ms: int = 3_600_000  # the CO2 balance and the readings seal, per hour
     hold_max_ms: int = 5 * 60_000  # a flow reading holds this long at most
     stale_after_ms: int = 5 * 60_000  # a sensor silent this long in event time is stale
+    outcome_span_ms: int = 86_400_000  # an approval's effect: this long after vs before
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class FacilityActor:
         self.alerts = AlertBook(facility, config.escalate_after_ms)
         self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
         self.staleness = StaleWatch(config.stale_after_ms)
+        self.outcomes = OutcomeWatch(facility, config.outcome_span_ms)
 
     def register(self, manifest: Manifest) -> list[Event]:
         """Events for what the manifest adds; a manifest sent again adds nothing."""
@@ -150,6 +154,8 @@ class FacilityActor:
         """What an accepted reading settles before it is judged: the balance window it
         closes, the sensors found quiet as event time moves on, its own return."""
         out = self.balance.advance(time)
+        out += [(at, o) for at, e in out if isinstance(e, EmissionsMeasured)
+                for o in self.outcomes.due(e, at)]
         self.balance.add(actor.sensor, actor.spec.role, time, value, seq)
         quiet, back = self.staleness.seen(actor.sensor, time)
         for sensor, since in quiet:
@@ -216,6 +222,7 @@ class FacilityActor:
 
     def apply(self, event: Event, time: int = 0) -> None:
         self.alerts.apply(event, time)
+        self.outcomes.apply(event, time)
         match event:
             # a stale alert is the facility's judgement, not the sensor detector's
             case AlertRaised(sensor=s, kind=k) | AlertCleared(sensor=s, kind=k) if (
