@@ -42,6 +42,7 @@ LEVELS = (0.8, 0.95)
 ORIGINS = 4
 ALPHA = 1.0
 CYCLE_POWER = 30.0
+CYCLE_GAIN = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +77,19 @@ def _calendar(starts: np.ndarray, first_ms: int, trend: bool) -> list[np.ndarray
 
 
 class _Mean:
-    """The calendar ridge, plus the cycles its residuals show (see `_cycles`)."""
+    """The calendar ridge, plus the cycles its residuals show that also forecast."""
 
-    def __init__(self, starts: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, starts: np.ndarray, y: np.ndarray,
+                 cycles: tuple[float, ...] | None = None) -> None:
         self.first = int(starts[0])
         self.trend = bool(starts[-1] - self.first >= 2 * WEEK_MS)
         self.cycles: tuple[float, ...] = ()
         self.ridge = _ridge(self.design(starts), y)
-        if len(starts) >= 3 * 24:
-            self.cycles = _cycles(starts, y - self.ridge.predict(self.design(starts)))
-            if self.cycles:
-                self.ridge = _ridge(self.design(starts), y)
+        if cycles is None and len(starts) >= 3 * 24:
+            cycles = _held_out(starts, y, _cycles(starts, y - self(starts)))
+        if cycles:
+            self.cycles = cycles
+            self.ridge = _ridge(self.design(starts), y)
 
     def design(self, at: np.ndarray) -> np.ndarray:
         cols = _calendar(at, self.first, self.trend)
@@ -99,11 +102,34 @@ class _Mean:
         return self.ridge.predict(self.design(at))
 
 
+def _held_out(starts: np.ndarray, y: np.ndarray, candidates: tuple[float, ...]):
+    """The candidate cycles that forecast: added one by one, strongest first, each kept
+    only if it cuts the error on the last part of the history (a week at most, a third
+    at least) by `CYCLE_GAIN`, fitted on the part before. A cycle found in noise fits
+    the past and fails this."""
+    if not candidates:
+        return ()
+    split = len(starts) - min(7 * 24, len(starts) // 3)
+    train, test = slice(0, split), slice(split, None)
+
+    def error(cycles: tuple[float, ...]) -> float:
+        m = _Mean(starts[train], y[train], cycles)
+        return float(np.abs(y[test] - m(starts[test])).mean())
+
+    kept: tuple[float, ...] = ()
+    best = error(())
+    for f in candidates:
+        e = error((*kept, f))
+        if e < best * (1 - CYCLE_GAIN):
+            kept, best = (*kept, f), e
+    return kept
+
+
 def _ridge(x: np.ndarray, y: np.ndarray) -> Ridge:
     return Ridge(alpha=ALPHA, solver="cholesky").fit(x, y)
 
 
-def _cycles(starts: np.ndarray, resid: np.ndarray, most: int = 3) -> tuple[float, ...]:
+def _cycles(starts: np.ndarray, resid: np.ndarray, most: int = 5) -> tuple[float, ...]:
     """Frequencies (cycles per hour) of the strongest sinusoids in the residuals, each
     at least `CYCLE_POWER` times the median of the periodogram. Plants have cycles the
     calendar does not know: batch processes, grid dispatch; averaged into hourly windows
