@@ -190,17 +190,21 @@ class FacilityActor:
                 h.open = False  # hysteresis: the episode ends half-way back
             return []
         h.open = True
-        excess = value - base
         spot = HotspotDetected(
             facility=self.facility, sensor=actor.sensor, quantity=actor.spec.quantity,
             unit=actor.spec.unit, value=value, baseline=base,
             excess_ratio=round(value / base, 4),
         )
-        return [spot, self._recommend(actor, time, excess)]
+        return [spot, self._recommend(actor, time, value, base, h.above)]
 
-    def _recommend(self, actor: SensorActor, time: int, excess: float) -> RecommendationIssued:
+    def _recommend(self, actor: SensorActor, time: int, value: float, base: float,
+                   run: int) -> RecommendationIssued:
+        excess, unit = value - base, actor.spec.unit
         # flows are in t/h: a day of the excess is what fixing it is worth
-        per_day = round(excess * 24, 3) if actor.spec.unit == "t/h" else 0.0
+        per_day = round(excess * 24, 3) if unit == "t/h" else 0.0
+        # just past the threshold is a coin toss; twice as far past it, a near certainty
+        ratio, threshold = value / base, self.config.hotspot_ratio
+        confidence = round(min(0.9, 0.5 + 0.4 * (ratio - threshold) / threshold), 2)
         rid = hashlib.sha256(f"{self.facility}/{actor.sensor}/{time}".encode()).hexdigest()[:20]
         if actor.spec.role == "vented":
             action = "Inspect the capture plant: absorber, solvent circulation and regenerator"
@@ -208,8 +212,10 @@ class FacilityActor:
             action = "Check combustion and load at the unit feeding this flue-gas line"
         return RecommendationIssued(
             facility=self.facility, recommendation_id=rid, sensor=actor.sensor, action=action,
-            reason=f"{actor.sensor} at {excess:.3g} {actor.spec.unit} above its baseline",
-            expected_effect_tco2e_per_day=per_day, confidence=0.5,
+            reason=(f"{actor.sensor} read {value:.4g} {unit}, {ratio:.2f}x its baseline of "
+                    f"{base:.4g} {unit}, for {run} readings in a row: {excess:.3g} {unit} "
+                    f"above it"),
+            expected_effect_tco2e_per_day=per_day, confidence=confidence,
             urgency="high" if per_day >= 24 else "medium",
         )
 

@@ -52,6 +52,10 @@ def issued_after_a_capture_fault():
     events = run(f, T0, T0 + 2 * HOUR + HOUR // 2, lambda t: t >= T0 + HOUR)
     [rec] = [e for e in events if isinstance(e, RecommendationIssued)]
     assert rec.sensor == "vent_co2" and rec.expected_effect_tco2e_per_day > 0
+    # the evidence: the reading, the ratio to its baseline, how long; ~3x is past doubt
+    assert rec.reason.startswith("vent_co2 read 30 t/h, 2.89x its baseline of 10.4 t/h, "
+                                 "for 3 readings in a row"), rec.reason
+    assert rec.confidence == 0.87
     return f, rec
 
 
