@@ -22,23 +22,31 @@ from projections import _params
 from projections.forecaster import DAY_MS, HOUR_MS, LEVELS, MIN_HISTORY_H, Fitted, fit, predict
 from projections.store import Store
 
-__all__ = ["MAX_HORIZON_H", "SERIES", "Forecasts", "emissions_history", "recent_balance"]
+__all__ = ["HISTORY_H", "MAX_HORIZON_H", "SERIES", "Forecasts", "emissions_history",
+           "recent_balance"]
 
 MAX_HORIZON_H = 168
+# Twelve weeks are plenty for weekly patterns and keep a refit under a second; older
+# hours would only slow the model's following of a plant that changes.
+HISTORY_H = 12 * 168
 SERIES = ("emitted_t", "net_t")
 MODEL = ("ridge on day-of-week, hour-of-day, trend and detected cycles; AR(1) residual; "
          "split-conformal intervals from rolling-origin backtests")
 
 
-def emissions_history(store: Store, facility: str, as_of_seq: int | None = None):
-    """The facility's hourly windows in time order: rows of start/end ms and tonnes."""
-    return store.rows(
+def emissions_history(store: Store, facility: str, as_of_seq: int | None = None,
+                      hours: int = HISTORY_H):
+    """The facility's last `hours` windows in time order: start/end ms and tonnes."""
+    rows = store.rows(
         "SELECT toUnixTimestamp64Milli(window_start) AS start_ms,"
         " toUnixTimestamp64Milli(window_end) AS end_ms, emitted_t, captured_t, stored_t,"
         " vented_t, readings FROM emissions FINAL"
-        " WHERE facility = {facility:String} AND seq <= {as_of:UInt64} ORDER BY window_start",
-        {"facility": _params.text("facility", facility), "as_of": _params.as_of(as_of_seq)},
+        " WHERE facility = {facility:String} AND seq <= {as_of:UInt64}"
+        " ORDER BY window_start DESC LIMIT {hours:UInt32}",
+        {"facility": _params.text("facility", facility), "as_of": _params.as_of(as_of_seq),
+         "hours": hours},
     )
+    return rows[::-1]
 
 
 def _usable(rows: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
