@@ -1,13 +1,15 @@
-"""An hourly emissions forecaster: calendar terms, a ridge, an AR(1) residual, and
-intervals calibrated on its own rolling-origin errors. Pure: arrays in, arrays out.
+"""An hourly emissions forecaster: calendar terms, detected cycles, a ridge, an AR(1)
+residual, and intervals calibrated on its own rolling-origin errors. Pure: arrays in,
+arrays out.
 
 Industrial CO2 follows the plant's load, which repeats by hour of day and by day of
 week (weekends run lower, with a different daily shape). The mean is a ridge
 regression (scikit-learn, closed-form Cholesky solve, so deterministic) on
 day-of-week indicators, Fourier terms of the hour of day, the same terms for weekends,
-and a linear trend once two weeks of history can support one. What the calendar does
-not explain (a capture fault under way, a dispatch swing) persists for a while; an
-AR(1) on the residuals carries the last one forward, decaying by φ per hour.
+a linear trend once two weeks of history can support one, and the cycles the
+residuals show that also forecast a held-out stretch (`_cycles`, `_held_out`). What is
+left (a capture fault under way) persists for a while; an AR(1) on the residuals
+carries the last one forward, decaying by φ per hour.
 
 Intervals are split-conformal: the model is refitted at each of the last day
 boundaries of the history (at most `ORIGINS`) and forecasts the rest of the history
