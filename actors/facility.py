@@ -17,12 +17,14 @@ from actors.alerts import AlertBook
 from actors.commands import decide
 from actors.detection import DetectorConfig
 from actors.multivariate import FacilityModel, ModelConfig
+from actors.outcomes import OutcomeWatch
 from actors.sensor import SensorActor, alert_id
 from actors.staleness import QUIET_KINDS, StaleWatch
 from events import (
     AlertCleared,
     AlertRaised,
     Command,
+    EmissionsMeasured,
     Event,
     FacilityRegistered,
     Frame,
@@ -50,6 +52,7 @@ class FacilityConfig:
     stale_after_ms: int = 5 * 60_000  # a sensor silent this long in event time is stale
     dropout_min_ms: int = 10_000  # a regular sensor silent 10x its rhythm, or this: dropout
     model: ModelConfig | None = field(default_factory=ModelConfig)  # None: no facility model
+    outcome_span_ms: int = 86_400_000  # an approval's effect: this long after vs before
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class FacilityActor:
         self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
         self.staleness = StaleWatch(config.stale_after_ms, config.dropout_min_ms)
         self.model = FacilityModel(facility, config.model) if config.model else None
+        self.outcomes = OutcomeWatch(facility, config.outcome_span_ms)
 
     def register(self, manifest: Manifest) -> list[Event]:
         """Events for what the manifest adds; a manifest sent again adds nothing."""
@@ -161,6 +165,8 @@ class FacilityActor:
         """What an accepted reading settles before it is judged: the balance window it
         closes, the sensors found quiet as event time moves on, its own return."""
         out = self.balance.advance(time)
+        out += [(at, o) for at, e in out if isinstance(e, EmissionsMeasured)
+                for o in self.outcomes.due(e, at)]
         self.balance.add(actor.sensor, actor.spec.role, time, value, seq)
         quiet, back = self.staleness.seen(actor.sensor, time)
         for sensor, since, kind in quiet:
@@ -205,17 +211,21 @@ class FacilityActor:
                 h.open = False  # hysteresis: the episode ends half-way back
             return []
         h.open = True
-        excess = value - base
         spot = HotspotDetected(
             facility=self.facility, sensor=actor.sensor, quantity=actor.spec.quantity,
             unit=actor.spec.unit, value=value, baseline=base,
             excess_ratio=round(value / base, 4),
         )
-        return [spot, self._recommend(actor, time, excess)]
+        return [spot, self._recommend(actor, time, value, base, h.above)]
 
-    def _recommend(self, actor: SensorActor, time: int, excess: float) -> RecommendationIssued:
+    def _recommend(self, actor: SensorActor, time: int, value: float, base: float,
+                   run: int) -> RecommendationIssued:
+        excess, unit = value - base, actor.spec.unit
         # flows are in t/h: a day of the excess is what fixing it is worth
-        per_day = round(excess * 24, 3) if actor.spec.unit == "t/h" else 0.0
+        per_day = round(excess * 24, 3) if unit == "t/h" else 0.0
+        # just past the threshold is a coin toss; twice as far past it, a near certainty
+        ratio, threshold = value / base, self.config.hotspot_ratio
+        confidence = round(min(0.9, 0.5 + 0.4 * (ratio - threshold) / threshold), 2)
         rid = hashlib.sha256(f"{self.facility}/{actor.sensor}/{time}".encode()).hexdigest()[:20]
         if actor.spec.role == "vented":
             action = "Inspect the capture plant: absorber, solvent circulation and regenerator"
@@ -223,8 +233,10 @@ class FacilityActor:
             action = "Check combustion and load at the unit feeding this flue-gas line"
         return RecommendationIssued(
             facility=self.facility, recommendation_id=rid, sensor=actor.sensor, action=action,
-            reason=f"{actor.sensor} at {excess:.3g} {actor.spec.unit} above its baseline",
-            expected_effect_tco2e_per_day=per_day, confidence=0.5,
+            reason=(f"{actor.sensor} read {value:.4g} {unit}, {ratio:.2f}x its baseline of "
+                    f"{base:.4g} {unit}, for {run} readings in a row: {excess:.3g} {unit} "
+                    f"above it"),
+            expected_effect_tco2e_per_day=per_day, confidence=confidence,
             urgency="high" if per_day >= 24 else "medium",
         )
 
@@ -237,6 +249,7 @@ class FacilityActor:
 
     def apply(self, event: Event, time: int = 0) -> None:
         self.alerts.apply(event, time)
+        self.outcomes.apply(event, time)
         match event:
             case AlertRaised(kind="multivariate") | AlertCleared(kind="multivariate") if self.model:
                 self.model.apply(event)

@@ -30,6 +30,7 @@ __all__ = [
     "ReadingsSealed",
     "RecommendationApproved",
     "RecommendationIssued",
+    "RecommendationOutcomeMeasured",
     "RecommendationRejected",
     "SensorRegistered",
     "SilenceStarted",
@@ -196,6 +197,27 @@ class ReadingsSealed(DomainEvent, tag="readings.sealed"):
     last_seq: int
 
 
+class RecommendationOutcomeMeasured(DomainEvent, tag="recommendation.outcome_measured"):
+    """What an approved recommendation did: the facility's net CO2 rate (emitted −
+    stored, t/day) over [window_start, window_end), the first whole accounting windows
+    after the approval, against [baseline_start, baseline_end), the windows before it.
+    `measured_effect` is baseline − observed (positive: less CO2); `uncertainty` two
+    standard errors of that difference, from the hour-to-hour spread of both spans."""
+
+    recommendation_id: str
+    approved_at: int
+    baseline_start: int
+    baseline_end: int
+    baseline_rate_tco2e_per_day: float
+    window_start: int
+    window_end: int
+    observed_rate_tco2e_per_day: float
+    measured_effect_tco2e_per_day: float
+    uncertainty_tco2e_per_day: float
+    expected_effect_tco2e_per_day: float
+    verdict: str  # effective | partial | no measurable effect | worse | no baseline
+
+
 Event = (
     FacilityRegistered
     | SensorRegistered
@@ -213,6 +235,7 @@ Event = (
     | CommandRejected
     | EmissionsMeasured
     | ReadingsSealed
+    | RecommendationOutcomeMeasured
 )
 
 

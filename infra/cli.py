@@ -1,4 +1,4 @@
-"""`plumeline`: up, export, verify, bench.
+"""`plumeline`: up, export, verify, bench, evaluate, forecast-backtest.
 
 `main(argv)` returns an ExitStatus; the console script is a shim around it, so tests
 call `main` directly. Errors a user can act on are one clear line, never a traceback.
@@ -86,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sensors-per-facility", type=int, default=9)
     evaluate.add_argument("--json", type=Path, help="write the figures as JSON here")
 
+    backtest = sub.add_parser("forecast-backtest",
+                              help="the emissions forecaster against seasonal naive")
+    backtest.add_argument("--seed", type=int, default=7)
+    backtest.add_argument("--days", type=int, default=42, help="days of simulated history")
+    backtest.add_argument("--warmup", type=int, default=14,
+                          help="days of history before the first forecast origin")
+    backtest.add_argument("--facilities", type=int, default=2,
+                          help="a capture plant and a factory by default")
+    backtest.add_argument("--json", type=Path, help="write the figures as JSON here")
+
     nab = sub.add_parser("nab", help="run the production detector on NAB data and score it")
     nab.add_argument("--data", type=Path, required=True, help="NAB data: <category>/<name>.csv")
     nab.add_argument("--out", type=Path, required=True, help="results go to OUT/plumeline/")
@@ -134,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                 from infra.evaluate import run_evaluate
 
                 return run_evaluate(args)
+            case "forecast-backtest":
+                from infra.forecast_backtest import run_forecast_backtest
+
+                return run_forecast_backtest(args)
             case "nab":
                 from infra.nab import run_nab
 

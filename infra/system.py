@@ -27,6 +27,7 @@ from infra.settings import Settings
 from projections.runner import ProjectionRunner
 from serve.deployment import Api
 from serve.tokens import TokenKey
+from simulator import what_if
 
 __all__ = ["System", "append_via", "ray_serve_env", "resuming", "shard_partitions"]
 
@@ -189,7 +190,7 @@ class System:
                                partitions=s.partitions,
                                token_key=TokenKey.load_or_create(s.api_key_path),
                                exporter=partial(write_export, s.data_dir),
-                               open_reads=s.open_reads),
+                               open_reads=s.open_reads, what_if=what_if),
                       name="plumeline", route_prefix="/")
             self.serving = True
         s.runtime_path.write_text(json.dumps({

@@ -6,6 +6,7 @@ as of any ledger position, back out as JSON-ready dicts.
 """
 
 from projections import queries
+from projections.forecast import MAX_HORIZON_H, Forecasts, emissions_history
 from projections.positions import caused_by, seq_at, seq_of
 from projections.projector import Projector, SequenceGap
 from projections.queries import (
@@ -27,15 +28,18 @@ from projections.store import Store, open_store
 __all__ = [
     "ALERT_STATES",
     "COLUMNS",
+    "MAX_HORIZON_H",
     "RECOMMENDATION_STATES",
     "SEVERITIES",
     "TABLES",
     "Projector",
     "SequenceGap",
     "Store",
+    "Forecasts",
     "alert",
     "alerts",
     "caused_by",
+    "emissions_history",
     "facilities",
     "hotspots",
     "ledger_events",

@@ -1,7 +1,9 @@
 """The recommendation view: each recommendation with its decision, if it has one.
 
 Like alerts, state is folded at query time from the lifecycle rows (issued, approved,
-rejected), so `as_of_seq` shows any earlier state. Values are bound parameters.
+rejected), so `as_of_seq` shows any earlier state. Values are bound parameters. An
+approved recommendation carries its measured `outcome` once the facility has recorded
+one (`recommendation_outcomes`), else `outcome` is None.
 """
 
 from __future__ import annotations
@@ -42,6 +44,25 @@ HAVING issued_seq > 0 AND ({state:String} = '' OR %(state)s = {state:String})
 ORDER BY issued_seq DESC
 LIMIT {limit:UInt32}
 """
+_OUTCOMES = """
+SELECT
+    recommendation_id,
+    argMax(verdict, seq) AS verdict,
+    argMax(baseline_rate_tco2e_per_day, seq) AS baseline_rate_tco2e_per_day,
+    argMax(observed_rate_tco2e_per_day, seq) AS observed_rate_tco2e_per_day,
+    argMax(measured_effect_tco2e_per_day, seq) AS measured_effect_tco2e_per_day,
+    argMax(uncertainty_tco2e_per_day, seq) AS uncertainty_tco2e_per_day,
+    argMax(expected_effect_tco2e_per_day, seq) AS expected_effect_tco2e_per_day,
+    toUnixTimestamp64Milli(argMax(baseline_start, seq)) AS baseline_start_ms,
+    toUnixTimestamp64Milli(argMax(baseline_end, seq)) AS baseline_end_ms,
+    toUnixTimestamp64Milli(argMax(window_start, seq)) AS window_start_ms,
+    toUnixTimestamp64Milli(argMax(window_end, seq)) AS window_end_ms,
+    toUnixTimestamp64Milli(argMax(time, seq)) AS measured_at_ms,
+    max(seq) AS outcome_seq
+FROM recommendation_outcomes
+WHERE seq <= {as_of:UInt64} AND has({ids:Array(String)}, recommendation_id)
+GROUP BY recommendation_id
+"""
 _STATE = ("if(decided_seq = 0, 'pending', "
           "replaceOne(decision, 'recommendation.', ''))")
 
@@ -61,7 +82,7 @@ def recommendations(
         "limit": _params.limit(limit),
         "as_of": _params.as_of(as_of_seq),
     })
-    return [_state(r) for r in rows]
+    return _with_outcomes(store, [_state(r) for r in rows], as_of_seq)
 
 
 def recommendation(
@@ -75,7 +96,18 @@ def recommendation(
         "limit": 1,
         "as_of": _params.as_of(as_of_seq),
     })
-    return _state(rows[0]) if rows else None
+    return _with_outcomes(store, [_state(rows[0])], as_of_seq)[0] if rows else None
+
+
+def _with_outcomes(store: Store, recs: list[dict[str, Any]], as_of_seq: int | None):
+    approved = [r["recommendation_id"] for r in recs if r["state"] == "approved"]
+    found = {}
+    if approved:
+        found = {o.pop("recommendation_id"): _params.times(o) for o in store.rows(
+            _OUTCOMES, {"ids": approved, "as_of": _params.as_of(as_of_seq)})}
+    for r in recs:
+        r["outcome"] = found.get(r["recommendation_id"])
+    return recs
 
 
 def _state(r: dict[str, Any]) -> dict[str, Any]:

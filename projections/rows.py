@@ -21,6 +21,7 @@ from events import (
     ReadingsRejected,
     RecommendationApproved,
     RecommendationIssued,
+    RecommendationOutcomeMeasured,
     RecommendationRejected,
     SensorRegistered,
 )
@@ -85,6 +86,13 @@ def rows_for(
             ]
         case RecommendationApproved() | RecommendationRejected() as b:
             rows["recommendation_events"] = [_recommendation(seq, e, b, user=b.user, note=b.note)]
+        case RecommendationOutcomeMeasured() as b:
+            rows["recommendation_outcomes"] = [
+                (b.recommendation_id, seq, b.facility, e.time, b.approved_at, b.baseline_start)
+                + (b.baseline_end, b.baseline_rate_tco2e_per_day, b.window_start, b.window_end)
+                + (b.observed_rate_tco2e_per_day, b.measured_effect_tco2e_per_day)
+                + (b.uncertainty_tco2e_per_day, b.expected_effect_tco2e_per_day, b.verdict)
+            ]
         case FacilityRegistered() as b:
             rows["facilities"] = [(b.facility, seq, b.name, b.kind, e.time)]
         case SensorRegistered() as b:

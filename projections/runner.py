@@ -15,6 +15,7 @@ import structlog
 from nats.js import api
 
 from projections import queries
+from projections.forecast import Forecasts
 from projections.positions import caused_by, seq_at, seq_of
 from projections.projector import Projector
 from projections.readings import ReadingsProjector, latest_readings, sensor_history
@@ -64,6 +65,8 @@ class ProjectionRunner:
         self._tasks: list[asyncio.Task] = []
         self._store_lock = threading.Lock()
         self._nc = None
+        # stateful queries: the forecasts keep their fitted models between calls
+        self._queries = {**QUERIES, "emissions_forecast": Forecasts().forecast}
 
     async def start(self) -> int:
         self.store = open_store(url=self.clickhouse_url, path=self.clickhouse_path)
@@ -131,7 +134,7 @@ class ProjectionRunner:
 
     async def query(self, name: str, **params):
         try:
-            fn = QUERIES[name]
+            fn = self._queries[name]
         except KeyError:
             raise ValueError(f"unknown query {name!r}") from None
         return await asyncio.to_thread(self._locked, fn, self.store, **params)

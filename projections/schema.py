@@ -92,6 +92,27 @@ _TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
         ),
         "(recommendation_id, seq)",
     ),
+    # RecommendationOutcomeMeasured: what an approved recommendation did, rates in t/day.
+    "recommendation_outcomes": (
+        (
+            ("recommendation_id", "String"),
+            ("seq", "UInt64"),
+            ("facility", _NAME),
+            ("time", _TIME),
+            ("approved_at", _TIME),
+            ("baseline_start", _TIME),
+            ("baseline_end", _TIME),
+            ("baseline_rate_tco2e_per_day", "Float64"),
+            ("window_start", _TIME),
+            ("window_end", _TIME),
+            ("observed_rate_tco2e_per_day", "Float64"),
+            ("measured_effect_tco2e_per_day", "Float64"),
+            ("uncertainty_tco2e_per_day", "Float64"),
+            ("expected_effect_tco2e_per_day", "Float64"),
+            ("verdict", _NAME),
+        ),
+        "(recommendation_id, seq)",
+    ),
     # Registrations keep their history (keyed by seq too): a re-registration is a new
     # row, the current one is argMax over seq, and time travel keeps working.
     "facilities": (

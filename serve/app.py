@@ -4,7 +4,8 @@ Handlers parse, call, render. They read through a `Reader` (the projections), as
 `LedgerView` for tree heads and proofs, and publish operator commands through a
 `Commands`; all are handed in by the deployment, so the app is tested over HTTP with
 plain objects and served on Ray with actor handles. The route lists live next to
-their handlers: `views` (reads), `operator` (commands), `ledger` (auditors).
+their handlers: `views` (reads), `operator` (commands), `ledger` (auditors),
+`forecast` and `simulate` (emissions ahead, and under what-if scenarios).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serve import ledger, openapi, operator, views
+from serve import forecast, ledger, openapi, operator, simulate, views
 from serve.auth import BearerRoles, Verify, on_auth_error
 
 __all__ = ["Commands", "LedgerView", "Reader", "build_app"]
@@ -56,10 +57,12 @@ def build_app(
     open_reads: bool = True,
     command_wait_s: float = 3.0,
     clock: Callable[[], float] = time.time,
+    what_if: Callable[[dict, dict], dict] | None = None,
 ) -> Starlette:
     """`fresh` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
-    writes the ledger bundle to `path`."""
+    writes the ledger bundle to `path`; `what_if(forecast, scenario)` runs a scenario
+    (simulator/scenarios.py)."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -72,7 +75,8 @@ def build_app(
         return JSONResponse({"error": f"a service did not answer: {exc!r}"}, status_code=503)
 
     app = Starlette(
-        routes=views.routes + operator.routes + ledger.routes + openapi.routes,
+        routes=(views.routes + operator.routes + ledger.routes + forecast.routes
+                + simulate.routes + openapi.routes),
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
             verify, open_reads=open_reads, clock=clock), on_error=on_auth_error)],
         exception_handlers={
@@ -89,4 +93,5 @@ def build_app(
     app.state.exporter = exporter
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock
+    app.state.what_if = what_if
     return app

@@ -52,7 +52,7 @@ class ActorLedger:
 class Api:
     def __init__(self, projections, ledger, *, nats_url: str | None = None,
                  partitions: int = 16, token_key: TokenKey | None = None,
-                 exporter=None, open_reads: bool = True) -> None:
+                 exporter=None, open_reads: bool = True, what_if=None) -> None:
         self.fresh = ActorReader(projections)
         self.reader = CachedReader(self.fresh)
         self.ledger = ActorLedger(ledger)
@@ -60,8 +60,9 @@ class Api:
         self.verify = token_key.verify if token_key else None
         self.exporter = exporter
         self.open_reads = open_reads
+        self.what_if = what_if
 
     def __serve_build_asgi_app__(self):
         return build_app(self.reader, self.ledger, commands=self.commands, fresh=self.fresh,
                          verify=self.verify, exporter=self.exporter,
-                         open_reads=self.open_reads)
+                         open_reads=self.open_reads, what_if=self.what_if)

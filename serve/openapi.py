@@ -75,6 +75,49 @@ def _command(summary: str, params: list, request_body: dict) -> dict:
         }}}
 
 
+_HOURS = {"type": "integer", "minimum": 1, "maximum": 168}
+_RANGE = {"start_h": {"type": "integer", "minimum": 0, "maximum": 167, "default": 0},
+          "duration_h": {**_HOURS, "description": "absent: to the end of the horizon"}}
+
+
+def _scenario(kind: str, params: dict, required: list[str]) -> dict:
+    return {"type": "object", "additionalProperties": False, "required": ["kind", *required],
+            "properties": {"kind": {"const": kind}, **params, **_RANGE}}
+
+
+_WHAT_IF = {"type": "object", "additionalProperties": False,
+            "required": ["facility", "scenario"], "properties": {
+    "facility": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    "horizon_h": {**_HOURS, "default": 168},
+    "scenario": {"oneOf": [
+        _scenario("load_change", {"factor": {
+            "type": "number", "exclusiveMinimum": 0, "maximum": 2,
+            "description": "load relative to the baseline's"}}, ["factor"]),
+        _scenario("capture_outage", {"fraction": {
+            "type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1,
+            "description": "share of capture lost"}}, []),
+        _scenario("solvent_change", {"capture_rate_pct": {
+            "type": "number", "minimum": 50, "maximum": 99}}, ["capture_rate_pct"]),
+        _scenario("fuel_switch", {"co2_factor": {
+            "type": "number", "minimum": 0, "maximum": 2,
+            "description": "CO2 per unit of heat of the new fuel relative to the old"}},
+            ["co2_factor"]),
+    ]}}}
+
+
+def _simulate(summary: str, schema: dict) -> dict:
+    return {"post": {
+        "summary": summary, "parameters": [],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": {
+            "200": _json("baseline and projected hourly balance (emitted, captured, stored, "
+                         "vented, net) and the difference in tCO2e/day"),
+            "400": _ERROR, "401": _ERROR, "403": _ERROR,
+            "404": _json("no forecast yet to use as the baseline", _ERROR["content"][
+                "application/json"]["schema"]),
+            "422": _ERROR, "503": _ERROR}}}
+
+
 _ALERT_ID = _p("alert_id", "the alert's id")
 _REC_ID = _p("recommendation_id", "the recommendation's id")
 
@@ -108,6 +151,18 @@ SPEC = {
         "/facilities/{facility}": _read("one facility", [_p("facility", "its id"), _AS_OF],
                                         "the facility", found=True),
         "/hotspots": _read("hotspots, newest first", [_FACILITY, _LIMIT, _AS_OF], "hotspots"),
+        "/emissions/forecast": _read(
+            "hourly CO2 emitted and net ahead, with 80% and 95% prediction intervals", [
+                _q("facility", "the facility", required=True),
+                _q("horizon_h", "hours ahead (default 168)", _HOURS), _AS_OF],
+            "the forecast's points", found=True),
+        "/simulate": _simulate("a what-if scenario against a facility's forecast; "
+                               "nothing is recorded", _WHAT_IF),
+        "/simulate/batch": _simulate(
+            "up to 16 scenarios at once, answered in order",
+            {"type": "object", "additionalProperties": False, "required": ["scenarios"],
+             "properties": {"scenarios": {"type": "array", "minItems": 1, "maxItems": 16,
+                                          "items": _WHAT_IF}}}),
         "/ledger/head": _read("the latest signed tree head", [], "tree head"),
         "/ledger/proof": _read("RFC 6962 inclusion proof of an event", [
             _q("event_id", "the event's id", required=True),

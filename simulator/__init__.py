@@ -21,12 +21,14 @@ from simulator.facilities import (
     facility_kinds,
 )
 from simulator.publisher import Published, frame_headers, manifest_headers, publish
+from simulator.scenarios import SCENARIO_KINDS, what_if
 from simulator.simulation import Readings, Simulation
 
 __all__ = [
     "CCS",
     "FACTORY",
     "KINDS",
+    "SCENARIO_KINDS",
     "TEMPLATES",
     "AnomalySchedule",
     "AnomalyWindow",
@@ -41,5 +43,6 @@ __all__ = [
     "manifest_headers",
     "publish",
     "read_ground_truth",
+    "what_if",
     "write_ground_truth",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LAG_MS", "channels", "draw_params", "nominal"]
+__all__ = ["CAPTURE_LOAD_SLOPE", "CAPTURE_RATE_RANGE", "LAG_MS", "channels", "draw_params",
+           "nominal"]
 
 Params = dict[str, np.ndarray]
 
@@ -21,6 +22,10 @@ HOUR_MS = 3_600_000
 LAG_MS = 30_000
 # Natural gas burns to about 1.96 kg of CO2 per normal cubic metre.
 GAS_CO2_T_PER_NM3 = 1.96e-3
+# Amine capture loses this much of its rate per unit of load above design, within
+# these bounds.
+CAPTURE_LOAD_SLOPE = 0.04
+CAPTURE_RATE_RANGE = (0.5, 0.99)
 
 
 def draw_params(kind: str, rng: np.random.Generator, count: int) -> Params:
@@ -80,7 +85,8 @@ def _ambient_pm25(p: Params, t_ms: np.ndarray, load) -> np.ndarray:
 def _ccs(p: Params, load, load_lag, pm25, loss, loss_lag, leak) -> dict[str, np.ndarray]:
     def captured_at(load, loss):
         # amine capture loses a little efficiency when the absorber runs above design
-        rate = np.clip(p["capture_rate"] - 0.04 * (load - 1), 0.5, 0.99) * (1 - loss)
+        rate = np.clip(p["capture_rate"] - CAPTURE_LOAD_SLOPE * (load - 1),
+                       *CAPTURE_RATE_RANGE) * (1 - loss)
         return p["capacity"] * load * rate, rate
 
     flow = p["capacity"] * load

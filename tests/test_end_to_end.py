@@ -192,6 +192,17 @@ def test_an_operator_acknowledges_an_alert_over_http_and_the_ledger_names_them(s
     assert again.status_code in (409, 202), again.text
 
 
+def test_forecast_and_scenarios_are_404_until_the_projections_have_two_days(system):
+    # a running system's projections answer the forecast query; minutes of history
+    # are far from the two days a model needs, and the answer says so
+    r = httpx.get(f"{system.http_url}/emissions/forecast", params={"facility": FACILITY},
+                  timeout=30)
+    assert r.status_code == 404 and "a forecast needs 48" in r.json()["error"], r.text
+    r = httpx.post(f"{system.http_url}/simulate", timeout=30, json={
+        "facility": FACILITY, "scenario": {"kind": "capture_outage"}})
+    assert r.status_code == 404 and "no baseline" in r.json()["error"], r.text
+
+
 async def _ledger_records(url: str):
     from actors import read_stream
 

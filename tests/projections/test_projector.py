@@ -44,6 +44,7 @@ def test_apply_projects_every_record_and_advances_the_checkpoint(projector, stor
         "alert_events": 4,
         "hotspots": 1,
         "recommendation_events": 3,
+        "recommendation_outcomes": 0,
         "facilities": 2,
         "sensors": 2,
         "rejections": 2,
