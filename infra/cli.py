@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="print a bearer token for the HTTP API")
     create.add_argument("--role", required=True,
-                        choices=["viewer", "operator", "auditor", "admin"])
+                        choices=["viewer", "operator", "auditor", "admin", "device"])
     create.add_argument("--user", required=True)
     create.add_argument("--ttl", type=int, default=30 * 86_400, help="seconds (default 30 days)")
     create.add_argument("--data-dir", type=Path, default=Path(".plumeline"))

@@ -62,6 +62,7 @@ class Api:
         self.open_reads = open_reads
 
     def __serve_build_asgi_app__(self):
-        return build_app(self.reader, self.ledger, commands=self.commands, fresh=self.fresh,
+        return build_app(self.reader, self.ledger, commands=self.commands,
+                         intake=self.commands, fresh=self.fresh,
                          verify=self.verify, exporter=self.exporter,
                          open_reads=self.open_reads)
