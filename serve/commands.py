@@ -25,6 +25,7 @@ class CommandPublisher:
     def __init__(self, nats_url: str, partitions: int) -> None:
         self.nats_url = nats_url
         self.partitions = partitions
+        self._nc = None
         self._js = None
         self._connecting = asyncio.Lock()
 
@@ -65,7 +66,12 @@ class CommandPublisher:
         # connected on first use, inside the event loop that serves requests
         async with self._connecting:
             if self._js is None:
-                nc = await nats.connect(self.nats_url, name="serve-commands",
-                                        max_reconnect_attempts=-1)
-                self._js = nc.jetstream()
+                self._nc = await nats.connect(self.nats_url, name="serve-commands",
+                                              max_reconnect_attempts=-1)
+                self._js = self._nc.jetstream()
         return self._js
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            await self._nc.close()
+            self._nc = self._js = None
