@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
     up.add_argument("--shards", type=int, default=None, help="shard hosts (default 1)")
+    up.add_argument("--mqtt-port", type=int, default=None,
+                    help="MQTT listener of the embedded nats-server (default: a free port)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
