@@ -33,7 +33,9 @@ def _p(name: str, description: str, schema: dict | None = None):
             "schema": schema or {"type": "string"}}
 
 
-_AS_OF = _q("as_of", "a ledger seq, or an ISO-8601 time with zone: the view as it was then")
+_AS_OF = _q("as_of", "a ledger seq, or an ISO-8601 time with zone: the view as it was then",
+            {"anyOf": [{"type": "integer", "minimum": 0},
+                       {"type": "string", "format": "date-time"}]})
 _LIMIT = _q("limit", "at most this many", {"type": "integer", "minimum": 1, "maximum": 10000})
 _FACILITY = _q("facility", "only this facility")
 _SEVERITY = {"type": "string", "enum": ["warning", "minor", "major", "critical"]}
@@ -132,7 +134,8 @@ SPEC = {
 }
 
 # Emissions, reports, silences, ingest and metrics.
-_WHEN = {"type": "string", "description": "epoch milliseconds or ISO-8601 with a zone"}
+_WHEN = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "format": "date-time"}],
+         "description": "epoch milliseconds or ISO-8601 with a zone"}
 _FROM = _q("from", "start of the period (inclusive)", _WHEN)
 _TO = _q("to", "end of the period (exclusive); default now", _WHEN)
 _FAC = _p("facility", "the facility's id")
