@@ -4,7 +4,7 @@ per-minute and per-hour figures, and the auditor's report.
 Sealed windows come from `emissions` (one EmissionsMeasured record each, so every
 figure names the ledger seq it rests on). The window still open has no ledger record
 yet; it is estimated from the raw `readings` projection as each flow sensor's mean rate
-(t/h) times the time elapsed, and always marked `"sealed": false`. Per-minute figures
+(t/h) times the time it has reported in the window, and always marked `"sealed": false`. Per-minute figures
 are estimated the same way; per-hour figures are the sealed windows.
 """
 
@@ -76,10 +76,9 @@ def _open_windows(store: Store) -> dict[str, dict[str, Any]]:
         first = min(s["first_ms"] for s in sensors)
         start = first - first % _MS_PER_HOUR
         last = max(s["last_ms"] for s in sensors)
-        hours = (last - start) / _MS_PER_HOUR
         tonnes = {flow: 0.0 for flow in FLOWS}
-        for s in sensors:
-            tonnes[s["role"]] += s["rate"] * hours
+        for s in sensors:  # each sensor over the time it has been reporting
+            tonnes[s["role"]] += s["rate"] * (s["last_ms"] - s["first_ms"]) / _MS_PER_HOUR
         out[facility] = _params.times({
             "facility": facility, "window_start_ms": start, "latest_reading_ms": last,
             **{f"{flow}_t": round(tonnes[flow], 6) for flow in FLOWS},

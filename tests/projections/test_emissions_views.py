@@ -61,8 +61,9 @@ def store(projector):
     readings = ReadingsProjector(projector.store)
     readings.reset()
     # f1's open window (from T0 + 2h): flue at 120 t/h, capture at 60 t/h, for 3 minutes
+    # from half past
     frames = [Frame(facility="f1", sensors=["flue", "capture", "temp"],
-                    times=[T0 + 2 * H + m * 60_000] * 3, values=[120.0, 60.0, 400.0])
+                    times=[T0 + 2 * H + (30 + m) * 60_000] * 3, values=[120.0, 60.0, 400.0])
               for m in range(4)]
     readings.apply([(i + 1, encode_wire(f)) for i, f in enumerate(frames)])
     return projector.store
