@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
     up.add_argument("--shards", type=int, default=None, help="shard hosts (default 1)")
+    up.add_argument("--mqtt-port", type=int, default=None,
+                    help="MQTT listener of the embedded nats-server (default: a free port)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
@@ -73,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="print a bearer token for the HTTP API")
     create.add_argument("--role", required=True,
-                        choices=["viewer", "operator", "auditor", "admin"])
+                        choices=["viewer", "operator", "auditor", "admin", "device"])
     create.add_argument("--user", required=True)
     create.add_argument("--ttl", type=int, default=30 * 86_400, help="seconds (default 30 days)")
     create.add_argument("--data-dir", type=Path, default=Path(".plumeline"))

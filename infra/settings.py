@@ -30,6 +30,7 @@ class Settings:
     shards: int = 1  # shard hosts (Ray actors) sharing the partitions
     num_cpus: int | None = None
     open_reads: bool = True  # GET routes answer callers without a token
+    mqtt_port: int = 0  # the embedded nats-server's MQTT listener; 0 = a free port
 
     @classmethod
     def from_env(cls, **given) -> Settings:

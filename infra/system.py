@@ -135,6 +135,7 @@ class System:
         self.settings = settings
         self.nats: NatsServer | None = None
         self.nats_url = settings.nats_url
+        self.mqtt_url: str | None = None  # known only for the embedded nats-server
         self.owns_ray = False
         self.ledger = None
         self.projections = None
@@ -152,8 +153,11 @@ class System:
             _check_free(s.host, s.port)
         started = time.monotonic()
         if self.nats_url is None:
-            self.nats = NatsServer(s.data_dir / "nats").start()
+            # devices that speak MQTT publish frames on readings/<partition>/<facility>
+            self.nats = NatsServer(s.data_dir / "nats",
+                                   mqtt_port=s.mqtt_port or free_port()).start()
             self.nats_url = self.nats.url
+            self.mqtt_url = f"mqtt://127.0.0.1:{self.nats.mqtt_port}"
         asyncio.run(self._declare_streams())
         if not ray.is_initialized():
             for name, value in ray_serve_env().items():
@@ -194,11 +198,11 @@ class System:
                       name="plumeline", route_prefix="/")
             self.serving = True
         s.runtime_path.write_text(json.dumps({
-            "pid": os.getpid(), "nats_url": self.nats_url,
+            "pid": os.getpid(), "nats_url": self.nats_url, "mqtt_url": self.mqtt_url,
             "http_url": self.http_url if http else None,
         }))
         log.info("system_started", seconds=round(time.monotonic() - started, 1),
-                 nats=self.nats_url, http=self.http_url if http else None)
+                 nats=self.nats_url, mqtt=self.mqtt_url, http=self.http_url if http else None)
         return self
 
     async def _declare_streams(self) -> None:

@@ -23,13 +23,16 @@ def run_up(args) -> int:
         data_dir=args.data_dir, host=args.host, port=args.port, facilities=args.facilities,
         sensors_per_facility=args.sensors_per_facility, rate_hz=args.rate, seed=args.seed,
         simulator=not args.no_simulator, nats_url=args.nats, clickhouse_url=args.clickhouse,
-        shards=args.shards,
+        shards=args.shards, mqtt_port=args.mqtt_port,
     )
     system = System(settings)
     try:
         system.start()
         print(f"Plumeline is up: {system.http_url}  (alerts at {system.http_url}/alerts)",
               flush=True)
+        if system.mqtt_url:
+            print(f"MQTT for devices: {system.mqtt_url}  (topic readings/<partition>/<facility>)",
+                  flush=True)
         asyncio.run(_feed(system))
     finally:
         system.stop()

@@ -15,11 +15,19 @@ import structlog
 from nats.js import api
 
 from projections import queries
+from projections.emissions import (
+    emissions_current,
+    emissions_report,
+    emissions_summary,
+    facility_metrics,
+)
+from projections.figures import figures
 from projections.forecast import Forecasts
 from projections.positions import caused_by, seq_at, seq_of
 from projections.projector import Projector
 from projections.readings import ReadingsProjector, latest_readings, sensor_history
 from projections.recommendations import recommendation, recommendations
+from projections.silences import silences
 from projections.store import open_store
 
 __all__ = ["ProjectionRunner"]
@@ -43,6 +51,12 @@ QUERIES = {
     "caused_by": caused_by,
     "seq_at": seq_at,
     "seq_of": seq_of,
+    "emissions_current": emissions_current,
+    "emissions_summary": emissions_summary,
+    "emissions_report": emissions_report,
+    "facility_metrics": facility_metrics,
+    "silences": silences,
+    "figures": figures,
 }
 
 

@@ -9,7 +9,7 @@ import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-__all__ = ["BadRequest", "as_of", "body", "integer", "text"]
+__all__ = ["BadRequest", "as_of", "body", "choice", "instant", "integer", "text"]
 
 T = TypeVar("T")
 
@@ -37,6 +37,35 @@ def integer(request: Request, name: str, default: int | None = None, *,
 
 def text(request: Request, name: str) -> str | None:
     return request.query_params.get(name) or None
+
+
+def choice(request: Request, name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = request.query_params.get(name) or default
+    if raw not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def instant(request: Request, name: str, default: int | None = None) -> int | None:
+    """A time as epoch milliseconds, given as such or as ISO-8601 with a zone."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.isascii() and raw.isdigit():
+        value = int(raw)
+        if value >= 2**53:
+            raise BadRequest(f"{name} is too large: {value}")
+        return value
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be epoch ms or an ISO-8601 time, got {raw!r}") from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"{name} needs a time zone (e.g. {raw}Z), got {raw!r}")
+    try:
+        return int(moment.timestamp() * 1000)
+    except (OverflowError, OSError, ValueError):
+        raise BadRequest(f"{name} is out of range: {raw!r}") from None
 
 
 async def as_of(request: Request) -> int | None:

@@ -1,11 +1,13 @@
 """The HTTP app: one Starlette application built from explicit lists.
 
 Handlers parse, call, render. They read through a `Reader` (the projections), ask a
-`LedgerView` for tree heads and proofs, and publish operator commands through a
-`Commands`; all are handed in by the deployment, so the app is tested over HTTP with
-plain objects and served on Ray with actor handles. The route lists live next to
-their handlers: `views` (reads), `operator` (commands), `ledger` (auditors),
-`forecast` and `simulate` (emissions ahead, and under what-if scenarios).
+`LedgerView` for tree heads and proofs, publish operator commands through a
+`Commands` and ingested frames through an `Intake`; all are handed in by the
+deployment, so the app is tested over HTTP with plain objects and served on Ray with
+actor handles. The route lists live next to their handlers: `views` (reads),
+`operator` (commands), `ledger` (auditors), `emissions`, `reports`, `silences`,
+`ingest`, `metrics`, `forecast` and `simulate` (emissions ahead, and under what-if
+scenarios).
 """
 
 from __future__ import annotations
@@ -21,10 +23,22 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serve import forecast, ledger, openapi, operator, simulate, views
+from serve import (
+    emissions,
+    forecast,
+    ingest,
+    ledger,
+    metrics,
+    openapi,
+    operator,
+    reports,
+    silences,
+    simulate,
+    views,
+)
 from serve.auth import BearerRoles, Verify, on_auth_error
 
-__all__ = ["Commands", "LedgerView", "Reader", "build_app"]
+__all__ = ["Commands", "Intake", "LedgerView", "Reader", "build_app"]
 
 
 class Reader(Protocol):
@@ -41,6 +55,16 @@ class Commands(Protocol):
     async def publish(self, command: Any) -> int: ...
 
 
+class Intake(Protocol):
+    async def publish_frames(self, frames: list[tuple[str, bytes, str]]
+                             ) -> list[tuple[int, bool]]: ...
+
+
+class _NoIntake:
+    async def publish_frames(self, frames: list) -> list:
+        raise HTTPException(503, "this deployment takes no readings over HTTP")
+
+
 class _NoCommands:
     async def publish(self, command: Any) -> int:
         raise HTTPException(503, "this deployment takes no commands")
@@ -51,6 +75,7 @@ def build_app(
     ledger_view: LedgerView,
     *,
     commands: Commands | None = None,
+    intake: Intake | None = None,
     fresh: Reader | None = None,
     verify: Verify | None = None,
     exporter: Callable[[str], Any] | None = None,
@@ -61,8 +86,9 @@ def build_app(
 ) -> Starlette:
     """`fresh` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
-    writes the ledger bundle to `path`; `what_if(forecast, scenario)` runs a scenario
-    (simulator/scenarios.py)."""
+    writes the ledger bundle to `path`; `intake` publishes posted frames and, if it
+    has `stream_figures()`, gives `/metrics` the NATS side; `what_if(forecast,
+    scenario)` runs a scenario (simulator/scenarios.py)."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -75,8 +101,9 @@ def build_app(
         return JSONResponse({"error": f"a service did not answer: {exc!r}"}, status_code=503)
 
     app = Starlette(
-        routes=(views.routes + operator.routes + ledger.routes + forecast.routes
-                + simulate.routes + openapi.routes),
+        routes=(views.routes + operator.routes + ledger.routes + openapi.routes
+                + emissions.routes + reports.routes + silences.routes + ingest.routes
+                + metrics.routes + forecast.routes + simulate.routes),
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
             verify, open_reads=open_reads, clock=clock), on_error=on_auth_error)],
         exception_handlers={
@@ -90,6 +117,7 @@ def build_app(
     app.state.fresh = fresh or reader
     app.state.ledger = ledger_view
     app.state.commands = commands or _NoCommands()
+    app.state.intake = intake or _NoIntake()
     app.state.exporter = exporter
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock

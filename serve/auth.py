@@ -1,8 +1,8 @@
 """Roles over HTTP: a Starlette authentication backend and the check each route makes.
 
 Scopes, not roles, are what routes ask for, so a role is only a set of them:
-viewer reads; operator reads and commands; auditor reads and exports the ledger;
-admin does everything. Reads may be opened to anonymous callers (the default, so a
+viewer reads; operator reads, commands, reports and ingests; auditor reads, reports
+and exports the ledger; admin does everything; a device only posts readings. Reads may be opened to anonymous callers (the default, so a
 dashboard on a plant's network needs no token); commands and exports never are.
 """
 
@@ -27,9 +27,10 @@ __all__ = ["SCOPES", "BearerRoles", "needs", "on_auth_error"]
 
 SCOPES = {
     "viewer": ("read",),
-    "operator": ("read", "command"),
-    "auditor": ("read", "audit"),
-    "admin": ("read", "command", "audit"),
+    "operator": ("read", "command", "report", "ingest"),
+    "auditor": ("read", "audit", "report"),
+    "admin": ("read", "command", "audit", "report", "ingest"),
+    "device": ("ingest",),
 }
 
 # token -> Principal(user, role); raises ValueError for a token that is not good

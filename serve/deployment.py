@@ -63,6 +63,7 @@ class Api:
         self.what_if = what_if
 
     def __serve_build_asgi_app__(self):
-        return build_app(self.reader, self.ledger, commands=self.commands, fresh=self.fresh,
+        return build_app(self.reader, self.ledger, commands=self.commands,
+                         intake=self.commands, fresh=self.fresh,
                          verify=self.verify, exporter=self.exporter,
                          open_reads=self.open_reads, what_if=self.what_if)

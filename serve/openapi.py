@@ -33,7 +33,9 @@ def _p(name: str, description: str, schema: dict | None = None):
             "schema": schema or {"type": "string"}}
 
 
-_AS_OF = _q("as_of", "a ledger seq, or an ISO-8601 time with zone: the view as it was then")
+_AS_OF = _q("as_of", "a ledger seq, or an ISO-8601 time with zone: the view as it was then",
+            {"anyOf": [{"type": "integer", "minimum": 0},
+                       {"type": "string", "format": "date-time"}]})
 _LIMIT = _q("limit", "at most this many", {"type": "integer", "minimum": 1, "maximum": 10000})
 _FACILITY = _q("facility", "only this facility")
 _SEVERITY = {"type": "string", "enum": ["warning", "minor", "major", "critical"]}
@@ -185,6 +187,86 @@ SPEC = {
                                   "responses": {"200": _json("OpenAPI 3.1")}}},
     },
 }
+
+# Emissions, reports, silences, ingest and metrics.
+_WHEN = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "format": "date-time"}],
+         "description": "epoch milliseconds or ISO-8601 with a zone"}
+_FROM = _q("from", "start of the period (inclusive)", _WHEN)
+_TO = _q("to", "end of the period (exclusive); default now", _WHEN)
+_FAC = _p("facility", "the facility's id")
+_FRAME = {"type": "object", "required": ["facility", "sensors", "times", "values"],
+          "description": "a wire Frame (events/wire.py): reading i is "
+                         "(sensors[i], times[i] in epoch ms, values[i])",
+          "properties": {
+              "type": {"const": "frame"},
+              "facility": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+              "sensors": {"type": "array", "items": {"type": "string"}},
+              "times": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+              "values": {"type": "array", "items": {"type": "number"}}}}
+_REPORT_ONLY = {"security": [{"bearer": []}], "description":
+                "readable by the roles operator, auditor and admin; never anonymously"}
+
+_API_PATHS = {
+    "/emissions/current": _read(
+        "per facility, the latest sealed hour of CO2 emitted, captured, stored, vented and "
+        "the capture efficiency, and an estimate of the open hour from the readings",
+        [_AS_OF], "facilities"),
+    "/emissions/summary": _read(
+        "totals of the sealed hours starting in a period, per facility and overall; "
+        "default the last 24 hours",
+        [_FROM, _TO, _FACILITY, _AS_OF], "totals"),
+    "/facilities/{facility}/metrics": _read(
+        "CO2 flows and capture efficiency per minute (estimated from the readings) or per "
+        "hour (the sealed windows); default the last hour or day",
+        [_FAC, _FROM, _TO, _q("resolution", "", {"type": "string",
+                                                 "enum": ["minute", "hour"]})],
+        "points", found=True),
+    "/facilities/{facility}/sensors": _read(
+        "a facility's sensors with their latest reading", [_FAC], "sensors", found=True),
+    "/facilities/{facility}/sensors/{sensor}/history": _read(
+        "a sensor's readings, raw or averaged per minute or hour; default the last hour",
+        [_FAC, _p("sensor", "the sensor's id"), _FROM, _TO,
+         _q("resolution", "", {"type": "string", "enum": ["raw", "minute", "hour"]}), _LIMIT],
+        "points", found=True),
+    "/reports/emissions": {"get": {
+        "summary": "a period's measured emissions and capture per facility, each hour with "
+                   "the ledger seq of its EmissionsMeasured record",
+        **_REPORT_ONLY,
+        "parameters": [
+            _q("from", "start of the period (inclusive)", _WHEN, True),
+            _q("to", "end of the period (exclusive)", _WHEN, True),
+            _q("format", "json (default) or csv (attachment, a header row, one row per "
+                         "hour and a total per facility)",
+               {"type": "string", "enum": ["json", "csv"]}), _AS_OF],
+        "responses": {"200": {"description": "the report", "content": {
+                          "application/json": {"schema": _OBJ},
+                          "text/csv": {"schema": {"type": "string"}}}},
+                      "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
+    "/silences": {"get": {
+        "summary": "silences in force now (or at an as_of time), by facility and sensor",
+        "parameters": [_FACILITY, _AS_OF],
+        "responses": {"200": _json("silences"), "400": _ERROR, "401": _ERROR,
+                      "403": _ERROR}}},
+    "/ingest": {"post": {
+        "summary": "frames for devices that cannot speak NATS: published to the "
+                   "facility's READINGS subject, deduplicated by content",
+        "security": [{"bearer": []}],
+        "description": "roles device, operator and admin",
+        "parameters": [],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "oneOf": [_FRAME, {"type": "array", "items": _FRAME, "minItems": 1,
+                               "maxItems": 1000}]}}}},
+        "responses": {"202": _json("published: the frames' READINGS seqs"),
+                      "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR,
+                      "422": _ERROR, "503": _ERROR}}},
+    "/metrics": {"get": {
+        "summary": "figures in Prometheus text format 0.0.4", "parameters": [],
+        "responses": {"200": {"description": "exposition text",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}},
+                      "401": _ERROR, "403": _ERROR}}},
+}
+for _path, _ops in _API_PATHS.items():
+    SPEC["paths"].setdefault(_path, {}).update(_ops)
 
 
 async def openapi(request: Request) -> JSONResponse:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 __all__ = ["ROLES", "InvalidToken", "Principal", "TokenKey"]
 
-ROLES = ("viewer", "operator", "auditor", "admin")
+ROLES = ("viewer", "operator", "auditor", "admin", "device")
 
 
 class InvalidToken(ValueError):

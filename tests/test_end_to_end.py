@@ -213,3 +213,45 @@ async def _ledger_records(url: str):
                                                                   last)]
     await nc.close()
     return records
+
+
+def test_frames_posted_over_http_are_processed_and_their_hour_is_reported(system):
+    facility = "ccs-11"
+    manifest = encode_wire(Manifest(facility=facility, name="Capture plant 11", kind="ccs",
+                                    sensors=SPECS, time=T0))
+    asyncio.run(_publish(system.nats_url, [manifest], facility))
+    # a reading a minute for 61 minutes: the first hour closes with EmissionsMeasured
+    frames = [{"facility": facility, "sensors": ["flue_co2", "solvent_temp"],
+               "times": [T0 + m * 60_000] * 2, "values": [120.0, 40.0]} for m in range(62)]
+    key = TokenKey.load_or_create(system.settings.api_key_path)
+
+    def bearer(role):
+        return {"Authorization": f"Bearer {key.issue('ada', role, int(time.time()) + 600)}"}
+
+    url = system.http_url
+    before = system.stats()
+    r = httpx.post(f"{url}/ingest", json=frames, headers=bearer("device"), timeout=30)
+    assert r.status_code == 202, r.text
+    assert r.json()["frames"] == 62 and r.json()["duplicates"] == 0
+    _wait(system, readings=before["readings"] + before["rejected"] + 62 * 2)
+
+    deadline = time.monotonic() + 30
+    while True:
+        now = {f["facility"]: f for f in httpx.get(f"{url}/emissions/current",
+                                                   timeout=30).json()["facilities"]}
+        if (now.get(facility) or {}).get("sealed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    sealed = now[facility]["sealed"]
+    assert (sealed["window_start_ms"], sealed["emitted_t"]) == (T0, 120.0)
+    report = httpx.get(f"{url}/reports/emissions", headers=bearer("auditor"), timeout=30,
+                       params={"from": T0, "to": T0 + 3_600_000}).json()
+    [mine] = [f for f in report["facilities"] if f["facility"] == facility]
+    assert mine["ledger_seqs"] == [sealed["seq"]]
+    proof = httpx.get(f"{url}/ledger/proof/{sealed['seq']}", timeout=30)
+    assert proof.status_code == 200
+
+    metrics = httpx.get(f"{url}/metrics", timeout=30)
+    assert metrics.status_code == 200
+    assert 'plumeline_consumer_pending{partition="0"}' in metrics.text
+    assert "plumeline_nats_reachable 1" in metrics.text

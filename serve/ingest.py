@@ -1,0 +1,67 @@
+"""`POST /ingest`: frames over HTTP, for devices that cannot speak NATS (or MQTT).
+
+The body is one wire Frame as JSON, or a JSON array of them. It is validated once,
+here, and each frame is published msgpack-encoded to its facility's READINGS subject,
+exactly as a device on NATS would publish it. Its message id is the hash of those
+bytes, so a device that posts the same frame again (a lost answer, a retry) does not
+count it twice. What passes JSON but not the actors' checks (an unknown sensor, a
+timestamp from the future) is dead-lettered downstream with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from events import Frame, encode_wire
+from serve._params import BadRequest
+from serve.auth import needs
+
+__all__ = ["MAX_BODY", "MAX_FRAMES", "routes"]
+
+MAX_BODY = 4 * 1024 * 1024  # bytes of JSON; READINGS takes messages up to 8 MB
+MAX_FRAMES = 1000
+
+_decoder = msgspec.json.Decoder(Frame | list[Frame])
+
+
+async def _read_limited(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BadRequest(f"body over {MAX_BODY} bytes; post fewer frames at a time", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest(f"body over {MAX_BODY} bytes; post fewer frames at a time", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@needs("ingest")
+async def ingest(request: Request) -> JSONResponse:
+    try:
+        decoded = _decoder.decode(await _read_limited(request))
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"not a frame or a list of frames: {exc}", 422) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
+    frames = [decoded] if isinstance(decoded, Frame) else decoded
+    if not frames:
+        raise BadRequest("no frames", 422)
+    if len(frames) > MAX_FRAMES:
+        raise BadRequest(f"at most {MAX_FRAMES} frames per request, got {len(frames)}", 413)
+    messages = []
+    for frame in frames:
+        payload = encode_wire(frame)
+        messages.append((frame.facility, payload, hashlib.sha256(payload).hexdigest()))
+    acks = await request.app.state.intake.publish_frames(messages)
+    return JSONResponse({"frames": len(frames), "seqs": [seq for seq, _ in acks],
+                         "duplicates": sum(dup for _, dup in acks)}, status_code=202)
+
+
+routes = [Route("/ingest", ingest, methods=["POST"])]
