@@ -20,10 +20,11 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serve import ledger, openapi, operator, views
+from serve import dashboard, ledger, openapi, operator, stream, views
 from serve.auth import BearerRoles, Verify, on_auth_error
+from serve.stream import Feed
 
-__all__ = ["Commands", "LedgerView", "Reader", "build_app"]
+__all__ = ["Commands", "Feed", "LedgerView", "Reader", "build_app"]
 
 
 class Reader(Protocol):
@@ -53,13 +54,16 @@ def build_app(
     fresh: Reader | None = None,
     verify: Verify | None = None,
     exporter: Callable[[str], Any] | None = None,
+    feed: Feed | None = None,
     open_reads: bool = True,
     command_wait_s: float = 3.0,
+    heartbeat_s: float = 15.0,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """`fresh` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
-    writes the ledger bundle to `path`."""
+    writes the ledger bundle to `path`; `feed` is the replica's one subscription to new
+    ledger records, behind `GET /stream` (a comment every `heartbeat_s` when quiet)."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -72,9 +76,12 @@ def build_app(
         return JSONResponse({"error": f"a service did not answer: {exc!r}"}, status_code=503)
 
     app = Starlette(
-        routes=views.routes + operator.routes + ledger.routes + openapi.routes,
+        routes=(views.routes + operator.routes + ledger.routes + openapi.routes
+                + stream.routes + dashboard.routes),
+        # EventSource cannot set headers: the stream alone takes its token as ?token=
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
-            verify, open_reads=open_reads, clock=clock), on_error=on_auth_error)],
+            verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"}),
+            on_error=on_auth_error)],
         exception_handlers={
             HTTPException: on_http_error,
             ValueError: on_value_error,
@@ -87,6 +94,9 @@ def build_app(
     app.state.ledger = ledger_view
     app.state.commands = commands or _NoCommands()
     app.state.exporter = exporter
+    app.state.feed = feed
+    app.state.heartbeat_s = heartbeat_s
+    app.state.open_reads = open_reads
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock
     return app
