@@ -66,6 +66,7 @@ class _Overflow:
 
 
 OVERFLOW = _Overflow()
+_BURST = 256  # records per write at most
 
 
 class Listener:
@@ -157,18 +158,27 @@ async def _events(feed: Feed, listener: Listener, after: int | None,
                 sent = e.seq
         while True:
             try:
-                item = await asyncio.wait_for(listener.queue.get(), heartbeat_s)
+                async with asyncio.timeout(heartbeat_s):  # no task per wait, as wait_for makes
+                    items = [await listener.queue.get()]
             except TimeoutError:
                 yield b": heartbeat\n\n"
                 continue
-            if isinstance(item, _Overflow):
-                log.info("stream_client_dropped", resume_after=sent)
-                yield (f"id: {sent}\nevent: overflow\ndata: "
-                       f'{{"resume_after": {sent}}}\n\n').encode()
-                return
-            if item.seq > sent:
-                sent = item.seq
-                yield item.frame
+            # what queued up meanwhile goes out in one write: one send per burst, not per record
+            while not listener.queue.empty() and len(items) < _BURST:
+                items.append(listener.queue.get_nowait())
+            frames = []
+            for item in items:
+                if isinstance(item, _Overflow):
+                    log.info("stream_client_dropped", resume_after=sent)
+                    frames.append(f"id: {sent}\nevent: overflow\ndata: "
+                                  f'{{"resume_after": {sent}}}\n\n'.encode())
+                    yield b"".join(frames)
+                    return
+                if item.seq > sent:
+                    sent = item.seq
+                    frames.append(item.frame)
+            if frames:
+                yield b"".join(frames)
     finally:
         feed.leave(listener)
 
