@@ -43,6 +43,12 @@ class LedgerFeed:
             await self._start()
         return self.broadcast.listen(facility, types)
 
+    async def end(self) -> int:
+        """The seq of the last record in LEDGER now."""
+        if self._sub is None:
+            await self._start()
+        return (await self._nc.jetstream().stream_info(LEDGER_STREAM)).state.last_seq
+
     def leave(self, listener: Listener) -> None:
         self.broadcast.leave(listener)
 

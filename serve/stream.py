@@ -124,6 +124,7 @@ class Feed(Protocol):
     """The replica's one upstream: live records through `listen`, older ones by `replay`."""
 
     async def listen(self, facility: str | None, types: frozenset[str] | None) -> Listener: ...
+    async def end(self) -> int: ...
     def leave(self, listener: Listener) -> None: ...
     def replay(self, after: int) -> AsyncIterator[Entry]: ...
 
@@ -189,6 +190,11 @@ async def stream(request: Request) -> StreamingResponse:
     if feed is None:
         raise HTTPException(503, "this deployment has no live stream")
     facility, types, after = _filters(request)
+    if after is not None and after > (end := await feed.end()):
+        # an id from another ledger (a data dir started afresh): resuming would skip
+        # every record up to it
+        raise BadRequest(f"Last-Event-ID {after} is past the ledger's end ({end}); "
+                         "reconnect without it")
     listener = await feed.listen(facility, types)
     return StreamingResponse(
         _events(feed, listener, after, request.app.state.heartbeat_s),

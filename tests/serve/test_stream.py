@@ -130,6 +130,8 @@ def test_filters_a_token_in_the_query_and_bad_parameters(nats_server, tmp_path):
             assert bad.status_code == 400 and "alert.bogus" in bad.json()["error"]
             bad = await client.get("/stream", params={"token": token, "last_event_id": "x"})
             assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["error"]
+            bad = await client.get("/stream", params={"token": token, "last_event_id": "7"})
+            assert bad.status_code == 400 and "past the ledger's end (0)" in bad.json()["error"]
             # the query token is for the stream only
             assert (await client.get("/alerts", params={"token": token})).status_code == 401
             async with client.stream("GET", "/stream", params={
