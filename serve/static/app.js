@@ -364,10 +364,21 @@ function ticker(seq, type, data) {
   while (list.children.length > 30) list.lastChild.remove();
 }
 
+let headTimer = null;
+function headSoon() {
+  // the writer signs a grown tree within a second or so: check it then, not per record
+  if (headTimer) return;
+  headTimer = setTimeout(() => {
+    headTimer = null;
+    checkHead().catch((e) => badge("head unreadable", "bad", e.message));
+  }, 1500);
+}
+
 function onRecord(message) {
   const data = JSON.parse(message.data);
   const type = message.type;
   ticker(message.lastEventId, type, data);
+  headSoon();
   if (type.startsWith("alert.") || type === "command.rejected") refreshSoon("alerts");
   if (type.startsWith("recommendation.") || type === "command.rejected") refreshSoon("recommendations");
   if (type === "hotspot.detected") refreshSoon("hotspots");
