@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from serve import (
+    dashboard,
     emissions,
     forecast,
     ingest,
@@ -34,11 +35,13 @@ from serve import (
     reports,
     silences,
     simulate,
+    stream,
     views,
 )
 from serve.auth import BearerRoles, Verify, on_auth_error
+from serve.stream import Feed
 
-__all__ = ["Commands", "Intake", "LedgerView", "Reader", "build_app"]
+__all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "build_app"]
 
 
 class Reader(Protocol):
@@ -79,16 +82,20 @@ def build_app(
     fresh: Reader | None = None,
     verify: Verify | None = None,
     exporter: Callable[[str], Any] | None = None,
+    feed: Feed | None = None,
     open_reads: bool = True,
     command_wait_s: float = 3.0,
+    heartbeat_s: float = 15.0,
     clock: Callable[[], float] = time.time,
     what_if: Callable[[dict, dict], dict] | None = None,
 ) -> Starlette:
     """`fresh` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
     writes the ledger bundle to `path`; `intake` publishes posted frames and, if it
-    has `stream_figures()`, gives `/metrics` the NATS side; `what_if(forecast,
-    scenario)` runs a scenario (simulator/scenarios.py)."""
+    has `stream_figures()`, gives `/metrics` the NATS side; `feed` is the replica's one
+    subscription to new ledger records, behind `GET /stream` (a comment every
+    `heartbeat_s` when quiet); `what_if(forecast, scenario)` runs a scenario
+    (simulator/scenarios.py)."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -103,9 +110,12 @@ def build_app(
     app = Starlette(
         routes=(views.routes + operator.routes + ledger.routes + openapi.routes
                 + emissions.routes + reports.routes + silences.routes + ingest.routes
-                + metrics.routes + forecast.routes + simulate.routes),
+                + metrics.routes + forecast.routes + simulate.routes + stream.routes
+                + dashboard.routes),
+        # EventSource cannot set headers: the stream alone takes its token as ?token=
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
-            verify, open_reads=open_reads, clock=clock), on_error=on_auth_error)],
+            verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"}),
+            on_error=on_auth_error)],
         exception_handlers={
             HTTPException: on_http_error,
             ValueError: on_value_error,
@@ -119,6 +129,9 @@ def build_app(
     app.state.commands = commands or _NoCommands()
     app.state.intake = intake or _NoIntake()
     app.state.exporter = exporter
+    app.state.feed = feed
+    app.state.heartbeat_s = heartbeat_s
+    app.state.open_reads = open_reads
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock
     app.state.what_if = what_if

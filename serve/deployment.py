@@ -10,6 +10,7 @@ from ray import serve
 from serve.app import build_app
 from serve.cache import CachedReader
 from serve.commands import CommandPublisher
+from serve.feed import LedgerFeed
 from serve.tokens import TokenKey
 
 __all__ = ["ActorLedger", "ActorReader", "Api"]
@@ -45,8 +46,10 @@ class ActorLedger:
         return await _call(self.handle.consistency, first, second)
 
 
-# access logs off: at thousands of requests a second they would cost more than the answers
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000,
+# access logs off: at thousands of requests a second they would cost more than the answers.
+# A /stream client holds one ongoing request for as long as it listens: room for a
+# thousand of them beside the requests.
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=3000,
                   logging_config={"enable_access_log": False, "log_level": "WARNING"})
 @serve.ingress()
 class Api:
@@ -57,6 +60,7 @@ class Api:
         self.reader = CachedReader(self.fresh)
         self.ledger = ActorLedger(ledger)
         self.commands = CommandPublisher(nats_url, partitions) if nats_url else None
+        self.feed = LedgerFeed(nats_url) if nats_url else None
         self.verify = token_key.verify if token_key else None
         self.exporter = exporter
         self.open_reads = open_reads
@@ -65,5 +69,5 @@ class Api:
     def __serve_build_asgi_app__(self):
         return build_app(self.reader, self.ledger, commands=self.commands,
                          intake=self.commands, fresh=self.fresh,
-                         verify=self.verify, exporter=self.exporter,
+                         verify=self.verify, exporter=self.exporter, feed=self.feed,
                          open_reads=self.open_reads, what_if=self.what_if)

@@ -183,6 +183,26 @@ SPEC = {
             "responses": {"200": {"description": "the bundle",
                                   "content": {"application/x-ndjson": {}}},
                           "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
+        "/stream": {"get": {
+            "summary": "new ledger records as server-sent events, as they are appended",
+            "description": (
+                "Each record is an event with `id:` its ledger seq, `event:` its type and "
+                "`data:` the JSON `/ledger/events` renders. Reconnect with `Last-Event-ID` "
+                "(or `?last_event_id=`) to be replayed what was missed first. A comment "
+                "every 15 s keeps the connection open; a client that falls too far behind "
+                "gets `event: overflow` (its `id:` is the seq to resume after) and is "
+                "closed. EventSource cannot set headers, so `?token=` is accepted here."),
+            "parameters": [
+                _FACILITY, _q("types", "comma-separated event types, e.g. alert.raised"),
+                _q("last_event_id", "resume after this seq (as the Last-Event-ID header)",
+                   {"type": "integer", "minimum": 0}),
+                _q("token", "a bearer token, for clients that cannot set headers")],
+            "responses": {"200": {"description": "the event stream",
+                                  "content": {"text/event-stream": {}}},
+                          "400": _ERROR, "401": _ERROR, "403": _ERROR, "503": _ERROR}}},
+        "/": {"get": {"summary": "the operators' dashboard page", "parameters": [],
+                      "responses": {"200": {"description": "HTML",
+                                            "content": {"text/html": {}}}}}},
         "/openapi.json": {"get": {"summary": "this description", "parameters": [],
                                   "responses": {"200": _json("OpenAPI 3.1")}}},
     },

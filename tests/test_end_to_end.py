@@ -10,7 +10,6 @@ import asyncio
 import time
 
 import httpx
-import pytest
 
 from events import (
     Frame,
@@ -22,8 +21,7 @@ from events import (
     verify_inclusion,
 )
 from infra.cli import main
-from infra.nats import DEADLETTER, LEDGER, connect, free_port
-from infra.settings import Settings
+from infra.nats import DEADLETTER, LEDGER, connect
 from infra.system import System
 from serve.tokens import TokenKey
 
@@ -34,15 +32,6 @@ SPECS = [
     SensorSpec(sensor="solvent_temp", quantity="temperature", unit="degC"),
 ]
 PARTITIONS = 4
-
-
-@pytest.fixture(scope="module")
-def system(ray_session, tmp_path_factory):
-    data = tmp_path_factory.mktemp("plumeline")
-    settings = Settings(data_dir=data, port=free_port(), partitions=PARTITIONS, shards=2)
-    s = System(settings).start()
-    yield s
-    s.stop()
 
 
 async def _publish(url: str, payloads: list[bytes], facility: str = FACILITY) -> None:

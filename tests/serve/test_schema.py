@@ -49,11 +49,18 @@ async def _streams_declared(js) -> None:
     return None
 
 
+# An event stream answers with a body that never ends, which an in-process call waits
+# for for ever; tests/serve/test_stream.py drives it over a socket, its 4xx included.
+ENDLESS = {"GET /stream"}
+
+
 def test_no_operation_answers_with_a_server_error(api_schema):
     failures, operations, statuses = [], set(), Counter()
     for result in api_schema.get_all_operations():
         operation = result.ok()
         operations.add(operation.label)
+        if operation.label in ENDLESS:
+            continue
 
         @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
                | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
@@ -71,5 +78,6 @@ def test_no_operation_answers_with_a_server_error(api_schema):
                  for method in ops}
     # schemathesis leaves out the spec's own route
     assert operations == described - {"GET /openapi.json"}
+    assert ENDLESS <= operations
     assert statuses[200] > 2 * len(operations), statuses  # the token works, the data is there
     assert not failures, "\n\n".join(failures)
