@@ -2,9 +2,10 @@
 
 Handlers parse, call, render. They read through a `Reader` (the projections), ask a
 `LedgerView` for tree heads and proofs, and publish operator commands through a
-`Commands`; all are handed in by the deployment, so the app is tested over HTTP with
-plain objects and served on Ray with actor handles. The route lists live next to
-their handlers: `views` (reads), `operator` (commands), `ledger` (auditors).
+`Commands`, and manage webhook subscriptions through `Webhooks`; all are handed in by
+the deployment, so the app is tested over HTTP with plain objects and served on Ray
+with actor handles. The route lists live next to their handlers: `views` (reads),
+`operator` (commands), `ledger` (auditors), `webhooks` (notifications).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from serve import ledger, openapi, operator, views
+from serve import webhooks as webhook_routes
 from serve.auth import BearerRoles, Verify, on_auth_error
 
-__all__ = ["Commands", "LedgerView", "Reader", "build_app"]
+__all__ = ["Commands", "LedgerView", "Reader", "Webhooks", "build_app"]
 
 
 class Reader(Protocol):
@@ -40,9 +42,26 @@ class Commands(Protocol):
     async def publish(self, command: Any) -> int: ...
 
 
+class Webhooks(Protocol):
+    """The notifier's subscriptions (projections/notifier.py)."""
+
+    async def subscribe(self, request: Any, user: str) -> dict: ...
+    async def subscriptions(self) -> list[dict]: ...
+    async def subscription(self, subscription: str) -> dict | None: ...
+    async def unsubscribe(self, subscription: str) -> bool: ...
+    async def deliveries(self, subscription: str, limit: int) -> list[dict] | None: ...
+
+
 class _NoCommands:
     async def publish(self, command: Any) -> int:
         raise HTTPException(503, "this deployment takes no commands")
+
+
+class _NoWebhooks:
+    async def _unavailable(self, *args: Any) -> Any:
+        raise HTTPException(503, "this deployment sends no webhooks")
+
+    subscribe = subscriptions = subscription = unsubscribe = deliveries = _unavailable
 
 
 def build_app(
@@ -50,6 +69,7 @@ def build_app(
     ledger_view: LedgerView,
     *,
     commands: Commands | None = None,
+    webhooks: Webhooks | None = None,
     fresh: Reader | None = None,
     verify: Verify | None = None,
     exporter: Callable[[str], Any] | None = None,
@@ -72,7 +92,8 @@ def build_app(
         return JSONResponse({"error": f"a service did not answer: {exc!r}"}, status_code=503)
 
     app = Starlette(
-        routes=views.routes + operator.routes + ledger.routes + openapi.routes,
+        routes=(views.routes + operator.routes + ledger.routes + webhook_routes.routes
+                + openapi.routes),
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
             verify, open_reads=open_reads, clock=clock), on_error=on_auth_error)],
         exception_handlers={
@@ -86,6 +107,7 @@ def build_app(
     app.state.fresh = fresh or reader
     app.state.ledger = ledger_view
     app.state.commands = commands or _NoCommands()
+    app.state.webhooks = webhooks or _NoWebhooks()
     app.state.exporter = exporter
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock

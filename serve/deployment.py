@@ -12,7 +12,7 @@ from serve.cache import CachedReader
 from serve.commands import CommandPublisher
 from serve.tokens import TokenKey
 
-__all__ = ["ActorLedger", "ActorReader", "Api"]
+__all__ = ["ActorLedger", "ActorReader", "ActorWebhooks", "Api"]
 
 
 async def _call(method, *args, **kwargs):
@@ -45,6 +45,28 @@ class ActorLedger:
         return await _call(self.handle.consistency, first, second)
 
 
+class ActorWebhooks:
+    """The notifier's subscriptions and delivery log, through its actor handle."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    async def subscribe(self, request, user: str) -> dict:
+        return await _call(self.handle.subscribe, request, user)
+
+    async def subscriptions(self) -> list[dict]:
+        return await _call(self.handle.subscriptions)
+
+    async def subscription(self, subscription: str) -> dict | None:
+        return await _call(self.handle.subscription, subscription)
+
+    async def unsubscribe(self, subscription: str) -> bool:
+        return await _call(self.handle.unsubscribe, subscription)
+
+    async def deliveries(self, subscription: str, limit: int) -> list[dict] | None:
+        return await _call(self.handle.deliveries, subscription, limit)
+
+
 # access logs off: at thousands of requests a second they would cost more than the answers
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000,
                   logging_config={"enable_access_log": False, "log_level": "WARNING"})
@@ -52,7 +74,7 @@ class ActorLedger:
 class Api:
     def __init__(self, projections, ledger, *, nats_url: str | None = None,
                  partitions: int = 16, token_key: TokenKey | None = None,
-                 exporter=None, open_reads: bool = True) -> None:
+                 exporter=None, open_reads: bool = True, notifier=None) -> None:
         self.fresh = ActorReader(projections)
         self.reader = CachedReader(self.fresh)
         self.ledger = ActorLedger(ledger)
@@ -60,8 +82,9 @@ class Api:
         self.verify = token_key.verify if token_key else None
         self.exporter = exporter
         self.open_reads = open_reads
+        self.webhooks = ActorWebhooks(notifier) if notifier is not None else None
 
     def __serve_build_asgi_app__(self):
         return build_app(self.reader, self.ledger, commands=self.commands, fresh=self.fresh,
                          verify=self.verify, exporter=self.exporter,
-                         open_reads=self.open_reads)
+                         open_reads=self.open_reads, webhooks=self.webhooks)
