@@ -14,6 +14,7 @@ own deliveries. A plain async class; infra/system.py places it as a Ray actor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -81,12 +82,14 @@ class Notifier:
         self._running: dict[str, asyncio.Task] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._follow_task: asyncio.Task | None = None
+        self._stopping = False
         self._nc = None
         self.http: httpx.AsyncClient | None = None
 
     async def start(self) -> int:
         """Connect, load subscriptions and the queue, follow LEDGER; returns how many
         unfinished deliveries were resumed."""
+        self._stopping = False
         self._nc = await nats.connect(self.nats_url, name="notifier", max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self.subs_kv = await self.js.key_value("WEBHOOKS")
@@ -104,15 +107,22 @@ class Notifier:
         return len(pending)
 
     async def stop(self) -> None:
-        """Unfinished deliveries stay in the queue for the next start."""
-        tasks = [t for t in [self._follow_task, *self._running.values()] if t is not None]
+        """Unfinished deliveries stay in the queue for the next start. The ledger
+        follower finishes the batch in hand first: a record whose deliveries are
+        queued but which is not yet acknowledged would come back to the next start,
+        and be delivered twice."""
+        self._stopping = True
+        if self._follow_task is not None:
+            with contextlib.suppress(TimeoutError):  # wait_for cancels it then
+                await asyncio.wait_for(self._follow_task, self.idle_s + 10.0)
+        tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.http is not None:
             await self.http.aclose()
         if self._nc is not None:
-            await self._nc.drain()
+            await self._nc.close()
 
     async def _load(self, kv, bucket: str, schema) -> dict:
         try:
@@ -193,7 +203,7 @@ class Notifier:
 
     async def _follow(self) -> None:
         sub = None
-        while True:
+        while not self._stopping:
             try:
                 if sub is None:
                     # a new durable starts at the ledger's end: a first start does not
