@@ -102,7 +102,10 @@ class Notifier:
         pending = await self._load(self.queue, "WEBHOOK_QUEUE", Pending)
         for p in pending.values():
             self._spawn(p)
-        self._follow_task = asyncio.create_task(self._follow())
+        # made before start() returns: what is appended once the notifier has started
+        # is never missed, even on the consumer's first day
+        sub = await self._consumer()
+        self._follow_task = asyncio.create_task(self._follow(sub))
         self.log.info("notifier_started", subscriptions=len(self.subs), resumed=len(pending))
         return len(pending)
 
@@ -123,6 +126,7 @@ class Notifier:
             await self.http.aclose()
         if self._nc is not None:
             await self._nc.close()
+        self.log.info("notifier_stopped", unfinished=len(tasks), **self.counts)
 
     async def _load(self, kv, bucket: str, schema) -> dict:
         try:
@@ -201,19 +205,20 @@ class Notifier:
 
     # -- following the ledger ----------------------------------------------------------
 
-    async def _follow(self) -> None:
-        sub = None
+    async def _consumer(self):
+        """A new durable starts at the ledger's end (the first start does not announce
+        the alerts of the past); a restart resumes where it was."""
+        return await self.js.pull_subscribe(
+            RECORDS_SUBJECT, durable=DURABLE, stream=LEDGER_STREAM,
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.NEW, ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=30.0, max_ack_pending=1000))
+
+    async def _follow(self, sub) -> None:
         while not self._stopping:
             try:
                 if sub is None:
-                    # a new durable starts at the ledger's end: a first start does not
-                    # announce the alerts of the past; a restart resumes where it was
-                    sub = await self.js.pull_subscribe(
-                        RECORDS_SUBJECT, durable=DURABLE, stream=LEDGER_STREAM,
-                        config=api.ConsumerConfig(
-                            deliver_policy=api.DeliverPolicy.NEW,
-                            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=30.0,
-                            max_ack_pending=1000))
+                    sub = await self._consumer()
                 try:
                     msgs = await sub.fetch(self.batch, timeout=self.idle_s)
                 except TimeoutError:

@@ -7,7 +7,12 @@ projections and the HTTP API, and the exported ledger verifies.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -190,6 +195,63 @@ def test_an_operator_acknowledges_an_alert_over_http_and_the_ledger_names_them(s
     assert [(a.alert_id, a.user) for a in acks] == [(alert["alert_id"], "ada")]
     again = httpx.post(path, headers=bearer("operator"), timeout=30)
     assert again.status_code in (409, 202), again.text
+
+
+def test_an_alert_reaches_a_webhook_signed_and_the_delivery_is_logged(system):
+    got: list[tuple[dict, bytes]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        facility, secret = "ccs-11", "the-receivers-secret"
+        key = TokenKey.load_or_create(system.settings.api_key_path)
+        token = key.issue("ada", "operator", int(time.time()) + 600)
+        operator = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(f"{system.http_url}/webhooks", headers=operator, timeout=30, json={
+            "url": f"http://127.0.0.1:{receiver.server_port}/hook", "facility": facility,
+            "secret": secret, "event_types": ["alert.raised"]})
+        assert r.status_code == 201, r.text
+        hook = r.json()["id"]
+        manifest = encode_wire(Manifest(facility=facility, name="Capture plant 11", kind="ccs",
+                                        sensors=SPECS, time=T0))
+        frames = (_frames(range(120), lambda s: 40.0 + 0.2 * (s % 5), facility)
+                  + _frames(range(120, 130), lambda s: 55.0, facility))
+        asyncio.run(_publish(system.nats_url, [manifest, *frames], facility))
+
+        deadline = time.monotonic() + 60
+        while not got:
+            assert time.monotonic() < deadline, "no webhook arrived"
+            time.sleep(0.1)
+        headers, body = got[0]
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Plumeline-Signature"] == f"sha256={expected}"
+        sent = json.loads(body)
+        assert sent["event_type"] == "alert.raised"
+        assert headers["Idempotency-Key"] == sent["event_id"]
+        summary = sent["summary"]
+        assert (summary["facility"], summary["sensor"], summary["observed"]) == (
+            facility, "solvent_temp", 55.0)
+
+        while True:
+            log = httpx.get(f"{system.http_url}/webhooks/{hook}/deliveries", headers=operator,
+                            timeout=30).json()["deliveries"]
+            if log or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [(d["event_id"], d["status"], d["outcome"]) for d in log] == [
+            (sent["event_id"], 204, "delivered")]
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 async def _ledger_records(url: str):
