@@ -8,13 +8,20 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import signal
+import threading
+import time
 from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
 from actors import LedgerWriter
 from events import AlertCleared, AlertEscalated, AlertRaised, Causation, Envelope, encode_envelopes
 from infra.nats import connect, ensure_streams
+from infra.system import resuming
+from projections import WebhookRequest
 from projections.notifier import Notifier
 from projections.webhooks import RetryPolicy
 from serve.app import build_app
@@ -243,3 +250,69 @@ async def _event_id(body, seq: int) -> str:
 
 def test_alerts_reach_webhooks_signed_retried_logged_and_across_restarts(nats_server, tmp_path):
     asyncio.run(asyncio.wait_for(scenario(nats_server.url, str(tmp_path / "ledger.key")), 60))
+
+
+def test_a_notifier_killed_with_a_retry_due_is_restarted_by_ray_and_delivers(
+        ray_session, js_run, nats_server, tmp_path):
+    """Placed as infra/system.py places it; SIGKILL while a retry waits in the queue."""
+    got: list[str] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(self.headers["X-Plumeline-Attempt"])
+            self.send_response(503 if len(got) == 1 else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    def eventually_sync(check, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while not (found := check()):
+            assert time.monotonic() < deadline, "condition not met in time"
+            time.sleep(0.05)
+        return found
+
+    js_run(lambda js: asyncio.sleep(0))  # declares the streams and buckets
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    notifier = resuming(Notifier).options(num_cpus=0, max_restarts=-1).remote(
+        nats_server.url, retry=RetryPolicy(base_s=2.0), idle_s=0.05)
+    try:
+        ray_session.get(notifier.start.remote())
+        url = f"http://127.0.0.1:{receiver.server_port}/hook"
+        sub = ray_session.get(notifier.subscribe.remote(WebhookRequest(url=url), "ada"))
+
+        async def append_raised():
+            ledger = LedgerWriter(nats_server.url, str(tmp_path / "ledger.key"))
+            await ledger.start()
+            event_id = await append(ledger, RAISED, 1)
+            await ledger.stop()
+            return event_id
+        event_id = asyncio.run(append_raised())
+
+        async def retry_queued(js):
+            queue = await js.key_value("WEBHOOK_QUEUE")
+            try:
+                entry = json.loads((await queue.get(f"{sub['id']}.{event_id}")).value)
+            except Exception:
+                return False
+            return entry["attempts"] == 1
+        eventually_sync(lambda: js_run(retry_queued))
+        assert got == ["1"]
+        killed = ray_session.get(notifier.pid.remote())
+        os.kill(killed, signal.SIGKILL)
+
+        eventually_sync(lambda: len(got) == 2)
+        assert got == ["1", "2"]
+        assert ray_session.get(notifier.pid.remote()) != killed
+        log = eventually_sync(lambda: (found := ray_session.get(
+            notifier.deliveries.remote(sub["id"]))) and len(found) == 2 and found)
+        assert [(d["attempt"], d["status"], d["outcome"]) for d in log] == [
+            (2, 200, "delivered"), (1, 503, "retry")]
+        ray_session.get(notifier.stop.remote())
+    finally:
+        ray_session.kill(notifier)
+        receiver.shutdown()
+        receiver.server_close()
