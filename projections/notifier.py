@@ -293,45 +293,50 @@ class Notifier:
     async def _deliver(self, p: Pending) -> None:
         log = self.log.bind(subscription=p.subscription, event_seq=p.event_seq,
                             event_id=p.event_id)
-        while True:
-            await asyncio.sleep(max(0.0, p.due_ms / 1000 - self.clock()))
-            sub = self.subs.get(p.subscription)
-            if sub is None:
-                self.counts["dropped"] += 1
-                await self.queue.delete(p.key)
-                return
+        pending: Pending | None = p
+        while pending is not None:
+            await asyncio.sleep(max(0.0, pending.due_ms / 1000 - self.clock()))
             try:
-                slot = self._slots.setdefault(sub.id, asyncio.Semaphore(self.per_endpoint))
-                async with slot:
-                    status, error = await self._post(sub, p)
-                attempt = p.attempts + 1
-                outcome = verdict(status)
-                if outcome == "retry" and attempt >= self.retry.max_attempts:
-                    outcome = "failed"
-                now = int(self.clock() * 1000)
-                due = (now + int(self.retry.delay(attempt, p.key) * 1000)
-                       if outcome == "retry" else None)
-                await self.js.publish(_log_subject(sub.id), _encode(DeliveryAttempt(
-                    subscription=sub.id, event_seq=p.event_seq, event_id=p.event_id,
-                    event_type=p.event_type, attempt=attempt, time_ms=now, status=status,
-                    error=error, outcome=outcome, next_retry_ms=due)))
-                if outcome == "retry":
-                    p = msgspec.structs.replace(p, attempts=attempt, due_ms=due)
-                    await self.queue.put(p.key, _encode(p))
-                    self.counts["retried"] += 1
-                    log.warning("delivery_retrying", attempt=attempt, status=status,
-                                error=error, next_retry_ms=due)
-                    continue
-                await self.queue.delete(p.key)
-                self.counts[outcome] += 1
-                (log.info if outcome == "delivered" else log.warning)(
-                    f"delivery_{outcome}", attempt=attempt, status=status, error=error)
-                return
+                pending = await self._attempt(pending, log)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS out of reach: make this attempt again
                 log.warning("delivery_not_recorded", error=repr(exc))
                 await asyncio.sleep(1.0)
+
+    async def _attempt(self, p: Pending, log) -> Pending | None:
+        """POST once and record it; the delivery as it stands now, or None if finished."""
+        sub = self.subs.get(p.subscription)
+        if sub is None:  # unsubscribed meanwhile
+            self.counts["dropped"] += 1
+            await self.queue.delete(p.key)
+            return None
+        async with self._slots.setdefault(sub.id, asyncio.Semaphore(self.per_endpoint)):
+            status, error = await self._post(sub, p)
+        attempt = p.attempts + 1
+        outcome = verdict(status)
+        if outcome == "retry" and attempt >= self.retry.max_attempts:
+            outcome = "failed"
+        now = int(self.clock() * 1000)
+        due = now + int(self.retry.delay(attempt, p.key) * 1000) if outcome == "retry" else None
+        await self.js.publish(_log_subject(sub.id), _encode(DeliveryAttempt(
+            subscription=sub.id, event_seq=p.event_seq, event_id=p.event_id,
+            event_type=p.event_type, attempt=attempt, time_ms=now, status=status, error=error,
+            outcome=outcome, next_retry_ms=due)))
+        if outcome == "retry":
+            p = msgspec.structs.replace(p, attempts=attempt, due_ms=due)
+            await self.queue.put(p.key, _encode(p))
+            self.counts["retried"] += 1
+            log.warning("delivery_retrying", attempt=attempt, status=status, error=error,
+                        next_retry_ms=due)
+            return p
+        await self.queue.delete(p.key)
+        self.counts[outcome] += 1
+        if outcome == "delivered":
+            log.info("delivery_delivered", attempt=attempt, status=status)
+        else:
+            log.warning("delivery_failed", attempt=attempt, status=status, error=error)
+        return None
 
     async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str | None]:
         body = p.body.encode()
