@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -49,11 +51,20 @@ LEDGER_STREAM = "LEDGER"
 RECORDS_SUBJECT = "ledger.records"
 DELIVERIES_STREAM = "DELIVERIES"
 DURABLE = "notifier"
+# how an alert event's tag appears in a record's canonical JSON (docs/ledger.md)
+_ALERT_TAG = b'"type":"alert.'
 _encode = msgspec.json.encode
 
 
 def _log_subject(subscription: str) -> str:
     return f"webhooks.deliveries.{subscription}"
+
+
+def _alert_key(alert_id: str) -> str:
+    """A KV key for any alert id (ours are hex; a key may not hold every character)."""
+    if re.fullmatch(r"[-_A-Za-z0-9]{1,200}", alert_id):
+        return alert_id
+    return "sha256-" + hashlib.sha256(alert_id.encode()).hexdigest()
 
 
 class Notifier:
@@ -64,7 +75,7 @@ class Notifier:
         retry: RetryPolicy | None = None,
         timeout_s: float = 10.0,
         per_endpoint: int = 4,
-        batch: int = 100,
+        batch: int = 500,
         idle_s: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -236,6 +247,8 @@ class Notifier:
                 await asyncio.sleep(1.0)
 
     async def _handle(self, seq: int, data: bytes) -> None:
+        if _ALERT_TAG not in data:  # most of the ledger: not worth decoding here
+            return
         try:
             record = decode_record(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -244,7 +257,7 @@ class Notifier:
         event = record.event
         if not event.type.startswith("alert."):
             return
-        alert = event.body.alert_id
+        alert = _alert_key(event.body.alert_id)
         known = self.alerts.get(alert)
         facts = facts_after(event, known)
         shown = facts or known

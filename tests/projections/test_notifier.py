@@ -229,7 +229,8 @@ async def scenario(nats_url: str, key_path: str) -> None:
             assert (await api.get("/webhooks", headers=OPERATOR)).json()["count"] == 4
 
             # a record the notifier cannot read is dead-lettered, and it carries on
-            await js.publish("ledger.records", b"not a record")
+            garbage = b'{"event": {"type":"alert.raised"}, "seq": 4}'
+            await js.publish("ledger.records", garbage)
 
             async def deadlettered():
                 try:
@@ -237,7 +238,7 @@ async def scenario(nats_url: str, key_path: str) -> None:
                 except Exception:
                     return None
             refused = await eventually(deadlettered)
-            assert refused.data == b"not a record"
+            assert refused.data == garbage
             assert "unreadable" in refused.headers["Plumeline-Reason"]
         await notifier.stop()
     await ledger.stop()
