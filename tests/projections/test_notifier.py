@@ -48,7 +48,8 @@ OPERATOR = bearer("operator")
 
 class Receiver:
     """An HTTP/1.1 endpoint on a free port: each path answers the next of its statuses
-    (the last one repeats) and keeps the headers and body of every request."""
+    (the last one repeats; 0 never answers) and keeps the headers and body of every
+    request."""
 
     def __init__(self, answers: dict[str, list[int]]) -> None:
         self.answers = {path: list(statuses) for path, statuses in answers.items()}
@@ -75,6 +76,10 @@ class Receiver:
         statuses = self.answers.get(path, [404])
         status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
         self.got[path].append((headers, body))
+        if status == 0:
+            await reader.read()  # until the client gives up
+            writer.close()
+            return
         writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                      .encode())
         await writer.drain()
@@ -112,9 +117,10 @@ async def scenario(nats_url: str, key_path: str) -> None:
     queue = await js.key_value("WEBHOOK_QUEUE")
     ledger = LedgerWriter(nats_url, key_path)
     await ledger.start()
-    answers = {"/ok": [200], "/flaky": [500, 200], "/later": [503, 200]}
+    answers = {"/ok": [200], "/flaky": [500, 200], "/later": [503, 200], "/hang": [0]}
     async with Receiver(answers) as receiver:
-        notifier = Notifier(nats_url, retry=RetryPolicy(base_s=0.05), idle_s=0.05)
+        notifier = Notifier(nats_url, retry=RetryPolicy(base_s=0.05), idle_s=0.05,
+                            timeout_s=0.5)
         await notifier.start()
         async with api_of(notifier) as api:
             r = await api.post("/webhooks", json={"url": "ftp://x.org/"}, headers=OPERATOR)
@@ -136,10 +142,11 @@ async def scenario(nats_url: str, key_path: str) -> None:
             elsewhere = await subscribe(url=receiver.url("/elsewhere"), facility="plant-9")
             critical = await subscribe(url=receiver.url("/critical"), severities=["critical"],
                                        event_types=["alert.raised"])
+            hang = await subscribe(url=receiver.url("/hang"), facility="ccs-07")
             assert ok["secret"] == SECRET and len(flaky["secret"]) >= 32
             listed = (await api.get("/webhooks", headers=OPERATOR)).json()
             assert [w["id"] for w in listed["webhooks"]] == [
-                ok["id"], flaky["id"], elsewhere["id"], critical["id"]]
+                ok["id"], flaky["id"], elsewhere["id"], critical["id"], hang["id"]]
             assert not any("secret" in w for w in listed["webhooks"])
 
             raised_id = await append(ledger, RAISED, 1)
@@ -171,6 +178,16 @@ async def scenario(nats_url: str, key_path: str) -> None:
             assert second["next_retry_ms"] is None and second["event_id"] == raised_id
             r = await api.get(f"/webhooks/{elsewhere['id']}/deliveries", headers=OPERATOR)
             assert r.json()["deliveries"] == []
+            # an endpoint that never answers holds up nobody else, and is retried
+            async def hang_log():
+                r = await api.get(f"/webhooks/{hang['id']}/deliveries", headers=OPERATOR)
+                return r.json()["deliveries"]
+            timed_out = (await eventually(hang_log))[-1]
+            assert (timed_out["status"], timed_out["outcome"]) == (None, "retry")
+            assert timed_out["error"].startswith("ReadTimeout")
+            r = await api.delete(f"/webhooks/{hang['id']}", headers=OPERATOR)
+            assert r.status_code == 204  # and its retries stop
+            hung = len(receiver.got["/hang"])
             r = await api.get("/webhooks/wh_nope/deliveries", headers=OPERATOR)
             assert r.status_code == 404
             r = await api.get(f"/webhooks/{ok['id']}/deliveries?limit=0", headers=OPERATOR)
@@ -212,6 +229,7 @@ async def scenario(nats_url: str, key_path: str) -> None:
             escalation = json.loads(receiver.got["/ok"][1][1])["summary"]
             assert escalation["observed"] == 93.5 and escalation["severity"] == "critical"
             assert len(receiver.got["/flaky"]) == 2 and receiver.got["/critical"] == []
+            assert len(receiver.got["/hang"]) == hung
 
             async def later_log():
                 r = await api.get(f"/webhooks/{later['id']}/deliveries", headers=OPERATOR)
