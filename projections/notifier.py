@@ -94,6 +94,7 @@ class Notifier:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._follow_task: asyncio.Task | None = None
         self._stopping = False
+        self._ready = False  # subscriptions loaded: the HTTP layer may ask
         self._nc = None
         self.http: httpx.AsyncClient | None = None
 
@@ -101,6 +102,7 @@ class Notifier:
         """Connect, load subscriptions and the queue, follow LEDGER; returns how many
         unfinished deliveries were resumed."""
         self._stopping = False
+        self._ready = False
         self._nc = await nats.connect(self.nats_url, name="notifier", max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self.subs_kv = await self.js.key_value("WEBHOOKS")
@@ -117,6 +119,7 @@ class Notifier:
         # is never missed, even on the consumer's first day
         sub = await self._consumer()
         self._follow_task = asyncio.create_task(self._follow(sub))
+        self._ready = True
         self.log.info("notifier_started", subscriptions=len(self.subs), resumed=len(pending))
         return len(pending)
 
@@ -159,6 +162,7 @@ class Notifier:
 
     async def subscribe(self, request: WebhookRequest, user: str) -> dict:
         """Store a subscription; the answer is the only one that shows its secret."""
+        self._check_ready()
         sub = Subscription(
             id=f"wh_{secrets.token_hex(8)}", url=request.url, facility=request.facility,
             severities=tuple(request.severities) if request.severities else None,
@@ -172,14 +176,17 @@ class Notifier:
         return {**sub.public(), "secret": sub.secret}
 
     async def subscriptions(self) -> list[dict]:
+        self._check_ready()
         return [s.public() for s in sorted(self.subs.values(), key=lambda s: s.created_ms)]
 
     async def subscription(self, subscription: str) -> dict | None:
+        self._check_ready()
         sub = self.subs.get(subscription)
         return sub.public() if sub else None
 
     async def unsubscribe(self, subscription: str) -> bool:
         """Forget the subscription, its unfinished deliveries and its log."""
+        self._check_ready()
         if subscription not in self.subs:
             return False
         await self.subs_kv.delete(subscription)
@@ -194,6 +201,7 @@ class Notifier:
 
     async def deliveries(self, subscription: str, limit: int = 100) -> list[dict] | None:
         """The subscription's delivery log, newest attempt first; None if unknown."""
+        self._check_ready()
         if subscription not in self.subs:
             return None
         sub = await self.js.pull_subscribe(
@@ -210,6 +218,10 @@ class Notifier:
         finally:
             await sub.unsubscribe()
         return [msgspec.to_builtins(a) for a in reversed(found[-limit:])]
+
+    def _check_ready(self) -> None:
+        if not self._ready:  # a restarted actor, loading; the HTTP layer answers 503
+            raise ConnectionError("the notifier is starting; try again in a moment")
 
     async def stats(self) -> dict:
         return {"subscriptions": len(self.subs), "pending": len(self._running), **self.counts}

@@ -335,3 +335,19 @@ def test_a_notifier_killed_with_a_retry_due_is_restarted_by_ray_and_delivers(
         ray_session.kill(notifier)
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_a_notifier_that_has_not_loaded_its_subscriptions_answers_503():
+    """As a restarted actor does until it has resumed: no empty list that looks true."""
+
+    async def go():
+        async with api_of(Notifier("nats://127.0.0.1:1")) as api:
+            for method, path in [("GET", "/webhooks"), ("GET", "/webhooks/wh_1"),
+                                 ("DELETE", "/webhooks/wh_1"),
+                                 ("GET", "/webhooks/wh_1/deliveries")]:
+                r = await api.request(method, path, headers=OPERATOR)
+                assert r.status_code == 503 and "starting" in r.json()["error"]
+            r = await api.post("/webhooks", json={"url": "https://x.org/h"}, headers=OPERATOR)
+            assert r.status_code == 503
+
+    asyncio.run(go())
