@@ -24,6 +24,7 @@ from actors import LedgerWriter, ShardHost
 from infra.audit import write_export
 from infra.nats import NatsServer, connect, ensure_streams, free_port
 from infra.settings import Settings
+from projections.notifier import Notifier
 from projections.runner import ProjectionRunner
 from serve.deployment import Api
 from serve.tokens import TokenKey
@@ -139,6 +140,7 @@ class System:
         self.owns_ray = False
         self.ledger = None
         self.projections = None
+        self.notifier = None
         self.shards: list = []
         self.serving = False
 
@@ -181,6 +183,9 @@ class System:
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
         ray.get(self.projections.start.remote())
+        # before the shard hosts: its durable consumer starts at the ledger's end
+        self.notifier = resuming(Notifier).options(**actor).remote(self.nats_url)
+        ray.get(self.notifier.start.remote())
         self.shards = [
             resuming(ShardHost).options(**actor).remote(
                 self.nats_url, parts, partial(append_via, ledger_name), name=f"shard-{i}"
@@ -194,7 +199,8 @@ class System:
                                partitions=s.partitions,
                                token_key=TokenKey.load_or_create(s.api_key_path),
                                exporter=partial(write_export, s.data_dir),
-                               open_reads=s.open_reads, what_if=what_if),
+                               open_reads=s.open_reads, what_if=what_if,
+                               notifier=self.notifier),
                       name="plumeline", route_prefix="/")
             self.serving = True
         s.runtime_path.write_text(json.dumps({
@@ -222,9 +228,9 @@ class System:
                 self.serving = False
                 serve.shutdown()
                 _wait_until_free(self.settings.host, self.settings.port)
-            for group in (self.shards, [self.ledger], [self.projections]):
+            for group in (self.shards, [self.ledger], [self.projections], [self.notifier]):
                 self._stop_actors([a for a in group if a is not None])
-            self.shards, self.ledger, self.projections = [], None, None
+            self.shards, self.ledger, self.projections, self.notifier = [], None, None, None
         finally:
             try:
                 if self.owns_ray:
@@ -254,6 +260,7 @@ class System:
             "readings": sum(s["readings"] for s in shards),
             "rejected": sum(s["rejected"] for s in shards),
             "events": sum(s["events"] for s in shards),
+            "webhooks": ray.get(self.notifier.stats.remote()),
         }
 
     def __enter__(self) -> System:

@@ -2,12 +2,13 @@
 
 Handlers parse, call, render. They read through a `Reader` (the projections), ask a
 `LedgerView` for tree heads and proofs, publish operator commands through a
-`Commands` and ingested frames through an `Intake`; all are handed in by the
-deployment, so the app is tested over HTTP with plain objects and served on Ray with
-actor handles. The route lists live next to their handlers: `views` (reads),
-`operator` (commands), `ledger` (auditors), `emissions`, `reports`, `silences`,
-`ingest`, `metrics`, `forecast` and `simulate` (emissions ahead, and under what-if
-scenarios).
+`Commands`, ingested frames through an `Intake`, and manage webhook subscriptions
+through `Webhooks`; all are handed in by the deployment, so the app is tested over HTTP
+with plain objects and served on Ray with actor handles. The route lists live next to
+their handlers: `views` (reads), `operator` (commands), `ledger` (auditors),
+`emissions`, `reports`, `silences`, `ingest`, `metrics`, `forecast` and `simulate`
+(emissions ahead, and under what-if scenarios), `webhooks` (notifications), `stream`
+and `dashboard`.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from serve import (
     stream,
     views,
 )
+from serve import webhooks as webhook_routes
 from serve.auth import BearerRoles, Verify, on_auth_error
 from serve.stream import Feed
 
-__all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "build_app"]
+__all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "Webhooks", "build_app"]
 
 
 class Reader(Protocol):
@@ -66,11 +68,26 @@ class Intake(Protocol):
 class _NoIntake:
     async def publish_frames(self, frames: list) -> list:
         raise HTTPException(503, "this deployment takes no readings over HTTP")
+class Webhooks(Protocol):
+    """The notifier's subscriptions (projections/notifier.py)."""
+
+    async def subscribe(self, request: Any, user: str) -> dict: ...
+    async def subscriptions(self) -> list[dict]: ...
+    async def subscription(self, subscription: str) -> dict | None: ...
+    async def unsubscribe(self, subscription: str) -> bool: ...
+    async def deliveries(self, subscription: str, limit: int) -> list[dict] | None: ...
 
 
 class _NoCommands:
     async def publish(self, command: Any) -> int:
         raise HTTPException(503, "this deployment takes no commands")
+
+
+class _NoWebhooks:
+    async def _unavailable(self, *args: Any) -> Any:
+        raise HTTPException(503, "this deployment sends no webhooks")
+
+    subscribe = subscriptions = subscription = unsubscribe = deliveries = _unavailable
 
 
 def build_app(
@@ -79,6 +96,7 @@ def build_app(
     *,
     commands: Commands | None = None,
     intake: Intake | None = None,
+    webhooks: Webhooks | None = None,
     fresh: Reader | None = None,
     verify: Verify | None = None,
     exporter: Callable[[str], Any] | None = None,
@@ -110,8 +128,8 @@ def build_app(
     app = Starlette(
         routes=(views.routes + operator.routes + ledger.routes + openapi.routes
                 + emissions.routes + reports.routes + silences.routes + ingest.routes
-                + metrics.routes + forecast.routes + simulate.routes + stream.routes
-                + dashboard.routes),
+                + metrics.routes + forecast.routes + simulate.routes
+                + webhook_routes.routes + stream.routes + dashboard.routes),
         # EventSource cannot set headers: the stream alone takes its token as ?token=
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
             verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"}),
@@ -128,6 +146,7 @@ def build_app(
     app.state.ledger = ledger_view
     app.state.commands = commands or _NoCommands()
     app.state.intake = intake or _NoIntake()
+    app.state.webhooks = webhooks or _NoWebhooks()
     app.state.exporter = exporter
     app.state.feed = feed
     app.state.heartbeat_s = heartbeat_s

@@ -13,7 +13,7 @@ from serve.commands import CommandPublisher
 from serve.feed import LedgerFeed
 from serve.tokens import TokenKey
 
-__all__ = ["ActorLedger", "ActorReader", "Api"]
+__all__ = ["ActorLedger", "ActorReader", "ActorWebhooks", "Api"]
 
 
 async def _call(method, *args, **kwargs):
@@ -46,6 +46,28 @@ class ActorLedger:
         return await _call(self.handle.consistency, first, second)
 
 
+class ActorWebhooks:
+    """The notifier's subscriptions and delivery log, through its actor handle."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    async def subscribe(self, request, user: str) -> dict:
+        return await _call(self.handle.subscribe, request, user)
+
+    async def subscriptions(self) -> list[dict]:
+        return await _call(self.handle.subscriptions)
+
+    async def subscription(self, subscription: str) -> dict | None:
+        return await _call(self.handle.subscription, subscription)
+
+    async def unsubscribe(self, subscription: str) -> bool:
+        return await _call(self.handle.unsubscribe, subscription)
+
+    async def deliveries(self, subscription: str, limit: int) -> list[dict] | None:
+        return await _call(self.handle.deliveries, subscription, limit)
+
+
 # access logs off: at thousands of requests a second they would cost more than the answers.
 # A /stream client holds one ongoing request for as long as it listens: room for a
 # thousand of them beside the requests.
@@ -55,7 +77,8 @@ class ActorLedger:
 class Api:
     def __init__(self, projections, ledger, *, nats_url: str | None = None,
                  partitions: int = 16, token_key: TokenKey | None = None,
-                 exporter=None, open_reads: bool = True, what_if=None) -> None:
+                 exporter=None, open_reads: bool = True, what_if=None,
+                 notifier=None) -> None:
         self.fresh = ActorReader(projections)
         self.reader = CachedReader(self.fresh)
         self.ledger = ActorLedger(ledger)
@@ -65,9 +88,11 @@ class Api:
         self.exporter = exporter
         self.open_reads = open_reads
         self.what_if = what_if
+        self.webhooks = ActorWebhooks(notifier) if notifier is not None else None
 
     def __serve_build_asgi_app__(self):
         return build_app(self.reader, self.ledger, commands=self.commands,
                          intake=self.commands, fresh=self.fresh,
                          verify=self.verify, exporter=self.exporter, feed=self.feed,
-                         open_reads=self.open_reads, what_if=self.what_if)
+                         open_reads=self.open_reads, what_if=self.what_if,
+                         webhooks=self.webhooks)
