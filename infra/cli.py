@@ -41,7 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-simulator", action="store_true")
     up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
-    up.add_argument("--shards", type=int, default=None, help="shard hosts (default 1)")
+    up.add_argument("--shards", type=int, default=None,
+                    help="shard hosts sharing the partitions (default: the Ray cluster's CPUs)")
+    up.add_argument("--pin", action="append", default=None, metavar="FACILITY",
+                    help="give FACILITY a shard host of its own (repeatable)")
+    up.add_argument("--snapshot-every", type=int, default=None, metavar="N",
+                    help="snapshot a partition's actors every N messages (default 1000; 0: never)")
+    up.add_argument("--snapshot-every-s", type=float, default=None, metavar="T",
+                    help="... or every T seconds of stream time (default 60)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))

@@ -20,7 +20,8 @@ import ray
 import structlog
 from ray import serve
 
-from actors import LedgerWriter, ShardHost
+from actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
+from events import partition_of
 from infra.audit import write_export
 from infra.nats import NatsServer, connect, ensure_streams, free_port
 from infra.settings import Settings
@@ -28,7 +29,8 @@ from projections.runner import ProjectionRunner
 from serve.deployment import Api
 from serve.tokens import TokenKey
 
-__all__ = ["System", "append_via", "ray_serve_env", "resuming", "shard_partitions"]
+__all__ = ["System", "append_via", "check_shards", "default_shards", "ray_serve_env", "resuming",
+           "shard_partitions"]
 
 def ray_serve_env() -> dict[str, str]:
     """Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
@@ -68,6 +70,10 @@ def resuming(cls: type):
             if restarted:
                 self._resumed = asyncio.get_running_loop().create_task(self._resume())
 
+        def node(self) -> str:
+            """The Ray node the actor runs on."""
+            return ray.get_runtime_context().get_node_id()
+
         async def _resume(self) -> None:
             while True:
                 try:
@@ -105,6 +111,13 @@ def shard_partitions(partitions: int, shards: int) -> list[list[int]]:
     return [[p for p in range(partitions) if p % shards == i] for i in range(shards)]
 
 
+def default_shards(partitions: int) -> int:
+    """One shard host per CPU of the Ray cluster, at least one, at most one per
+    partition (a partition has one consumer, so more hosts would idle)."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(partitions, cpus))
+
+
 def _check_free(host: str, port: int) -> None:
     from infra.cli import UserError
 
@@ -113,6 +126,17 @@ def _check_free(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError:
             raise UserError(f"{host}:{port} is in use: stop what holds it or pass --port") from None
+
+
+def check_shards(s: Settings) -> None:
+    """Refuse, before anything starts, shard settings that cannot work."""
+    from infra.cli import UserError
+
+    if s.shards is not None and s.shards < 1:
+        raise UserError(f"--shards must be at least 1, not {s.shards}")
+    for f in s.pin:
+        if not f or any(c in f for c in " \t*>") or f.startswith(".") or f.endswith("."):
+            raise UserError(f"--pin {f!r}: not a facility name (no blanks, '*' or '>')")
 
 
 def _wait_until_free(host: str, port: int, timeout: float = 15.0) -> None:
@@ -146,6 +170,7 @@ class System:
 
     def start(self, *, http: bool = True) -> System:
         s = self.settings
+        check_shards(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         if http:
             _check_free(s.host, s.port)
@@ -176,12 +201,7 @@ class System:
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
         ray.get(self.projections.start.remote())
-        self.shards = [
-            resuming(ShardHost).options(**actor).remote(
-                self.nats_url, parts, partial(append_via, ledger_name), name=f"shard-{i}"
-            )
-            for i, parts in enumerate(shard_partitions(s.partitions, s.shards))
-        ]
+        self.shards = self._place_shards(partial(append_via, ledger_name))
         ray.get([shard.start.remote() for shard in self.shards])
         if http:
             serve.start(http_options={"host": s.host, "port": s.port})
@@ -199,6 +219,30 @@ class System:
         log.info("system_started", seconds=round(time.monotonic() - started, 1),
                  nats=self.nats_url, http=self.http_url if http else None)
         return self
+
+    def _place_shards(self, append) -> list:
+        """K shared hosts for the partitions, and one host per pinned facility, which
+        reads only its facility's subject (`Lane`); the shared hosts pass over the
+        pinned facilities' messages. SPREAD puts the hosts on different nodes of a
+        cluster (on one machine it changes nothing); Ray restarts them anywhere."""
+        s = self.settings
+        shards = s.shards or default_shards(s.partitions)
+        snapshots = (SnapshotPolicy(s.snapshot_every, int(s.snapshot_every_s * 1000))
+                     if s.snapshot_every > 0 else None)
+        placed = resuming(ShardHost).options(num_cpus=0, max_restarts=-1,
+                                             scheduling_strategy="SPREAD")
+        hosts = [
+            placed.remote(self.nats_url, parts, append, name=f"shard-{i}", skip=s.pin,
+                          snapshots=snapshots)
+            for i, parts in enumerate(shard_partitions(s.partitions, shards))
+        ]
+        hosts += [
+            placed.remote(self.nats_url, [Lane(partition_of(f, s.partitions), f)], append,
+                          name=f"pinned-{f}", snapshots=snapshots)
+            for f in s.pin
+        ]
+        log.info("shards_placed", shared=shards, pinned=list(s.pin))
+        return hosts
 
     async def _declare_streams(self) -> None:
         nc = await connect(self.nats_url)
