@@ -154,4 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m infra.cli` runs this file as __main__: go through the module, so that
+    # the UserError other modules raise is the one main() catches
+    from infra.cli import main as _main
+
+    sys.exit(_main())

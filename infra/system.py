@@ -8,6 +8,7 @@ real cluster.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -23,7 +24,8 @@ from ray import serve
 from actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
 from events import partition_of
 from infra.audit import write_export
-from infra.nats import NatsServer, connect, ensure_streams, free_port
+from infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
+from infra.runtime import clean_leftovers
 from infra.settings import Settings
 from projections.runner import ProjectionRunner
 from serve.deployment import Api
@@ -163,6 +165,7 @@ class System:
         self.projections = None
         self.shards: list = []
         self.serving = False
+        self._wrote_runtime = False
 
     @property
     def http_url(self) -> str:
@@ -172,6 +175,8 @@ class System:
         s = self.settings
         check_shards(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        if clean_leftovers(s.data_dir) and http:
+            _wait_until_free(s.host, s.port)  # the dead run's ingress, going down
         if http:
             _check_free(s.host, s.port)
         started = time.monotonic()
@@ -189,6 +194,7 @@ class System:
                 logging_level="WARNING",
             )
             self.owns_ray = True
+        self._write_runtime(None)
         actor = {"num_cpus": 0, "max_restarts": -1}
         ledger_name = f"plumeline-ledger-{uuid.uuid4().hex[:12]}"
         self.ledger = resuming(LedgerWriter).options(name=ledger_name, **actor).remote(
@@ -212,10 +218,7 @@ class System:
                                open_reads=s.open_reads),
                       name="plumeline", route_prefix="/")
             self.serving = True
-        s.runtime_path.write_text(json.dumps({
-            "pid": os.getpid(), "nats_url": self.nats_url,
-            "http_url": self.http_url if http else None,
-        }))
+        self._write_runtime(self.http_url if http else None)
         log.info("system_started", seconds=round(time.monotonic() - started, 1),
                  nats=self.nats_url, http=self.http_url if http else None)
         return self
@@ -244,6 +247,48 @@ class System:
         log.info("shards_placed", shared=shards, pinned=list(s.pin))
         return hosts
 
+    def _write_runtime(self, http_url: str | None) -> None:
+        """Where the running system is, for `verify` and `audit` while it runs, and
+        what it started, for the next start to clean up should this process die
+        without stopping (`clean_leftovers`)."""
+        session = None
+        if self.owns_ray:
+            with contextlib.suppress(Exception):  # private API: only a cleanup hint
+                session = ray._private.worker._global_node.get_session_dir_path()
+        self._wrote_runtime = True
+        self.settings.runtime_path.write_text(json.dumps({
+            "pid": os.getpid(), "nats_url": self.nats_url, "http_url": http_url,
+            "nats_pid": self.nats.process.pid if self.nats else None, "ray_session": session,
+        }))
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until the shard hosts have acknowledged everything in READINGS (the
+        simulator has stopped), so that a stop leaves no reading unprocessed; False
+        if they have not within `timeout`."""
+        s = self.settings
+        lanes = [Lane(p).durable for p in range(s.partitions)]
+        lanes += [Lane(partition_of(f, s.partitions), f).durable for f in s.pin]
+
+        async def pending() -> int:
+            nc = await connect(self.nats_url, name="drain")
+            try:
+                js = nc.jetstream()
+                infos = [await js.consumer_info(READINGS, lane) for lane in lanes]
+            finally:
+                await nc.close()
+            return sum(i.num_pending + i.num_ack_pending for i in infos)
+
+        deadline = time.monotonic() + timeout
+        left = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                left = asyncio.run(pending())
+                if left == 0:
+                    return True
+            time.sleep(0.25)
+        log.warning("drain_incomplete", pending=left)
+        return False
+
     async def _declare_streams(self) -> None:
         nc = await connect(self.nats_url)
         try:
@@ -254,7 +299,8 @@ class System:
     def stop(self) -> None:
         """Stop what this system started, in reverse order; whatever fails, the rest is
         still stopped (a leaked nats-server or Ray would outlive the command)."""
-        self.settings.runtime_path.unlink(missing_ok=True)
+        if self._wrote_runtime:  # not another run's, which names what it left behind
+            self.settings.runtime_path.unlink(missing_ok=True)
         started = time.monotonic()
         try:
             if self.serving:

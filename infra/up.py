@@ -33,6 +33,7 @@ def run_up(args) -> int:
         print(f"Plumeline is up: {system.http_url}  (alerts at {system.http_url}/alerts)",
               flush=True)
         asyncio.run(_feed(system))
+        system.drain()
     finally:
         system.stop()
     return 0
