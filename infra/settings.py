@@ -29,6 +29,9 @@ class Settings:
     partitions: int = 16  # READINGS partitions; fixed for the life of a deployment
     shards: int | None = None  # shard hosts sharing the partitions; None: the cluster's CPUs
     pin: tuple[str, ...] = ()  # facilities placed on a shard host of their own
+    # Ray resources each shard host asks for, e.g. {"shard_slot": 1} on a cluster whose
+    # nodes offer a few slots: a host goes only where one is free
+    shard_resources: dict[str, float] = field(default_factory=dict)
     snapshot_every: int = 1000  # messages of a lane between snapshots; 0: no snapshots
     snapshot_every_s: float = 60.0  # ... or this much stream time, whichever comes first
     num_cpus: int | None = None

@@ -226,14 +226,16 @@ class System:
     def _place_shards(self, append) -> list:
         """K shared hosts for the partitions, and one host per pinned facility, which
         reads only its facility's subject (`Lane`); the shared hosts pass over the
-        pinned facilities' messages. SPREAD puts the hosts on different nodes of a
-        cluster (on one machine it changes nothing); Ray restarts them anywhere."""
+        pinned facilities' messages. SPREAD tries to put the hosts on different nodes
+        of a cluster (on one machine it changes nothing); `shard_resources` bounds how
+        many a node takes. Ray restarts them on any node that fits."""
         s = self.settings
         shards = s.shards or default_shards(s.partitions)
         snapshots = (SnapshotPolicy(s.snapshot_every, int(s.snapshot_every_s * 1000))
                      if s.snapshot_every > 0 else None)
         placed = resuming(ShardHost).options(num_cpus=0, max_restarts=-1,
-                                             scheduling_strategy="SPREAD")
+                                             scheduling_strategy="SPREAD",
+                                             resources=dict(s.shard_resources))
         hosts = [
             placed.remote(self.nats_url, parts, append, name=f"shard-{i}", skip=s.pin,
                           snapshots=snapshots)
