@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -104,6 +106,16 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _second_run(data, port, proc, health) -> None:
+    deadline = time.monotonic() + 120
+    while not _started(data, proc.pid):  # not the dying first run's ingress
+        assert time.monotonic() < deadline and proc.poll() is None, "no second start"
+        time.sleep(1)
+    _poll(f"http://127.0.0.1:{port}/health",
+          lambda r: r.get("ledger_size", 0) >= health["ledger_size"], 60)
+    time.sleep(5)  # frames published by this run, derived or not yet at Ctrl-C
+
+
 def _started(data, pid: int) -> bool:
     try:
         info = json.loads((data / "runtime.json").read_text())
@@ -132,17 +144,15 @@ def test_up_killed_with_sigkill_starts_again_over_its_leftovers(tmp_path):
 
     proc = _up(data, port, "--rate", "4", "--snapshot-every", "20")
     try:
-        deadline = time.monotonic() + 120
-        while not _started(data, proc.pid):  # not the dying first run's ingress
-            assert time.monotonic() < deadline and proc.poll() is None, "no second start"
-            time.sleep(1)
-        _poll(f"http://127.0.0.1:{port}/health",
-              lambda r: r.get("ledger_size", 0) >= health["ledger_size"], 60)
-        time.sleep(5)  # frames published by this run, derived or not yet at Ctrl-C
+        _second_run(data, port, proc, health)
     finally:
         out = _stop(proc)
+        cleaned = not _alive(left["nats_pid"])
+        if not cleaned:  # the test failed: leave nothing running all the same
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(left["nats_pid"], signal.SIGTERM)
     assert proc.returncode == 0, out[-3000:]
-    assert not _alive(left["nats_pid"]), out[-3000:]
+    assert cleaned, out[-3000:]
     assert "leftovers_stopped" in out
     assert main(["verify", "--data-dir", str(data)]) == 0
     assert main(["audit", "replay", "--data-dir", str(data)]) == 0
