@@ -27,6 +27,7 @@ __all__ = [
     "DELIVERIES",
     "LEDGER",
     "READINGS",
+    "SNAPSHOTS",
     "TREEHEADS",
     "WEBHOOK_BUCKETS",
     "NatsServer",
@@ -43,6 +44,7 @@ LEDGER = "LEDGER"
 TREEHEADS = "TREEHEADS"
 DEADLETTER = "DEADLETTER"
 DELIVERIES = "DELIVERIES"
+SNAPSHOTS = "SNAPSHOTS"  # an object store: the shard hosts' snapshots, one per lane
 
 
 # Below Linux's ephemeral range (32768-60999) and above Ray's worker ports (10002-19999):
@@ -211,7 +213,15 @@ WEBHOOK_BUCKETS = [
 
 
 async def ensure_streams(js) -> None:
-    """Declare the streams and KV buckets; existing ones are left as they are."""
+    """Declare the streams, the KV buckets and the snapshot store; existing ones are
+    left as they are. Snapshots are big blobs that only the newest of each name matters
+    of: a JetStream object store chunks them and keeps one per name."""
+    try:
+        await js.object_store(SNAPSHOTS)
+    except nats.js.errors.BucketNotFoundError:
+        await js.create_object_store(SNAPSHOTS, config=api.ObjectStoreConfig(
+            storage=api.StorageType.FILE, description="shard host snapshots"))
+        log.info("object_store_created", bucket=SNAPSHOTS)
     for config in STREAMS:
         try:
             info = await js.stream_info(config.name)
