@@ -41,8 +41,10 @@ def ray_serve_env() -> dict[str, str]:
     machine GET /alerts goes from ~300 to ~2,000 requests/s (wrk, 200 connections, see
     docs/benchmarks.md). HAProxy's stats and metrics ports are fixed by default, so two
     systems on one machine (a test run beside `plumeline up`) would collide: free ones.
-    Read by Ray's processes, so set before Ray starts; on a real cluster set them in
-    the cluster's environment."""
+    A replica being stopped waits out a draining period so that an outside load balancer
+    can stop routing to it (30 s by default); our ingress is Serve's own and stops with
+    it, so 2 s: `up` stops in seconds, not half a minute. Read by Ray's processes, so
+    set before Ray starts; on a real cluster set them in the cluster's environment."""
     metrics = free_port()
     while (stats := free_port()) == metrics:
         pass
@@ -51,6 +53,8 @@ def ray_serve_env() -> dict[str, str]:
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(metrics),
         "RAY_SERVE_HAPROXY_STATS_PORT": str(stats),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+        "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "2",
     }
 
 log = structlog.get_logger("plumeline.system")

@@ -210,7 +210,7 @@ def test_an_alert_reaches_a_webhook_signed_and_the_delivery_is_logged(system):
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     try:
-        facility, secret = "ccs-11", "the-receivers-secret"
+        facility, secret = "ccs-12", "the-receivers-secret"
         key = TokenKey.load_or_create(system.settings.api_key_path)
         token = key.issue("ada", "operator", int(time.time()) + 600)
         operator = {"Authorization": f"Bearer {token}"}
