@@ -11,6 +11,16 @@ os.environ.setdefault("RAY_num_prestart_python_workers", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
+@pytest.fixture(autouse=True)
+def _structlog_defaults():
+    """`plumeline` commands run in-process point structlog at the test's captured
+    stdout, which closes with the test: every test starts from the defaults."""
+    import structlog
+
+    yield
+    structlog.reset_defaults()
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     import ray
