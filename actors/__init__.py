@@ -7,7 +7,8 @@ from actors.detection import DetectorConfig, RobustBaseline, severity_of
 from actors.facility import FacilityActor, FacilityConfig, Rejected
 from actors.ledger_writer import LedgerWriter, read_stream
 from actors.sensor import SensorActor, alert_id
-from actors.shard_host import ShardHost
+from actors.shard_host import Lane, ShardHost, SnapshotPolicy
+from actors.snapshot import Snapshot, SnapshotUnusable
 from actors.staleness import StaleWatch
 
 __all__ = [
@@ -19,11 +20,15 @@ __all__ = [
     "DetectorConfig",
     "FacilityActor",
     "FacilityConfig",
+    "Lane",
     "LedgerWriter",
     "Rejected",
     "RobustBaseline",
     "SensorActor",
     "ShardHost",
+    "Snapshot",
+    "SnapshotPolicy",
+    "SnapshotUnusable",
     "StaleWatch",
     "alert_id",
     "read_stream",

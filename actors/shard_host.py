@@ -12,20 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import re
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import nats
 import structlog
 from nats.js import api
 
+from actors import snapshot
 from actors.derivation import Derivation
 from actors.facility import FacilityActor, FacilityConfig
 from events import Envelope, encode_envelopes
 
-__all__ = ["ShardHost"]
+__all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
 
 READINGS_STREAM = "READINGS"
+SNAPSHOTS_BUCKET = "SNAPSHOTS"
 
 Append = Callable[[bytes], Awaitable[int]]
 
@@ -37,11 +42,49 @@ class DeliveryGap(Exception):
         self.delivered = delivered
 
 
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """What one durable consumer reads: a whole partition, or the subject of one
+    facility pinned to a host of its own (`readings.<partition>.<facility>`)."""
+
+    partition: int
+    facility: str | None = None
+
+    @property
+    def durable(self) -> str:
+        if self.facility is None:
+            return f"shard-p{self.partition}"
+        # durable names allow no '.', '*', '>' or blanks; the crc keeps them apart
+        token = re.sub(r"[^A-Za-z0-9_-]", "_", self.facility)[:64]
+        return f"pin-p{self.partition}-{token}-{zlib.crc32(self.facility.encode()):08x}"
+
+    @property
+    def subject(self) -> str:
+        return f"readings.{self.partition}." + (self.facility or ">")
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPolicy:
+    """Snapshot a lane after this many messages or this much stream time since the
+    last snapshot, whichever comes first (always after the batch is acknowledged)."""
+
+    every_messages: int = 1000
+    every_ms: int = 60_000
+
+
 @dataclass
 class _Partition:
-    number: int
+    lane: Lane
     derivation: Derivation
     processed: int = 0  # last READINGS sequence whose events are derived
+    time_ms: int = 0  # the stream time of that message
+    snapped_seq: int = 0  # the seq of the last snapshot taken or restored
+    snapped_ms: int = 0
+    since_snapshot: int = 0  # messages derived since then
+
+    @property
+    def number(self) -> int:
+        return self.lane.partition
 
     @property
     def facilities(self) -> dict[str, FacilityActor]:
@@ -52,21 +95,30 @@ class ShardHost:
     def __init__(
         self,
         nats_url: str,
-        partitions: list[int],
+        partitions: Iterable[int | Lane],
         append: Append,
         *,
         config: FacilityConfig | None = None,
         batch: int = 64,
         name: str = "shard-0",
+        skip: Iterable[str] = (),
+        snapshots: SnapshotPolicy | None = None,
     ) -> None:
+        """`partitions`: the lanes to consume, a number standing for the whole
+        partition. `skip`: facilities pinned to hosts of their own, whose messages the
+        whole-partition lanes pass over. `snapshots`: when to snapshot (None: never)."""
         self.nats_url = nats_url
         self.append = append
         self.config = config or FacilityConfig()
         self.batch = batch
         self.name = name
-        self.partitions = {p: _Partition(p, Derivation(self.config)) for p in partitions}
+        self.skip = frozenset(skip)
+        self.snapshots = snapshots
+        lanes = [p if isinstance(p, Lane) else Lane(p) for p in partitions]
+        self.partitions = {lane: _Partition(lane, Derivation(self.config)) for lane in lanes}
         self.counters = {"frames": 0, "readings": 0, "rejected": 0, "events": 0, "malformed": 0,
-                         "commands": 0}
+                         "commands": 0, "snapshots": 0, "snapshot_bytes": 0}
+        self.restored: dict[str, dict] = {}  # lane: how its last start was restored
         self.log = structlog.get_logger("plumeline.shard").bind(shard=name)
         self._tasks: list[asyncio.Task] = []
         self._nc = None
@@ -76,7 +128,7 @@ class ShardHost:
         self.js = self._nc.jetstream()
         for p in self.partitions.values():
             self._tasks.append(asyncio.create_task(self._run(p), name=f"partition-{p.number}"))
-        self.log.info("shard_started", partitions=sorted(self.partitions))
+        self.log.info("shard_started", lanes=[lane.durable for lane in self.partitions])
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -95,7 +147,8 @@ class ShardHost:
             "sensors": sum(
                 len(f.sensors) for p in self.partitions.values() for f in p.facilities.values()
             ),
-            "processed": {p.number: p.processed for p in self.partitions.values()},
+            "processed": {p.lane.durable: p.processed for p in self.partitions.values()},
+            "restored": dict(self.restored),
         }
 
     async def _run(self, part: _Partition) -> None:
@@ -106,28 +159,53 @@ class ShardHost:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the ledger or NATS failed: rebuild and go on
-                self.log.warning("partition_restarting", partition=part.number, error=repr(exc))
+                self.log.warning("partition_restarting", lane=part.lane.durable,
+                                 error=repr(exc))
                 part.derivation = Derivation(self.config)
-                part.processed = 0
+                part.processed = part.time_ms = part.snapped_seq = part.snapped_ms = 0
+                part.since_snapshot = 0
                 await asyncio.sleep(1.0)
 
-    def _subject(self, part: _Partition) -> str:
-        return f"readings.{part.number}.>"
+    def _snapshot_key(self, part: _Partition) -> str:
+        """What a snapshot must have been taken for: the lane, and for a whole
+        partition the facilities it passed over (a change of pins changes which
+        facilities its state holds)."""
+        if part.lane.facility is not None:
+            return part.lane.durable
+        return part.lane.durable + "|skip=" + ",".join(sorted(self.skip))
 
     async def _restore(self, part: _Partition) -> None:
-        """Rebuild the partition's actors by re-deriving, without appending, every frame
-        the durable consumer has acknowledged: their events are in the ledger already."""
-        durable = f"shard-p{part.number}"
+        """Rebuild the partition's actors: from the newest usable snapshot, then by
+        re-deriving, without appending, every frame the durable consumer has
+        acknowledged since (their events are in the ledger already)."""
+        started = time.monotonic()
         try:
-            floor = (await self.js.consumer_info(READINGS_STREAM, durable)).ack_floor.stream_seq
+            floor = (await self.js.consumer_info(READINGS_STREAM, part.lane.durable)
+                     ).ack_floor.stream_seq
         except nats.js.errors.NotFoundError:
             floor = 0
-        if floor <= part.processed:
-            return
+        snap_seq = await self._load_snapshot(part) if self.snapshots is not None else 0
+        from_snapshot = time.monotonic() - started
+        rederived = 0
+        if floor > part.processed:
+            rederived = await self._rederive(part, floor)
+        self.restored[part.lane.durable] = {
+            "snapshot_seq": snap_seq, "snapshot_s": round(from_snapshot, 3),
+            "rederived": rederived, "seconds": round(time.monotonic() - started, 3),
+        }
+        self.log.info("partition_restored", lane=part.lane.durable, upto=part.processed,
+                      facilities=len(part.facilities), **self.restored[part.lane.durable])
+
+    async def _rederive(self, part: _Partition, floor: int) -> int:
         sub = await self.js.pull_subscribe(
-            self._subject(part), stream=READINGS_STREAM,
-            config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0),
+            part.lane.subject, stream=READINGS_STREAM,
+            config=api.ConsumerConfig(
+                ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0,
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=part.processed + 1,
+            ),
         )
+        n = 0
         try:
             while part.processed < floor:
                 try:
@@ -139,11 +217,66 @@ class ShardHost:
                     if seq > floor:
                         break
                     await self._derive(part, msg, live=False)
-                    part.processed = seq
+                    n += 1
+                if n % 1024 < self.batch:
+                    await asyncio.sleep(0)
         finally:
             await sub.unsubscribe()
-        self.log.info("partition_restored", partition=part.number, upto=floor,
-                      facilities=len(part.facilities))
+        return n
+
+    async def _load_snapshot(self, part: _Partition) -> int:
+        """Restore the lane's snapshot if there is a usable one; its seq, or 0. A
+        snapshot that does not load is ignored with a warning: the rebuild then
+        starts from the lane's first message, as without snapshots."""
+        log = self.log.bind(lane=part.lane.durable)
+        try:
+            store = await self.js.object_store(SNAPSHOTS_BUCKET)
+            blob = (await store.get(part.lane.durable)).data
+        except (nats.js.errors.BucketNotFoundError, nats.js.errors.ObjectNotFoundError):
+            return 0
+        try:
+            snap = await asyncio.to_thread(snapshot.restore, blob, lane=self._snapshot_key(part),
+                                           config=self.config)
+            last = (await self.js.stream_info(READINGS_STREAM)).state.last_seq
+            if snap.seq > last:
+                raise snapshot.SnapshotUnusable(f"at seq {snap.seq}, READINGS ends at {last}")
+        except snapshot.SnapshotUnusable as exc:
+            log.warning("snapshot_ignored", reason=str(exc))
+            return 0
+        part.derivation = snap.derivation
+        part.processed = part.snapped_seq = snap.seq
+        part.time_ms = part.snapped_ms = snap.time_ms
+        part.since_snapshot = 0
+        log.info("snapshot_restored", seq=snap.seq, bytes=len(blob))
+        return snap.seq
+
+    async def _take_snapshot(self, part: _Partition) -> None:
+        """Called right after an acknowledgement, so the state it pickles holds only
+        the effects of messages whose events are in the ledger. The pickling runs in a
+        thread (this lane's task waits for it; no other task touches its actors) so
+        that the NATS client keeps reading meanwhile. A failure costs only a longer
+        rebuild, so it is logged and consumption goes on."""
+        started = time.monotonic()
+        try:
+            blob = await asyncio.to_thread(
+                snapshot.take, part.derivation, lane=self._snapshot_key(part),
+                seq=part.processed, time_ms=part.time_ms)
+            store = await self.js.object_store(SNAPSHOTS_BUCKET)
+            await store.put(part.lane.durable, blob)
+        except Exception as exc:
+            self.log.warning("snapshot_failed", lane=part.lane.durable, error=repr(exc))
+            return
+        part.snapped_seq, part.snapped_ms, part.since_snapshot = part.processed, part.time_ms, 0
+        self.counters["snapshots"] += 1
+        self.counters["snapshot_bytes"] = len(blob)
+        self.log.info("snapshot_taken", lane=part.lane.durable, seq=part.processed,
+                      bytes=len(blob), seconds=round(time.monotonic() - started, 3))
+
+    def _snapshot_due(self, part: _Partition) -> bool:
+        policy = self.snapshots
+        return policy is not None and part.processed > part.snapped_seq and (
+            part.since_snapshot >= policy.every_messages
+            or part.time_ms - part.snapped_ms >= policy.every_ms)
 
     async def _consume(self, part: _Partition) -> None:
         """Messages an earlier run of this partition fetched and never acknowledged
@@ -153,12 +286,12 @@ class ShardHost:
         ack floor, which `_restore` has just read (a crash in between leaves no
         consumer: the next start derives from the first message, the ledger drops
         what it holds)."""
-        durable = f"shard-p{part.number}"
+        durable = part.lane.durable
         while True:  # a consumer afresh after every delivery gap, state kept
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await self.js.delete_consumer(READINGS_STREAM, durable)
             sub = await self.js.pull_subscribe(
-                self._subject(part), durable=durable, stream=READINGS_STREAM,
+                part.lane.subject, durable=durable, stream=READINGS_STREAM,
                 config=api.ConsumerConfig(
                     ack_policy=api.AckPolicy.ALL, ack_wait=60.0, max_ack_pending=20_000,
                     deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
@@ -168,7 +301,7 @@ class ShardHost:
             try:
                 await self._consume_from(part, sub)
             except DeliveryGap as gap:
-                self.log.warning("delivery_gap", partition=part.number, expected=gap.expected,
+                self.log.warning("delivery_gap", lane=durable, expected=gap.expected,
                                  delivered=gap.delivered, resume_after=part.processed)
             finally:
                 await asyncio.gather(sub.unsubscribe(), return_exceptions=True)
@@ -198,7 +331,6 @@ class ShardHost:
                 if seq <= part.processed:
                     continue  # redelivered after a restart, derived during restore
                 envelopes += await self._derive(part, msg, live=True)
-                part.processed = seq
                 if i % 16 == 15:
                     await asyncio.sleep(0)  # let the client read its socket meanwhile
             if envelopes:
@@ -206,15 +338,21 @@ class ShardHost:
                 self.counters["events"] += len(envelopes)
             if last_good is not None:
                 await last_good.ack()
+                if self._snapshot_due(part):
+                    await self._take_snapshot(part)
             if gap is not None:
                 raise gap
 
     async def _derive(self, part: _Partition, msg, *, live: bool) -> list[Envelope]:
-        """The events of one READINGS message, applied to the actors. `live` is False
-        while restoring: the message was handled before, so nothing is counted or
-        dead-lettered again."""
+        """The events of one READINGS message, applied to the actors, which then
+        reflect the message (`part.processed`). `live` is False while restoring: the
+        message was handled before, so nothing is counted or dead-lettered again."""
         seq = msg.metadata.sequence.stream
         arrived = int(msg.metadata.timestamp.timestamp() * 1000)
+        part.processed, part.time_ms = seq, arrived
+        part.since_snapshot += 1
+        if part.lane.facility is None and msg.subject.split(".", 2)[-1] in self.skip:
+            return []  # a pinned facility's: its own host derives it
         derived = part.derivation.derive(msg.subject, seq, arrived, msg.data)
         if live:
             for name, n in derived.counts.items():

@@ -83,7 +83,7 @@ def run_bench(args) -> int:
         say("[5/7] projections")
         result["projections"] = bench_parts.projection_figures(
             sizes.rebuild_events, sizes.stored_readings, tmp)
-        say(f"[6/7] HTTP API, {sizes.api_clients} concurrent clients")
+        say(f"[6/7] HTTP API, {sizes.api_clients} concurrent clients; 1,000 /stream listeners")
         result["api"] = bench_load.api_figures(tmp, sizes.api_clients, sizes.api_seconds)
         say(f"[7/7] logical actors: {sizes.actors:,} sensors")
         result["actors"] = bench_parts.memory_figures(sizes.actors)
@@ -123,11 +123,20 @@ def table(r: dict) -> str:
     for name, q in proj["queries"].items():
         rows.append((f"  query {name} p99 ms", f"{q['p99_ms']:.1f}", ""))
     for path, a in api.items():
-        if isinstance(a, dict):
+        if isinstance(a, dict) and path.startswith("/"):
             rows.append((f"GET {path} req/s, p99 ms",
                          f"{a['requests_per_s']:,.0f}, {a['p99_ms']:.0f}",
                          f"{api['clients']} clients ({api['client'].split()[0]}), "
                          f"{a['errors']} errors"))
+    if st := api.get("stream"):
+        rows += [
+            (f"GET /stream clients held of {st['clients']:,}", f"{st['held']:,}",
+             f"{st['events_per_s']:.0f} ledger events/s flowing"),
+            ("  deliveries/s (all clients)", f"{st['deliveries_per_s']:,.0f}",
+             f"{st['delivered_fraction']:.3f} of events x clients"),
+            ("  append to delivery p50 / p99 ms",
+             f"{st['delay_p50_ms']:.0f} / {st['delay_p99_ms']:.0f}", ""),
+        ]
     rows += [
         ("bytes per logical sensor actor", f"{act['bytes_per_sensor_actor']:,.0f}", ""),
         (f"bring-up of {act['sensors']:,} sensors, s", f"{act['bring_up_s']:.2f}", ""),

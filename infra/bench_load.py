@@ -224,9 +224,12 @@ async def _alert_latencies(url: str, seen: list[tuple[float, int]]):
     return to_ledger, to_api
 
 
-def api_figures(tmp: Path, clients: int, seconds: float) -> dict:
+def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1000,
+                stream_rate: float = 20.0) -> dict:
     """GET /alerts and a facility's alerts from `clients` concurrent clients in a
-    separate process, against a system holding a few minutes of a small fleet."""
+    separate process, against a system holding a few minutes of a small fleet; then
+    `stream_clients` listeners held on /stream for `seconds` while `stream_rate`
+    ledger events a second flow to them."""
     manifests, frames = workload(1000, 300_000, seed=9)
     with NatsServer(tmp / "api-nats") as server:
         asyncio.run(_declare(server.url))
@@ -250,9 +253,15 @@ def api_figures(tmp: Path, clients: int, seconds: float) -> dict:
                 )
                 figures = json.loads(out.stdout.strip().splitlines()[-1])
                 client = "httpx (install wrk for a client that is not itself the limit)"
+            out = subprocess.run(
+                [sys.executable, "-m", "infra.bench_api", "stream", system.http_url, server.url,
+                 str(PARTITIONS), facility, str(stream_clients), str(seconds), str(stream_rate)],
+                capture_output=True, text=True, timeout=seconds * 4 + 300, check=True,
+            )
+            stream = json.loads(out.stdout.strip().splitlines()[-1])
         finally:
             system.stop()
-    return {"clients": clients, "client": client, **figures}
+    return {"clients": clients, "client": client, **figures, "stream": stream}
 
 
 def _wrk(url: str, clients: int, seconds: float) -> dict:

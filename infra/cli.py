@@ -41,7 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-simulator", action="store_true")
     up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
-    up.add_argument("--shards", type=int, default=None, help="shard hosts (default 1)")
+    up.add_argument("--shards", type=int, default=None,
+                    help="shard hosts sharing the partitions (default: the Ray cluster's CPUs)")
+    up.add_argument("--pin", action="append", default=None, metavar="FACILITY",
+                    help="give FACILITY a shard host of its own (repeatable)")
+    up.add_argument("--snapshot-every", type=int, default=None, metavar="N",
+                    help="snapshot a partition's actors every N messages (default 1000; 0: never)")
+    up.add_argument("--snapshot-every-s", type=float, default=None, metavar="T",
+                    help="... or every T seconds of stream time (default 60)")
     up.add_argument("--mqtt-port", type=int, default=None,
                     help="MQTT listener of the embedded nats-server (default: a free port)")
 
@@ -163,4 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m infra.cli` runs this file as __main__: go through the module, so that
+    # the UserError other modules raise is the one main() catches
+    from infra.cli import main as _main
+
+    sys.exit(_main())

@@ -24,9 +24,12 @@ from nats.js import api
 
 __all__ = [
     "DEADLETTER",
+    "DELIVERIES",
     "LEDGER",
     "READINGS",
+    "SNAPSHOTS",
     "TREEHEADS",
+    "WEBHOOK_BUCKETS",
     "NatsServer",
     "connect",
     "ensure_streams",
@@ -40,6 +43,8 @@ READINGS = "READINGS"
 LEDGER = "LEDGER"
 TREEHEADS = "TREEHEADS"
 DEADLETTER = "DEADLETTER"
+DELIVERIES = "DELIVERIES"
+SNAPSHOTS = "SNAPSHOTS"  # an object store: the shard hosts' snapshots, one per lane
 
 
 # Below Linux's ephemeral range (32768-60999) and above Ray's worker ports (10002-19999):
@@ -180,11 +185,43 @@ STREAMS = [
         subjects=["deadletter.>"],
         storage=api.StorageType.FILE,
     ),
+    # the webhook delivery log (projections/notifier.py): the latest attempts of each
+    # subscription, webhooks.deliveries.<subscription id>
+    api.StreamConfig(
+        name=DELIVERIES,
+        subjects=["webhooks.deliveries.>"],
+        storage=api.StorageType.FILE,
+        max_msgs_per_subject=200,
+        max_age=30 * 86_400.0,
+    ),
+]
+
+_DAY = 86_400.0
+
+# Configuration and working state of the notifier, not domain events: KV buckets.
+WEBHOOK_BUCKETS = [
+    # subscriptions by id; history 1: a deleted subscription's secret is not kept
+    api.KeyValueConfig(bucket="WEBHOOKS", history=1, storage=api.StorageType.FILE),
+    # deliveries not yet finished, <subscription>.<event id>; a pending one is rewritten
+    # at every attempt (an hour apart at most), so a week's TTL only sweeps the
+    # deletion markers of finished ones
+    api.KeyValueConfig(bucket="WEBHOOK_QUEUE", history=1, ttl=7 * _DAY,
+                       storage=api.StorageType.FILE),
+    # severity, value and baseline of active alerts, for escalations and clears
+    api.KeyValueConfig(bucket="WEBHOOK_ALERTS", history=1, storage=api.StorageType.FILE),
 ]
 
 
 async def ensure_streams(js) -> None:
-    """Declare the streams; existing ones are left as they are."""
+    """Declare the streams, the KV buckets and the snapshot store; existing ones are
+    left as they are. Snapshots are big blobs that only the newest of each name matters
+    of: a JetStream object store chunks them and keeps one per name."""
+    try:
+        await js.object_store(SNAPSHOTS)
+    except nats.js.errors.BucketNotFoundError:
+        await js.create_object_store(SNAPSHOTS, config=api.ObjectStoreConfig(
+            storage=api.StorageType.FILE, description="shard host snapshots"))
+        log.info("object_store_created", bucket=SNAPSHOTS)
     for config in STREAMS:
         try:
             info = await js.stream_info(config.name)
@@ -195,3 +232,9 @@ async def ensure_streams(js) -> None:
         if config.allow_atomic and not info.config.allow_atomic:
             # a data dir from before atomic appends: the one setting that must change
             await js.update_stream(replace(info.config, allow_atomic=True))
+    for bucket in WEBHOOK_BUCKETS:
+        try:
+            await js.key_value(bucket.bucket)
+        except nats.js.errors.BucketNotFoundError:
+            await js.create_key_value(bucket)
+            log.info("bucket_created", bucket=bucket.bucket)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import time
 from pathlib import Path
+
+import structlog
 
 from infra.nats import NatsServer
 
-__all__ = ["nats_of"]
+log = structlog.get_logger("plumeline.runtime")
+
+__all__ = ["clean_leftovers", "nats_of"]
 
 
 def _alive(pid: int) -> bool:
@@ -19,6 +25,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):  # a zombie is dead, only not yet reaped
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 
@@ -38,3 +46,72 @@ def nats_of(data_dir: Path):
         raise UserError(f"no Plumeline data in {data_dir} (run `plumeline up --data-dir {data_dir}`)")
     with NatsServer(data_dir / "nats") as server:
         yield server.url
+
+
+def clean_leftovers(data_dir: Path) -> list[int]:
+    """Stop what a `plumeline up` on `data_dir` left running when it died without
+    stopping (SIGKILL, say); the pids stopped. Its Ray fate-shares with it, all but
+    a few agent processes; its nats-server runs in a session of its own on purpose
+    (Ctrl-C in a terminal must not kill it before JetStream has flushed), so it
+    outlives the process and would hold the store's lock. runtime.json names both:
+    the nats-server by pid (stopped only if it still runs this data dir's config),
+    Ray by its session directory (processes that still hold files in it)."""
+    runtime = data_dir / "runtime.json"
+    if not runtime.exists():
+        return []
+    try:
+        info = json.loads(runtime.read_text())
+    except ValueError:
+        info = {}
+    if _alive(info.get("pid", -1)):
+        return []  # a running system: not leftovers
+    stopped = []
+    nats_pid = info.get("nats_pid")
+    conf = str(data_dir.resolve() / "nats" / "nats-server.conf")
+    if nats_pid and _alive(nats_pid) and conf in _cmdline(nats_pid):
+        _stop(nats_pid, signal.SIGTERM, wait=10.0)  # TERM: let JetStream flush
+        stopped.append(nats_pid)
+    session = info.get("ray_session")
+    if session:
+        for pid in _holding(session):
+            _stop(pid, signal.SIGKILL, wait=5.0)
+            stopped.append(pid)
+    runtime.unlink(missing_ok=True)
+    if stopped:
+        log.warning("leftovers_stopped", pids=stopped, data_dir=str(data_dir))
+    return stopped
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _holding(directory: str) -> list[int]:
+    """Processes of ours with a file open under `directory` or naming it in their
+    command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        if directory in _cmdline(pid):
+            found.append(pid)
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd).startswith(directory) for fd in (entry / "fd").iterdir()):
+                found.append(pid)
+    return found
+
+
+def _stop(pid: int, sig: int, wait: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + wait
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

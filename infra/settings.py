@@ -27,7 +27,13 @@ class Settings:
     clickhouse_url: str | None = None  # a ClickHouse server; None = embedded chDB
     ray_address: str | None = None  # a Ray cluster; None = a private local Ray
     partitions: int = 16  # READINGS partitions; fixed for the life of a deployment
-    shards: int = 1  # shard hosts (Ray actors) sharing the partitions
+    shards: int | None = None  # shard hosts sharing the partitions; None: the cluster's CPUs
+    pin: tuple[str, ...] = ()  # facilities placed on a shard host of their own
+    # Ray resources each shard host asks for, e.g. {"shard_slot": 1} on a cluster whose
+    # nodes offer a few slots: a host goes only where one is free
+    shard_resources: dict[str, float] = field(default_factory=dict)
+    snapshot_every: int = 1000  # messages of a lane between snapshots; 0: no snapshots
+    snapshot_every_s: float = 60.0  # ... or this much stream time, whichever comes first
     num_cpus: int | None = None
     open_reads: bool = True  # GET routes answer callers without a token
     mqtt_port: int = 0  # the embedded nats-server's MQTT listener; 0 = a free port
@@ -41,6 +47,8 @@ class Settings:
         values.setdefault("ray_address", env.get("RAY_ADDRESS") or None)
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
+        if "pin" in values:
+            values["pin"] = tuple(dict.fromkeys(values["pin"]))
         return cls(**values)
 
     @property

@@ -8,6 +8,7 @@ real cluster.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -20,24 +21,30 @@ import ray
 import structlog
 from ray import serve
 
-from actors import LedgerWriter, ShardHost
+from actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
+from events import partition_of
 from infra.audit import write_export
-from infra.nats import NatsServer, connect, ensure_streams, free_port
+from infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
+from infra.runtime import clean_leftovers
 from infra.settings import Settings
+from projections.notifier import Notifier
 from projections.runner import ProjectionRunner
 from serve.deployment import Api
 from serve.tokens import TokenKey
 from simulator import what_if
 
-__all__ = ["System", "append_via", "ray_serve_env", "resuming", "shard_partitions"]
+__all__ = ["System", "append_via", "check_shards", "default_shards", "ray_serve_env", "resuming",
+           "shard_partitions"]
 
 def ray_serve_env() -> dict[str, str]:
     """Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
     machine GET /alerts goes from ~300 to ~2,000 requests/s (wrk, 200 connections, see
     docs/benchmarks.md). HAProxy's stats and metrics ports are fixed by default, so two
     systems on one machine (a test run beside `plumeline up`) would collide: free ones.
-    Read by Ray's processes, so set before Ray starts; on a real cluster set them in
-    the cluster's environment."""
+    A replica being stopped waits out a draining period so that an outside load balancer
+    can stop routing to it (30 s by default); our ingress is Serve's own and stops with
+    it, so 2 s: `up` stops in seconds, not half a minute. Read by Ray's processes, so
+    set before Ray starts; on a real cluster set them in the cluster's environment."""
     metrics = free_port()
     while (stats := free_port()) == metrics:
         pass
@@ -46,6 +53,8 @@ def ray_serve_env() -> dict[str, str]:
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(metrics),
         "RAY_SERVE_HAPROXY_STATS_PORT": str(stats),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+        "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "2",
     }
 
 log = structlog.get_logger("plumeline.system")
@@ -68,6 +77,10 @@ def resuming(cls: type):
                 restarted = ray.get_runtime_context().was_current_actor_reconstructed
             if restarted:
                 self._resumed = asyncio.get_running_loop().create_task(self._resume())
+
+        def node(self) -> str:
+            """The Ray node the actor runs on."""
+            return ray.get_runtime_context().get_node_id()
 
         async def _resume(self) -> None:
             while True:
@@ -106,6 +119,13 @@ def shard_partitions(partitions: int, shards: int) -> list[list[int]]:
     return [[p for p in range(partitions) if p % shards == i] for i in range(shards)]
 
 
+def default_shards(partitions: int) -> int:
+    """One shard host per CPU of the Ray cluster, at least one, at most one per
+    partition (a partition has one consumer, so more hosts would idle)."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(partitions, cpus))
+
+
 def _check_free(host: str, port: int) -> None:
     from infra.cli import UserError
 
@@ -114,6 +134,17 @@ def _check_free(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError:
             raise UserError(f"{host}:{port} is in use: stop what holds it or pass --port") from None
+
+
+def check_shards(s: Settings) -> None:
+    """Refuse, before anything starts, shard settings that cannot work."""
+    from infra.cli import UserError
+
+    if s.shards is not None and s.shards < 1:
+        raise UserError(f"--shards must be at least 1, not {s.shards}")
+    for f in s.pin:
+        if not f or any(c in f for c in " \t*>") or f.startswith(".") or f.endswith("."):
+            raise UserError(f"--pin {f!r}: not a facility name (no blanks, '*' or '>')")
 
 
 def _wait_until_free(host: str, port: int, timeout: float = 15.0) -> None:
@@ -139,8 +170,10 @@ class System:
         self.owns_ray = False
         self.ledger = None
         self.projections = None
+        self.notifier = None
         self.shards: list = []
         self.serving = False
+        self._wrote_runtime = False
 
     @property
     def http_url(self) -> str:
@@ -148,7 +181,10 @@ class System:
 
     def start(self, *, http: bool = True) -> System:
         s = self.settings
+        check_shards(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        if clean_leftovers(s.data_dir) and http:
+            _wait_until_free(s.host, s.port)  # the dead run's ingress, going down
         if http:
             _check_free(s.host, s.port)
         started = time.monotonic()
@@ -169,6 +205,7 @@ class System:
                 logging_level="WARNING",
             )
             self.owns_ray = True
+        self._write_runtime(None)
         actor = {"num_cpus": 0, "max_restarts": -1}
         ledger_name = f"plumeline-ledger-{uuid.uuid4().hex[:12]}"
         self.ledger = resuming(LedgerWriter).options(name=ledger_name, **actor).remote(
@@ -181,12 +218,10 @@ class System:
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
         ray.get(self.projections.start.remote())
-        self.shards = [
-            resuming(ShardHost).options(**actor).remote(
-                self.nats_url, parts, partial(append_via, ledger_name), name=f"shard-{i}"
-            )
-            for i, parts in enumerate(shard_partitions(s.partitions, s.shards))
-        ]
+        # before the shard hosts: its durable consumer starts at the ledger's end
+        self.notifier = resuming(Notifier).options(**actor).remote(self.nats_url)
+        ray.get(self.notifier.start.remote())
+        self.shards = self._place_shards(partial(append_via, ledger_name))
         ray.get([shard.start.remote() for shard in self.shards])
         if http:
             serve.start(http_options={"host": s.host, "port": s.port})
@@ -194,16 +229,83 @@ class System:
                                partitions=s.partitions,
                                token_key=TokenKey.load_or_create(s.api_key_path),
                                exporter=partial(write_export, s.data_dir),
-                               open_reads=s.open_reads, what_if=what_if),
+                               open_reads=s.open_reads, what_if=what_if,
+                               notifier=self.notifier),
                       name="plumeline", route_prefix="/")
             self.serving = True
-        s.runtime_path.write_text(json.dumps({
-            "pid": os.getpid(), "nats_url": self.nats_url, "mqtt_url": self.mqtt_url,
-            "http_url": self.http_url if http else None,
-        }))
+        self._write_runtime(self.http_url if http else None)
         log.info("system_started", seconds=round(time.monotonic() - started, 1),
                  nats=self.nats_url, mqtt=self.mqtt_url, http=self.http_url if http else None)
         return self
+
+    def _place_shards(self, append) -> list:
+        """K shared hosts for the partitions, and one host per pinned facility, which
+        reads only its facility's subject (`Lane`); the shared hosts pass over the
+        pinned facilities' messages. SPREAD tries to put the hosts on different nodes
+        of a cluster (on one machine it changes nothing); `shard_resources` bounds how
+        many a node takes. Ray restarts them on any node that fits."""
+        s = self.settings
+        shards = s.shards or default_shards(s.partitions)
+        snapshots = (SnapshotPolicy(s.snapshot_every, int(s.snapshot_every_s * 1000))
+                     if s.snapshot_every > 0 else None)
+        placed = resuming(ShardHost).options(num_cpus=0, max_restarts=-1,
+                                             scheduling_strategy="SPREAD",
+                                             resources=dict(s.shard_resources))
+        hosts = [
+            placed.remote(self.nats_url, parts, append, name=f"shard-{i}", skip=s.pin,
+                          snapshots=snapshots)
+            for i, parts in enumerate(shard_partitions(s.partitions, shards))
+        ]
+        hosts += [
+            placed.remote(self.nats_url, [Lane(partition_of(f, s.partitions), f)], append,
+                          name=f"pinned-{f}", snapshots=snapshots)
+            for f in s.pin
+        ]
+        log.info("shards_placed", shared=shards, pinned=list(s.pin))
+        return hosts
+
+    def _write_runtime(self, http_url: str | None) -> None:
+        """Where the running system is, for `verify` and `audit` while it runs, and
+        what it started, for the next start to clean up should this process die
+        without stopping (`clean_leftovers`)."""
+        session = None
+        if self.owns_ray:
+            with contextlib.suppress(Exception):  # private API: only a cleanup hint
+                session = ray._private.worker._global_node.get_session_dir_path()
+        self._wrote_runtime = True
+        self.settings.runtime_path.write_text(json.dumps({
+            "pid": os.getpid(), "nats_url": self.nats_url, "mqtt_url": self.mqtt_url,
+            "http_url": http_url,
+            "nats_pid": self.nats.process.pid if self.nats else None, "ray_session": session,
+        }))
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until the shard hosts have acknowledged everything in READINGS (the
+        simulator has stopped), so that a stop leaves no reading unprocessed; False
+        if they have not within `timeout`."""
+        s = self.settings
+        lanes = [Lane(p).durable for p in range(s.partitions)]
+        lanes += [Lane(partition_of(f, s.partitions), f).durable for f in s.pin]
+
+        async def pending() -> int:
+            nc = await connect(self.nats_url, name="drain")
+            try:
+                js = nc.jetstream()
+                infos = [await js.consumer_info(READINGS, lane) for lane in lanes]
+            finally:
+                await nc.close()
+            return sum(i.num_pending + i.num_ack_pending for i in infos)
+
+        deadline = time.monotonic() + timeout
+        left = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                left = asyncio.run(pending())
+                if left == 0:
+                    return True
+            time.sleep(0.25)
+        log.warning("drain_incomplete", pending=left)
+        return False
 
     async def _declare_streams(self) -> None:
         nc = await connect(self.nats_url)
@@ -215,16 +317,17 @@ class System:
     def stop(self) -> None:
         """Stop what this system started, in reverse order; whatever fails, the rest is
         still stopped (a leaked nats-server or Ray would outlive the command)."""
-        self.settings.runtime_path.unlink(missing_ok=True)
+        if self._wrote_runtime:  # not another run's, which names what it left behind
+            self.settings.runtime_path.unlink(missing_ok=True)
         started = time.monotonic()
         try:
             if self.serving:
                 self.serving = False
                 serve.shutdown()
                 _wait_until_free(self.settings.host, self.settings.port)
-            for group in (self.shards, [self.ledger], [self.projections]):
+            for group in (self.shards, [self.ledger], [self.projections], [self.notifier]):
                 self._stop_actors([a for a in group if a is not None])
-            self.shards, self.ledger, self.projections = [], None, None
+            self.shards, self.ledger, self.projections, self.notifier = [], None, None, None
         finally:
             try:
                 if self.owns_ray:
@@ -254,6 +357,7 @@ class System:
             "readings": sum(s["readings"] for s in shards),
             "rejected": sum(s["rejected"] for s in shards),
             "events": sum(s["events"] for s in shards),
+            "webhooks": ray.get(self.notifier.stats.remote()),
         }
 
     def __enter__(self) -> System:

@@ -10,7 +10,7 @@ import structlog
 
 from infra.nats import connect
 from infra.settings import Settings
-from infra.system import System
+from infra.system import System, check_shards
 from simulator import Simulation, publish, write_ground_truth
 
 __all__ = ["run_up"]
@@ -23,17 +23,24 @@ def run_up(args) -> int:
         data_dir=args.data_dir, host=args.host, port=args.port, facilities=args.facilities,
         sensors_per_facility=args.sensors_per_facility, rate_hz=args.rate, seed=args.seed,
         simulator=not args.no_simulator, nats_url=args.nats, clickhouse_url=args.clickhouse,
-        shards=args.shards, mqtt_port=args.mqtt_port,
+        shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
+        snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
     )
+    check_shards(settings)
     system = System(settings)
     try:
-        system.start()
+        try:
+            system.start()
+        except KeyboardInterrupt:  # Ctrl-C while starting is a stop like any other
+            print("\nstopping… (interrupted while starting)", flush=True)
+            return 0
         print(f"Plumeline is up: {system.http_url}  (alerts at {system.http_url}/alerts)",
               flush=True)
         if system.mqtt_url:
             print(f"MQTT for devices: {system.mqtt_url}  (topic readings/<partition>/<facility>)",
                   flush=True)
         asyncio.run(_feed(system))
+        system.drain()
     finally:
         system.stop()
     return 0

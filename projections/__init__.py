@@ -2,7 +2,8 @@
 
 `rows_for` maps one ledger record to rows (pure); `Projector` applies batches of
 records to a `Store` with a checkpoint; `queries` reads current state, or the state
-as of any ledger position, back out as JSON-ready dicts.
+as of any ledger position, back out as JSON-ready dicts. `Notifier` follows the ledger
+too, and POSTs alert events to webhook subscriptions (`WebhookRequest`).
 """
 
 from projections import queries
@@ -24,6 +25,8 @@ from projections.recommendations import RECOMMENDATION_STATES, recommendation, r
 from projections.rows import rows_for
 from projections.schema import COLUMNS, TABLES
 from projections.store import Store, open_store
+from projections.webhooks import EVENT_TYPES as WEBHOOK_EVENT_TYPES
+from projections.webhooks import WebhookRequest
 
 __all__ = [
     "ALERT_STATES",
@@ -32,10 +35,12 @@ __all__ = [
     "RECOMMENDATION_STATES",
     "SEVERITIES",
     "TABLES",
+    "WEBHOOK_EVENT_TYPES",
     "Projector",
     "SequenceGap",
     "Store",
     "Forecasts",
+    "WebhookRequest",
     "alert",
     "alerts",
     "caused_by",

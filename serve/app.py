@@ -2,12 +2,13 @@
 
 Handlers parse, call, render. They read through a `Reader` (the projections), ask a
 `LedgerView` for tree heads and proofs, publish operator commands through a
-`Commands` and ingested frames through an `Intake`; all are handed in by the
-deployment, so the app is tested over HTTP with plain objects and served on Ray with
-actor handles. The route lists live next to their handlers: `views` (reads),
-`operator` (commands), `ledger` (auditors), `emissions`, `reports`, `silences`,
-`ingest`, `metrics`, `forecast` and `simulate` (emissions ahead, and under what-if
-scenarios).
+`Commands`, ingested frames through an `Intake`, and manage webhook subscriptions
+through `Webhooks`; all are handed in by the deployment, so the app is tested over HTTP
+with plain objects and served on Ray with actor handles. The route lists live next to
+their handlers: `views` (reads), `operator` (commands), `ledger` (auditors),
+`emissions`, `reports`, `silences`, `ingest`, `metrics`, `forecast` and `simulate`
+(emissions ahead, and under what-if scenarios), `webhooks` (notifications), `stream`
+and `dashboard`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from serve import (
+    dashboard,
     emissions,
     forecast,
     ingest,
@@ -34,11 +36,14 @@ from serve import (
     reports,
     silences,
     simulate,
+    stream,
     views,
 )
+from serve import webhooks as webhook_routes
 from serve.auth import BearerRoles, Verify, on_auth_error
+from serve.stream import Feed
 
-__all__ = ["Commands", "Intake", "LedgerView", "Reader", "build_app"]
+__all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "Webhooks", "build_app"]
 
 
 class Reader(Protocol):
@@ -63,11 +68,26 @@ class Intake(Protocol):
 class _NoIntake:
     async def publish_frames(self, frames: list) -> list:
         raise HTTPException(503, "this deployment takes no readings over HTTP")
+class Webhooks(Protocol):
+    """The notifier's subscriptions (projections/notifier.py)."""
+
+    async def subscribe(self, request: Any, user: str) -> dict: ...
+    async def subscriptions(self) -> list[dict]: ...
+    async def subscription(self, subscription: str) -> dict | None: ...
+    async def unsubscribe(self, subscription: str) -> bool: ...
+    async def deliveries(self, subscription: str, limit: int) -> list[dict] | None: ...
 
 
 class _NoCommands:
     async def publish(self, command: Any) -> int:
         raise HTTPException(503, "this deployment takes no commands")
+
+
+class _NoWebhooks:
+    async def _unavailable(self, *args: Any) -> Any:
+        raise HTTPException(503, "this deployment sends no webhooks")
+
+    subscribe = subscriptions = subscription = unsubscribe = deliveries = _unavailable
 
 
 def build_app(
@@ -76,19 +96,24 @@ def build_app(
     *,
     commands: Commands | None = None,
     intake: Intake | None = None,
+    webhooks: Webhooks | None = None,
     fresh: Reader | None = None,
     verify: Verify | None = None,
     exporter: Callable[[str], Any] | None = None,
+    feed: Feed | None = None,
     open_reads: bool = True,
     command_wait_s: float = 3.0,
+    heartbeat_s: float = 15.0,
     clock: Callable[[], float] = time.time,
     what_if: Callable[[dict, dict], dict] | None = None,
 ) -> Starlette:
     """`fresh` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
     writes the ledger bundle to `path`; `intake` publishes posted frames and, if it
-    has `stream_figures()`, gives `/metrics` the NATS side; `what_if(forecast,
-    scenario)` runs a scenario (simulator/scenarios.py)."""
+    has `stream_figures()`, gives `/metrics` the NATS side; `feed` is the replica's one
+    subscription to new ledger records, behind `GET /stream` (a comment every
+    `heartbeat_s` when quiet); `what_if(forecast, scenario)` runs a scenario
+    (simulator/scenarios.py)."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -103,9 +128,12 @@ def build_app(
     app = Starlette(
         routes=(views.routes + operator.routes + ledger.routes + openapi.routes
                 + emissions.routes + reports.routes + silences.routes + ingest.routes
-                + metrics.routes + forecast.routes + simulate.routes),
+                + metrics.routes + forecast.routes + simulate.routes
+                + webhook_routes.routes + stream.routes + dashboard.routes),
+        # EventSource cannot set headers: the stream alone takes its token as ?token=
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
-            verify, open_reads=open_reads, clock=clock), on_error=on_auth_error)],
+            verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"}),
+            on_error=on_auth_error)],
         exception_handlers={
             HTTPException: on_http_error,
             ValueError: on_value_error,
@@ -118,7 +146,11 @@ def build_app(
     app.state.ledger = ledger_view
     app.state.commands = commands or _NoCommands()
     app.state.intake = intake or _NoIntake()
+    app.state.webhooks = webhooks or _NoWebhooks()
     app.state.exporter = exporter
+    app.state.feed = feed
+    app.state.heartbeat_s = heartbeat_s
+    app.state.open_reads = open_reads
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock
     app.state.what_if = what_if

@@ -39,13 +39,20 @@ Verify = Callable[[str, float], object]
 
 class BearerRoles(AuthenticationBackend):
     def __init__(self, verify: Verify | None, *, open_reads: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 query_token_paths: frozenset[str] | set[str] = frozenset()) -> None:
+        """`query_token_paths` also take the token as `?token=`, for clients that cannot
+        set headers (a browser's EventSource); nowhere else, as URLs end up in logs."""
         self.verify = verify
         self.open_reads = open_reads
         self.clock = clock
+        self.query_token_paths = frozenset(query_token_paths)
 
     async def authenticate(self, conn: HTTPConnection):
         header = conn.headers.get("authorization")
+        query = conn.query_params.get("token")
+        if header is None and query and conn.url.path in self.query_token_paths:
+            header = f"Bearer {query}"
         if header is None:
             return AuthCredentials(["read"] if self.open_reads else []), UnauthenticatedUser()
         scheme, _, token = header.partition(" ")

@@ -10,9 +10,10 @@ from ray import serve
 from serve.app import build_app
 from serve.cache import CachedReader
 from serve.commands import CommandPublisher
+from serve.feed import LedgerFeed
 from serve.tokens import TokenKey
 
-__all__ = ["ActorLedger", "ActorReader", "Api"]
+__all__ = ["ActorLedger", "ActorReader", "ActorWebhooks", "Api"]
 
 
 async def _call(method, *args, **kwargs):
@@ -45,25 +46,53 @@ class ActorLedger:
         return await _call(self.handle.consistency, first, second)
 
 
-# access logs off: at thousands of requests a second they would cost more than the answers
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000,
+class ActorWebhooks:
+    """The notifier's subscriptions and delivery log, through its actor handle."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    async def subscribe(self, request, user: str) -> dict:
+        return await _call(self.handle.subscribe, request, user)
+
+    async def subscriptions(self) -> list[dict]:
+        return await _call(self.handle.subscriptions)
+
+    async def subscription(self, subscription: str) -> dict | None:
+        return await _call(self.handle.subscription, subscription)
+
+    async def unsubscribe(self, subscription: str) -> bool:
+        return await _call(self.handle.unsubscribe, subscription)
+
+    async def deliveries(self, subscription: str, limit: int) -> list[dict] | None:
+        return await _call(self.handle.deliveries, subscription, limit)
+
+
+# access logs off: at thousands of requests a second they would cost more than the answers.
+# A /stream client holds one ongoing request for as long as it listens: room for a
+# thousand of them beside the requests.
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=3000,
                   logging_config={"enable_access_log": False, "log_level": "WARNING"})
 @serve.ingress()
 class Api:
     def __init__(self, projections, ledger, *, nats_url: str | None = None,
                  partitions: int = 16, token_key: TokenKey | None = None,
-                 exporter=None, open_reads: bool = True, what_if=None) -> None:
+                 exporter=None, open_reads: bool = True, what_if=None,
+                 notifier=None) -> None:
         self.fresh = ActorReader(projections)
         self.reader = CachedReader(self.fresh)
         self.ledger = ActorLedger(ledger)
         self.commands = CommandPublisher(nats_url, partitions) if nats_url else None
+        self.feed = LedgerFeed(nats_url) if nats_url else None
         self.verify = token_key.verify if token_key else None
         self.exporter = exporter
         self.open_reads = open_reads
         self.what_if = what_if
+        self.webhooks = ActorWebhooks(notifier) if notifier is not None else None
 
     def __serve_build_asgi_app__(self):
         return build_app(self.reader, self.ledger, commands=self.commands,
                          intake=self.commands, fresh=self.fresh,
-                         verify=self.verify, exporter=self.exporter,
-                         open_reads=self.open_reads, what_if=self.what_if)
+                         verify=self.verify, exporter=self.exporter, feed=self.feed,
+                         open_reads=self.open_reads, what_if=self.what_if,
+                         webhooks=self.webhooks)

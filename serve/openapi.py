@@ -118,6 +118,67 @@ def _simulate(summary: str, schema: dict) -> dict:
             "404": _json("no forecast yet to use as the baseline", _ERROR["content"][
                 "application/json"]["schema"]),
             "422": _ERROR, "503": _ERROR}}}
+_WEBHOOK_TYPES = {"type": "string", "enum": ["alert.raised", "alert.updated", "alert.escalated",
+                                              "alert.acknowledged", "alert.cleared"]}
+_WEBHOOK = {"type": "object", "properties": {
+    "id": {"type": "string"}, "url": {"type": "string"},
+    "facility": {"type": ["string", "null"]},
+    "severities": {"type": ["array", "null"], "items": _SEVERITY},
+    "event_types": {"type": "array", "items": _WEBHOOK_TYPES},
+    "created_ms": {"type": "integer"}, "created_by": {"type": "string"}}}
+_NEW_WEBHOOK = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "additionalProperties": False, "required": ["url"],
+    "properties": {
+        "url": {"type": "string", "format": "uri", "maxLength": 2048,
+                "description": "http or https; receives a POST per matching event"},
+        "facility": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                     "description": "absent: every facility"},
+        "severities": {"type": "array", "items": _SEVERITY, "minItems": 1,
+                       "description": "absent: every severity"},
+        "event_types": {"type": "array", "items": _WEBHOOK_TYPES, "minItems": 1,
+                        "description": "absent: alert.raised, alert.escalated, alert.cleared"},
+        "secret": {"type": "string", "minLength": 16, "maxLength": 256,
+                   "description": "HMAC-SHA256 key of X-Plumeline-Signature; "
+                                  "absent: one is made and returned once"}}}}}}
+_DELIVERY = {"type": "object", "properties": {
+    "subscription": {"type": "string"}, "event_seq": _SEQ, "event_id": {"type": "string"},
+    "event_type": _WEBHOOK_TYPES, "attempt": {"type": "integer", "minimum": 1},
+    "time_ms": {"type": "integer"}, "status": {"type": ["integer", "null"]},
+    "error": {"type": ["string", "null"]},
+    "outcome": {"type": "string", "enum": ["delivered", "retry", "failed"]},
+    "next_retry_ms": {"type": ["integer", "null"]}}}
+_WEBHOOK_ID = _p("webhook_id", "the subscription's id")
+_OPERATOR = [{"bearer": []}]
+_DENIED = {"401": _ERROR, "403": _ERROR}
+
+
+def _webhook_paths() -> dict:
+    return {
+        "/webhooks": {
+            "post": {"summary": "subscribe a URL to alert events", "security": _OPERATOR,
+                     "parameters": [], "requestBody": _NEW_WEBHOOK,
+                     "responses": {"201": _json("the subscription, with its secret", _WEBHOOK),
+                                   "400": _ERROR, "422": _ERROR, **_DENIED, "503": _ERROR}},
+            "get": {"summary": "webhook subscriptions, oldest first", "security": _OPERATOR,
+                    "parameters": [], "responses": {"200": _json("subscriptions"), **_DENIED}}},
+        "/webhooks/{webhook_id}": {
+            "get": {"summary": "one subscription (without its secret)", "security": _OPERATOR,
+                    "parameters": [_WEBHOOK_ID],
+                    "responses": {"200": _json("the subscription", _WEBHOOK), **_DENIED,
+                                  "404": _ERROR}},
+            "delete": {"summary": "unsubscribe; pending deliveries and the log go too",
+                       "security": _OPERATOR, "parameters": [_WEBHOOK_ID],
+                       "responses": {"204": {"description": "deleted"}, **_DENIED,
+                                     "404": _ERROR}}},
+        "/webhooks/{webhook_id}/deliveries": {"get": {
+            "summary": "the delivery log: one entry per attempt, newest first",
+            "security": _OPERATOR,
+            "parameters": [_WEBHOOK_ID, _q("limit", "at most this many (default 100)",
+                                           {"type": "integer", "minimum": 1, "maximum": 1000})],
+            "responses": {"200": _json("attempts", {"type": "object", "properties": {
+                "deliveries": {"type": "array", "items": _DELIVERY}}}),
+                "400": _ERROR, **_DENIED, "404": _ERROR}}},
+    }
 
 
 _ALERT_ID = _p("alert_id", "the alert's id")
@@ -183,6 +244,27 @@ SPEC = {
             "responses": {"200": {"description": "the bundle",
                                   "content": {"application/x-ndjson": {}}},
                           "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
+        "/stream": {"get": {
+            "summary": "new ledger records as server-sent events, as they are appended",
+            "description": (
+                "Each record is an event with `id:` its ledger seq, `event:` its type and "
+                "`data:` the JSON `/ledger/events` renders. Reconnect with `Last-Event-ID` "
+                "(or `?last_event_id=`) to be replayed what was missed first. A comment "
+                "every 15 s keeps the connection open; a client that falls too far behind "
+                "gets `event: overflow` (its `id:` is the seq to resume after) and is "
+                "closed. EventSource cannot set headers, so `?token=` is accepted here."),
+            "parameters": [
+                _FACILITY, _q("types", "comma-separated event types, e.g. alert.raised"),
+                _q("last_event_id", "resume after this seq (as the Last-Event-ID header)",
+                   {"type": "integer", "minimum": 0}),
+                _q("token", "a bearer token, for clients that cannot set headers")],
+            "responses": {"200": {"description": "the event stream",
+                                  "content": {"text/event-stream": {}}},
+                          "400": _ERROR, "401": _ERROR, "403": _ERROR, "503": _ERROR}}},
+        "/": {"get": {"summary": "the operators' dashboard page", "parameters": [],
+                      "responses": {"200": {"description": "HTML",
+                                            "content": {"text/html": {}}}}}},
+        **_webhook_paths(),
         "/openapi.json": {"get": {"summary": "this description", "parameters": [],
                                   "responses": {"200": _json("OpenAPI 3.1")}}},
     },

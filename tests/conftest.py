@@ -50,3 +50,17 @@ def js_run(nats_server):
         return asyncio.run(go())
 
     return run
+
+
+@pytest.fixture(scope="module")
+def system(ray_session, tmp_path_factory):
+    """The whole system (nats-server, Ray actors, chDB, Serve on a free port), one per
+    test module; READINGS has 4 partitions."""
+    from infra.nats import free_port
+    from infra.settings import Settings
+    from infra.system import System
+
+    data = tmp_path_factory.mktemp("plumeline")
+    s = System(Settings(data_dir=data, port=free_port(), partitions=4, shards=2)).start()
+    yield s
+    s.stop()

@@ -7,10 +7,14 @@ projections and the HTTP API, and the exported ledger verifies.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
-import pytest
 
 from events import (
     Frame,
@@ -22,8 +26,7 @@ from events import (
     verify_inclusion,
 )
 from infra.cli import main
-from infra.nats import DEADLETTER, LEDGER, connect, free_port
-from infra.settings import Settings
+from infra.nats import DEADLETTER, LEDGER, connect
 from infra.system import System
 from serve.tokens import TokenKey
 
@@ -34,15 +37,6 @@ SPECS = [
     SensorSpec(sensor="solvent_temp", quantity="temperature", unit="degC"),
 ]
 PARTITIONS = 4
-
-
-@pytest.fixture(scope="module")
-def system(ray_session, tmp_path_factory):
-    data = tmp_path_factory.mktemp("plumeline")
-    settings = Settings(data_dir=data, port=free_port(), partitions=PARTITIONS, shards=2)
-    s = System(settings).start()
-    yield s
-    s.stop()
 
 
 async def _publish(url: str, payloads: list[bytes], facility: str = FACILITY) -> None:
@@ -201,6 +195,61 @@ def test_forecast_and_scenarios_are_404_until_the_projections_have_two_days(syst
     r = httpx.post(f"{system.http_url}/simulate", timeout=30, json={
         "facility": FACILITY, "scenario": {"kind": "capture_outage"}})
     assert r.status_code == 404 and "no baseline" in r.json()["error"], r.text
+def test_an_alert_reaches_a_webhook_signed_and_the_delivery_is_logged(system):
+    got: list[tuple[dict, bytes]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        facility, secret = "ccs-12", "the-receivers-secret"
+        key = TokenKey.load_or_create(system.settings.api_key_path)
+        token = key.issue("ada", "operator", int(time.time()) + 600)
+        operator = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(f"{system.http_url}/webhooks", headers=operator, timeout=30, json={
+            "url": f"http://127.0.0.1:{receiver.server_port}/hook", "facility": facility,
+            "secret": secret, "event_types": ["alert.raised"]})
+        assert r.status_code == 201, r.text
+        hook = r.json()["id"]
+        manifest = encode_wire(Manifest(facility=facility, name="Capture plant 11", kind="ccs",
+                                        sensors=SPECS, time=T0))
+        frames = (_frames(range(120), lambda s: 40.0 + 0.2 * (s % 5), facility)
+                  + _frames(range(120, 130), lambda s: 55.0, facility))
+        asyncio.run(_publish(system.nats_url, [manifest, *frames], facility))
+
+        deadline = time.monotonic() + 60
+        while not got:
+            assert time.monotonic() < deadline, "no webhook arrived"
+            time.sleep(0.1)
+        headers, body = got[0]
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Plumeline-Signature"] == f"sha256={expected}"
+        sent = json.loads(body)
+        assert sent["event_type"] == "alert.raised"
+        assert headers["Idempotency-Key"] == sent["event_id"]
+        summary = sent["summary"]
+        assert (summary["facility"], summary["sensor"], summary["observed"]) == (
+            facility, "solvent_temp", 55.0)
+
+        while True:
+            log = httpx.get(f"{system.http_url}/webhooks/{hook}/deliveries", headers=operator,
+                            timeout=30).json()["deliveries"]
+            if log or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [(d["event_id"], d["status"], d["outcome"]) for d in log] == [
+            (sent["event_id"], 204, "delivered")]
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 async def _ledger_records(url: str):

@@ -46,15 +46,18 @@ def plant_story(facility: str, steps: int, every_s: int = 30) -> list[tuple[str,
 
 
 async def run_pipeline(url: str, data_dir, messages: list[tuple[str, bytes]],
-                       config: FacilityConfig | None = None) -> int:
+                       config: FacilityConfig | None = None, *, snapshots=None,
+                       stats: dict | None = None) -> int:
     """Publish, let a shard host and the ledger writer take everything in, stop them;
-    return the ledger's size. Leaves data_dir/runtime.json pointing at `url`."""
+    return the ledger's size (and the host's stats() in `stats`, if given). Leaves
+    data_dir/runtime.json pointing at `url`."""
     nc = await connect(url)
     js = nc.jetstream()
     await ensure_streams(js)
     writer = LedgerWriter(url, str(data_dir / "ledger.key"))
     await writer.start()
-    host = ShardHost(url, list(range(PARTITIONS)), writer.append, config=config)
+    host = ShardHost(url, list(range(PARTITIONS)), writer.append, config=config,
+                     snapshots=snapshots)
     await host.start()
     for subject, payload in messages:
         await js.publish(subject, payload)
@@ -63,6 +66,8 @@ async def run_pipeline(url: str, data_dir, messages: list[tuple[str, bytes]],
     while not await _all_acked(js, last):
         assert time.monotonic() < deadline, host.stats()
         await asyncio.sleep(0.1)
+    if stats is not None:
+        stats.update(host.stats())
     await host.stop()
     await writer.stop()
     await nc.close()
@@ -90,9 +95,10 @@ def story():
 
 @pytest.fixture
 def pipeline(nats_server, tmp_path):
-    """`pipeline(messages, config=None)`: run them through; the ledger's size."""
-    return lambda messages, config=None: asyncio.run(
-        run_pipeline(nats_server.url, tmp_path, messages, config))
+    """`pipeline(messages, config=None, snapshots=None, stats=None)`: run them through;
+    the ledger's size."""
+    return lambda messages, config=None, **more: asyncio.run(
+        run_pipeline(nats_server.url, tmp_path, messages, config, **more))
 
 
 @pytest.fixture

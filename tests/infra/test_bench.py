@@ -23,7 +23,9 @@ def test_quick_bench_reports_every_figure_with_a_chart(tmp_path):
     assert r["projections"]["readings_stored"] > 0
     # errors under overload (timeouts) are a figure to read, not a broken harness
     assert all(a["requests"] > 0 and a["errors"] < a["requests"]
-               for a in r["api"].values() if isinstance(a, dict))
+               for p, a in r["api"].items() if p.startswith("/"))
+    stream = r["api"]["stream"]
+    assert stream["clients"] == 1000 and stream["held"] > 0 and stream["deliveries"] > 0
     assert r["actors"]["sensors"] == 10_000 and r["actors"]["bytes_per_sensor_actor"] > 0
     assert out.with_suffix(".png").stat().st_size > 10_000
     assert "whole loop" in run.stdout and "of raw" in run.stdout

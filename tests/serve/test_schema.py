@@ -15,6 +15,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import _get_portal
 
 from events import FacilityRegistered, Frame, encode_wire
+from projections.notifier import Notifier
 from serve.app import build_app
 from serve.commands import CommandPublisher
 from serve.openapi import SPEC
@@ -38,15 +39,24 @@ def api_schema(projected, nats_server, js_run):
     story = [(T0, FacilityRegistered(facility="f1", name="Plant One", kind="ccs"))]
     reader, ledger = projected(story + OPERATIONS + EMISSIONS, FRAMES)
     publisher = CommandPublisher(nats_server.url, 16)
+    notifier = Notifier(nats_server.url)
+    _get_portal().call(notifier.start)  # in schemathesis' own event loop, as the app
     app = build_app(reader, ledger, commands=publisher, intake=publisher, verify=KEY.verify,
-                    command_wait_s=0.05, clock=lambda: NOW, what_if=what_if)
+                    command_wait_s=0.05, clock=lambda: NOW, what_if=what_if,
+                    webhooks=notifier)
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
-    # the app ran in schemathesis' own event loop: its NATS connection is closed there
+    # the app ran in schemathesis' own event loop: its NATS connections are closed there
     _get_portal().call(publisher.close)
+    _get_portal().call(notifier.stop)
 
 
 async def _streams_declared(js) -> None:
     return None
+
+
+# An event stream answers with a body that never ends, which an in-process call waits
+# for for ever; tests/serve/test_stream.py drives it over a socket, its 4xx included.
+ENDLESS = {"GET /stream"}
 
 
 def test_no_operation_answers_with_a_server_error(api_schema):
@@ -54,6 +64,8 @@ def test_no_operation_answers_with_a_server_error(api_schema):
     for result in api_schema.get_all_operations():
         operation = result.ok()
         operations.add(operation.label)
+        if operation.label in ENDLESS:
+            continue
 
         @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
                | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
@@ -71,5 +83,6 @@ def test_no_operation_answers_with_a_server_error(api_schema):
                  for method in ops}
     # schemathesis leaves out the spec's own route
     assert operations == described - {"GET /openapi.json"}
+    assert operations >= ENDLESS
     assert statuses[200] > 2 * len(operations), statuses  # the token works, the data is there
     assert not failures, "\n\n".join(failures)

@@ -1,0 +1,381 @@
+"""Notifier: follows LEDGER and POSTs alert events to the webhooks that ask for them.
+
+At least once. A ledger record is acknowledged only when each delivery it calls for
+is written to the KV bucket WEBHOOK_QUEUE; a delivery leaves the queue when it is
+delivered, refused, or out of attempts, and every attempt is appended to the
+DELIVERIES stream, the log operators read. A restarted notifier resumes its durable
+consumer and the queue. Receivers drop doubles by `Idempotency-Key` (the event id).
+
+Each delivery waits and retries in its own task, and at most `per_endpoint` of one
+subscription's are in flight at once, so a slow or failing endpoint holds up only its
+own deliveries. A plain async class; infra/system.py places it as a Ray actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+import httpx
+import msgspec
+import nats
+import structlog
+from nats.js import api
+from nats.js.errors import KeyNotFoundError, NoKeysError
+
+from events import decode_record
+from projections.webhooks import (
+    DEFAULT_EVENT_TYPES,
+    SIGNATURE_HEADER,
+    AlertFacts,
+    DeliveryAttempt,
+    Pending,
+    RetryPolicy,
+    Subscription,
+    WebhookRequest,
+    facts_after,
+    matches,
+    payload,
+    sign,
+    verdict,
+)
+
+__all__ = ["Notifier"]
+
+LEDGER_STREAM = "LEDGER"
+RECORDS_SUBJECT = "ledger.records"
+DELIVERIES_STREAM = "DELIVERIES"
+DURABLE = "notifier"
+# how an alert event's tag appears in a record's canonical JSON (docs/ledger.md)
+_ALERT_TAG = b'"type":"alert.'
+_encode = msgspec.json.encode
+
+
+def _log_subject(subscription: str) -> str:
+    return f"webhooks.deliveries.{subscription}"
+
+
+def _alert_key(alert_id: str) -> str:
+    """A KV key for any alert id (ours are hex; a key may not hold every character)."""
+    if re.fullmatch(r"[-_A-Za-z0-9]{1,200}", alert_id):
+        return alert_id
+    return "sha256-" + hashlib.sha256(alert_id.encode()).hexdigest()
+
+
+class Notifier:
+    def __init__(
+        self,
+        nats_url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 10.0,
+        per_endpoint: int = 4,
+        batch: int = 500,
+        idle_s: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.nats_url = nats_url
+        self.retry = retry or RetryPolicy()
+        self.timeout_s = timeout_s
+        self.per_endpoint = per_endpoint
+        self.batch = batch
+        self.idle_s = idle_s
+        self.clock = clock
+        self.log = structlog.get_logger("plumeline.notifier")
+        self.subs: dict[str, Subscription] = {}
+        self.alerts: dict[str, AlertFacts] = {}
+        self.counts = {"delivered": 0, "retried": 0, "failed": 0, "dropped": 0}
+        self._running: dict[str, asyncio.Task] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._follow_task: asyncio.Task | None = None
+        self._stopping = False
+        self._ready = False  # subscriptions loaded: the HTTP layer may ask
+        self._nc = None
+        self.http: httpx.AsyncClient | None = None
+
+    async def start(self) -> int:
+        """Connect, load subscriptions and the queue, follow LEDGER; returns how many
+        unfinished deliveries were resumed."""
+        self._stopping = False
+        self._ready = False
+        self._nc = await nats.connect(self.nats_url, name="notifier", max_reconnect_attempts=-1)
+        self.js = self._nc.jetstream()
+        self.subs_kv = await self.js.key_value("WEBHOOKS")
+        self.queue = await self.js.key_value("WEBHOOK_QUEUE")
+        self.alerts_kv = await self.js.key_value("WEBHOOK_ALERTS")
+        self.subs = await self._load(self.subs_kv, "WEBHOOKS", Subscription)
+        self.alerts = await self._load(self.alerts_kv, "WEBHOOK_ALERTS", AlertFacts)
+        self.http = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False,
+                                      headers={"User-Agent": "Plumeline-Webhooks/1"})
+        pending = await self._load(self.queue, "WEBHOOK_QUEUE", Pending)
+        for p in pending.values():
+            self._spawn(p)
+        # made before start() returns: what is appended once the notifier has started
+        # is never missed, even on the consumer's first day
+        sub = await self._consumer()
+        self._follow_task = asyncio.create_task(self._follow(sub))
+        self._ready = True
+        self.log.info("notifier_started", subscriptions=len(self.subs), resumed=len(pending))
+        return len(pending)
+
+    async def stop(self) -> None:
+        """Unfinished deliveries stay in the queue for the next start. The ledger
+        follower finishes the batch in hand first: a record whose deliveries are
+        queued but which is not yet acknowledged would come back to the next start,
+        and be delivered twice."""
+        self._stopping = True
+        if self._follow_task is not None:
+            with contextlib.suppress(TimeoutError):  # wait_for cancels it then
+                await asyncio.wait_for(self._follow_task, self.idle_s + 10.0)
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.aclose()
+        if self._nc is not None:
+            await self._nc.close()
+        self.log.info("notifier_stopped", unfinished=len(tasks), **self.counts)
+
+    async def _load(self, kv, bucket: str, schema) -> dict:
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            return {}
+        found = {}
+        for key in keys:
+            try:
+                entry = await kv.get(key)
+                found[key] = msgspec.json.decode(entry.value, type=schema)
+            except KeyNotFoundError:  # deleted since it was listed
+                continue
+            except msgspec.DecodeError as exc:
+                self.log.error("kv_value_unreadable", bucket=bucket, key=key, error=str(exc))
+        return found
+
+    # -- subscriptions, as the HTTP layer asks for them --------------------------------
+
+    async def subscribe(self, request: WebhookRequest, user: str) -> dict:
+        """Store a subscription; the answer is the only one that shows its secret."""
+        self._check_ready()
+        sub = Subscription(
+            id=f"wh_{secrets.token_hex(8)}", url=request.url, facility=request.facility,
+            severities=tuple(request.severities) if request.severities else None,
+            event_types=tuple(request.event_types or DEFAULT_EVENT_TYPES),
+            secret=request.secret or secrets.token_urlsafe(32),
+            created_ms=int(self.clock() * 1000), created_by=user,
+        )
+        await self.subs_kv.put(sub.id, _encode(sub))
+        self.subs[sub.id] = sub
+        self.log.info("webhook_subscribed", subscription=sub.id, url=sub.url, user=user)
+        return {**sub.public(), "secret": sub.secret}
+
+    async def subscriptions(self) -> list[dict]:
+        self._check_ready()
+        return [s.public() for s in sorted(self.subs.values(), key=lambda s: s.created_ms)]
+
+    async def subscription(self, subscription: str) -> dict | None:
+        self._check_ready()
+        sub = self.subs.get(subscription)
+        return sub.public() if sub else None
+
+    async def unsubscribe(self, subscription: str) -> bool:
+        """Forget the subscription, its unfinished deliveries and its log."""
+        self._check_ready()
+        if subscription not in self.subs:
+            return False
+        await self.subs_kv.delete(subscription)
+        del self.subs[subscription]
+        for key, task in list(self._running.items()):
+            if key.startswith(subscription + "."):
+                task.cancel()
+                await self.queue.delete(key)
+        await self.js.purge_stream(DELIVERIES_STREAM, subject=_log_subject(subscription))
+        self.log.info("webhook_unsubscribed", subscription=subscription)
+        return True
+
+    async def deliveries(self, subscription: str, limit: int = 100) -> list[dict] | None:
+        """The subscription's delivery log, newest attempt first; None if unknown."""
+        self._check_ready()
+        if subscription not in self.subs:
+            return None
+        sub = await self.js.pull_subscribe(
+            _log_subject(subscription), stream=DELIVERIES_STREAM,
+            config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL,
+                                      ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0))
+        found: list[DeliveryAttempt] = []
+        try:
+            left = (await sub.consumer_info()).num_pending
+            while left > 0:
+                msgs = await sub.fetch(min(left, 256), timeout=5.0)
+                left -= len(msgs)
+                found.extend(msgspec.json.decode(m.data, type=DeliveryAttempt) for m in msgs)
+        finally:
+            await sub.unsubscribe()
+        return [msgspec.to_builtins(a) for a in reversed(found[-limit:])]
+
+    def _check_ready(self) -> None:
+        if not self._ready:  # a restarted actor, loading; the HTTP layer answers 503
+            raise ConnectionError("the notifier is starting; try again in a moment")
+
+    async def stats(self) -> dict:
+        return {"subscriptions": len(self.subs), "pending": len(self._running), **self.counts}
+
+    # -- following the ledger ----------------------------------------------------------
+
+    async def _consumer(self):
+        """A new durable starts at the ledger's end (the first start does not announce
+        the alerts of the past); a restart resumes where it was."""
+        return await self.js.pull_subscribe(
+            RECORDS_SUBJECT, durable=DURABLE, stream=LEDGER_STREAM,
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.NEW, ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=30.0, max_ack_pending=1000))
+
+    async def _follow(self, sub) -> None:
+        while not self._stopping:
+            try:
+                if sub is None:
+                    sub = await self._consumer()
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=self.idle_s)
+                except TimeoutError:
+                    continue
+                for msg in msgs:
+                    await self._handle(msg.metadata.sequence.stream, msg.data)
+                    await msg.ack()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # unacknowledged records come back after ack_wait
+                self.log.warning("notifier_follow_failed", error=repr(exc))
+                if sub is not None:
+                    await asyncio.gather(sub.unsubscribe(), return_exceptions=True)
+                sub = None
+                await asyncio.sleep(1.0)
+
+    async def _handle(self, seq: int, data: bytes) -> None:
+        if _ALERT_TAG not in data:  # most of the ledger: not worth decoding here
+            return
+        try:
+            record = decode_record(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._deadletter(seq, data, f"ledger record unreadable: {exc}")
+            return
+        event = record.event
+        if not event.type.startswith("alert."):
+            return
+        alert = _alert_key(event.body.alert_id)
+        known = self.alerts.get(alert)
+        facts = facts_after(event, known)
+        shown = facts or known
+        body = payload(seq, data, event, shown).decode()
+        now = int(self.clock() * 1000)
+        severity = shown.severity if shown else None
+        scheduled = []
+        for sub in list(self.subs.values()):
+            if not matches(sub, event.type, event.facility, severity):
+                continue
+            p = Pending(subscription=sub.id, event_id=event.id, event_seq=seq,
+                        event_type=event.type, body=body, due_ms=now)
+            if p.key in self._running:  # a record delivered again after a restart
+                continue
+            await self.queue.put(p.key, _encode(p))
+            scheduled.append(p)
+        if facts != known:
+            if facts is None:
+                self.alerts.pop(alert, None)
+                await self.alerts_kv.delete(alert)
+            else:
+                self.alerts[alert] = facts
+                await self.alerts_kv.put(alert, _encode(facts))
+        for p in scheduled:
+            self.log.info("delivery_scheduled", subscription=p.subscription, event_seq=seq,
+                          event_id=event.id, event_type=event.type)
+            self._spawn(p)
+
+    async def _deadletter(self, seq: int, data: bytes, reason: str) -> None:
+        self.log.error("ledger_record_refused", seq=seq, reason=reason)
+        await self.js.publish("deadletter.notifier", data, headers={
+            "Plumeline-Reason": reason[:1000],
+            "Plumeline-Source-Subject": RECORDS_SUBJECT,
+            "Plumeline-Source-Seq": str(seq),
+            "Nats-Msg-Id": f"deadletter:notifier:{seq}",
+        })
+
+    # -- delivering --------------------------------------------------------------------
+
+    def _spawn(self, p: Pending) -> None:
+        task = asyncio.create_task(self._deliver(p))
+        self._running[p.key] = task
+        task.add_done_callback(lambda t, key=p.key: self._running.pop(key, None)
+                               if self._running.get(key) is t else None)
+
+    async def _deliver(self, p: Pending) -> None:
+        log = self.log.bind(subscription=p.subscription, event_seq=p.event_seq,
+                            event_id=p.event_id)
+        pending: Pending | None = p
+        while pending is not None:
+            await asyncio.sleep(max(0.0, pending.due_ms / 1000 - self.clock()))
+            try:
+                pending = await self._attempt(pending, log)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS out of reach: make this attempt again
+                log.warning("delivery_not_recorded", error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def _attempt(self, p: Pending, log) -> Pending | None:
+        """POST once and record it; the delivery as it stands now, or None if finished."""
+        sub = self.subs.get(p.subscription)
+        if sub is None:  # unsubscribed meanwhile
+            self.counts["dropped"] += 1
+            await self.queue.delete(p.key)
+            return None
+        async with self._slots.setdefault(sub.id, asyncio.Semaphore(self.per_endpoint)):
+            status, error = await self._post(sub, p)
+        attempt = p.attempts + 1
+        outcome = verdict(status)
+        if outcome == "retry" and attempt >= self.retry.max_attempts:
+            outcome = "failed"
+        now = int(self.clock() * 1000)
+        due = now + int(self.retry.delay(attempt, p.key) * 1000) if outcome == "retry" else None
+        await self.js.publish(_log_subject(sub.id), _encode(DeliveryAttempt(
+            subscription=sub.id, event_seq=p.event_seq, event_id=p.event_id,
+            event_type=p.event_type, attempt=attempt, time_ms=now, status=status, error=error,
+            outcome=outcome, next_retry_ms=due)))
+        if outcome == "retry":
+            p = msgspec.structs.replace(p, attempts=attempt, due_ms=due)
+            await self.queue.put(p.key, _encode(p))
+            self.counts["retried"] += 1
+            log.warning("delivery_retrying", attempt=attempt, status=status, error=error,
+                        next_retry_ms=due)
+            return p
+        await self.queue.delete(p.key)
+        self.counts[outcome] += 1
+        if outcome == "delivered":
+            log.info("delivery_delivered", attempt=attempt, status=status)
+        else:
+            log.warning("delivery_failed", attempt=attempt, status=status, error=error)
+        return None
+
+    async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str | None]:
+        body = p.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(sub.secret, body),
+            "Idempotency-Key": p.event_id,
+            "X-Plumeline-Event": p.event_type,
+            "X-Plumeline-Subscription": sub.id,
+            "X-Plumeline-Attempt": str(p.attempts + 1),
+        }
+        try:
+            # the answer's body is not read: a receiver cannot make us download anything
+            async with self.http.stream("POST", sub.url, content=body, headers=headers) as r:
+                return r.status_code, None
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:500]

@@ -1,0 +1,430 @@
+// The operators' page: reads the API once, then follows /stream for what changes.
+// Views come from the projections (GET /alerts, …); the stream says when to read them
+// again, and carries the hourly CO2 balance itself (emissions.measured records).
+import { verifyConsistency } from "./consistency.js";
+
+const TOKEN_KEY = "plumeline.token";
+const HEAD_KEY = "plumeline.treehead";
+const HEAD_EVERY_MS = 10_000;
+const BACKFILL_RECORDS = 2000;
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: localStorage.getItem(TOKEN_KEY) || "",
+  facilities: new Map(), // id -> {name, kind, sensors}
+  balance: new Map(), // facility -> Map(window_end_ms -> EmissionsMeasured body)
+  activeAlerts: new Map(), // facility -> count
+  timers: new Map(),
+  charts: {},
+};
+
+// ---- HTTP ---------------------------------------------------------------------------
+
+let asking = null;
+function askToken(reason) {
+  if (asking) return asking;
+  $("token-reason").textContent = reason;
+  $("token-input").value = "";
+  const dialog = $("token-dialog");
+  asking = new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      if (dialog.returnValue === "save" && $("token-input").value.trim()) {
+        state.token = $("token-input").value.trim();
+        localStorage.setItem(TOKEN_KEY, state.token);
+        connectStream();
+      }
+      asking = null;
+      resolve();
+    }, { once: true });
+  });
+  dialog.showModal();
+  return asking;
+}
+
+async function request(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  return fetch(path, { ...options, headers });
+}
+
+async function getJSON(path) {
+  let r = await request(path);
+  if (r.status === 401) {
+    await askToken("Reads on this deployment need a token (plumeline token create).");
+    r = await request(path);
+  }
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${(await r.json()).error || ""}`);
+  return r.json();
+}
+
+function say(text, error = false) {
+  const m = $("message");
+  m.textContent = text;
+  m.className = error ? "message error" : "message";
+  m.hidden = false;
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => { m.hidden = true; }, error ? 12_000 : 5_000);
+}
+
+async function command(path, note, button) {
+  button.disabled = true;
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const r = await request(path, { method: "POST", headers: { "Content-Type": "application/json" },
+                                      body: JSON.stringify({ note }) });
+      const body = await r.json().catch(() => ({}));
+      if (r.status === 401 || r.status === 403) {
+        await askToken(`${body.error || "not allowed"}: commands need an operator token.`);
+        continue;
+      }
+      if (r.ok) {
+        say(r.status === 202 ? "Sent; the ledger has not shown it yet." : `Done: ${body.event}.`);
+        refreshSoon("alerts"); refreshSoon("recommendations");
+      } else {
+        say(body.error || `failed (${r.status})`, true);
+      }
+      return;
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- views --------------------------------------------------------------------------
+
+const fmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+const when = (iso) => iso ? new Date(iso).toLocaleString(undefined,
+  { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function severity(s) {
+  const span = document.createElement("span");
+  span.className = `sev sev-${s}`;
+  span.textContent = s;
+  const td = document.createElement("td");
+  td.append(span);
+  return td;
+}
+
+function actions(buttons) {
+  const td = document.createElement("td");
+  const box = document.createElement("div");
+  box.className = "actions";
+  const note = document.createElement("input");
+  note.placeholder = "note";
+  note.maxLength = 2000;
+  note.setAttribute("aria-label", "note");
+  box.append(note);
+  for (const [label, cls, path] of buttons) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.className = cls;
+    b.addEventListener("click", () => command(path, note.value, b));
+    box.append(b);
+  }
+  td.append(box);
+  return td;
+}
+
+// Rows are kept by id, so a refresh never wipes a note being typed.
+function syncRows(tbody, items, key, build, update) {
+  const seen = new Set();
+  for (const item of items) {
+    const id = item[key];
+    seen.add(id);
+    let row = tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`);
+    if (!row) {
+      row = build(item);
+      row.dataset.id = id;
+      row.classList.add("fresh");
+    }
+    update(row, item);
+    tbody.append(row); // keeps the server's order
+  }
+  for (const row of [...tbody.rows]) if (!seen.has(row.dataset.id)) row.remove();
+}
+
+async function loadAlerts() {
+  const { alerts } = await getJSON("/alerts?state=active&limit=200");
+  state.activeAlerts = new Map();
+  for (const a of alerts) state.activeAlerts.set(a.facility, (state.activeAlerts.get(a.facility) || 0) + 1);
+  syncRows($("alert-rows"), alerts, "alert_id", (a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.alertId = a.alert_id;
+    tr.append(severity(a.severity), cell(a.facility), cell(a.sensor), cell(a.kind),
+              cell(""), cell(when(a.raised_at)), cell("", "acked"),
+              actions([["Acknowledge", "ack",
+                        `/alerts/${encodeURIComponent(a.alert_id)}/acknowledge`]]));
+    return tr;
+  }, (tr, a) => {
+    tr.cells[0].replaceWith(severity(a.severity));
+    tr.cells[4].textContent = `${fmt.format(a.value)} / ${fmt.format(a.baseline)}`;
+    tr.cells[6].textContent = a.acknowledged
+      ? `${a.acknowledged_by}${a.acknowledged_note ? ` — ${a.acknowledged_note}` : ""}` : "";
+    tr.querySelector(".actions").hidden = a.acknowledged;
+  });
+  $("alert-count").textContent = alerts.length ? `(${alerts.length})` : "";
+  $("no-alerts").hidden = alerts.length > 0;
+  renderCards();
+}
+
+async function loadRecommendations() {
+  const { recommendations } = await getJSON("/recommendations/pending?limit=100");
+  syncRows($("rec-rows"), recommendations, "recommendation_id", (r) => {
+    const tr = document.createElement("tr");
+    const path = `/recommendations/${encodeURIComponent(r.recommendation_id)}`;
+    tr.append(cell(r.facility), cell(r.action), cell(r.reason),
+              cell(fmt.format(r.expected_effect_tco2e_per_day)), cell(r.urgency),
+              actions([["Approve", "approve", `${path}/approve`],
+                       ["Reject", "reject", `${path}/reject`]]));
+    return tr;
+  }, () => {});
+  $("rec-count").textContent = recommendations.length ? `(${recommendations.length})` : "";
+  $("no-recs").hidden = recommendations.length > 0;
+}
+
+async function loadHotspots() {
+  const { hotspots } = await getJSON("/hotspots?limit=20");
+  $("hotspots").replaceChildren(...hotspots.map((h) => {
+    const li = document.createElement("li");
+    li.textContent = `${h.facility} · ${h.sensor}: ${fmt.format(h.value)} ${h.unit} ` +
+      `(${fmt.format(h.excess_ratio)}× baseline) `;
+    const t = document.createElement("span");
+    t.className = "dim";
+    t.textContent = when(h.time);
+    li.append(t);
+    return li;
+  }));
+  if (!hotspots.length) $("hotspots").innerHTML = '<li class="dim">None.</li>';
+}
+
+async function loadFacilities() {
+  const { facilities } = await getJSON("/facilities");
+  for (const f of facilities) state.facilities.set(f.facility, f);
+  const select = $("balance-facility");
+  const chosen = select.value;
+  select.replaceChildren(...facilities.map((f) => new Option(f.name || f.facility, f.facility)));
+  if (chosen) select.value = chosen;
+  renderCards();
+  renderCharts();
+}
+
+function latest(facility) {
+  const windows = state.balance.get(facility);
+  if (!windows || !windows.size) return null;
+  return windows.get(Math.max(...windows.keys()));
+}
+
+function renderCards() {
+  const cards = [...state.facilities.values()].map((f) => {
+    const div = document.createElement("div");
+    const alerts = state.activeAlerts.get(f.facility) || 0;
+    div.className = alerts ? "card alarm" : "card";
+    div.dataset.facility = f.facility;
+    const b = latest(f.facility);
+    div.innerHTML = `<div class="name"></div><div class="kind"></div>
+      <div class="figure"></div><div class="balance"></div><div class="kind alerts"></div>`;
+    div.querySelector(".name").textContent = f.name || f.facility;
+    div.querySelector(".kind").textContent = `${f.facility} · ${f.kind || "?"} · ${f.sensors.length} sensors`;
+    div.querySelector(".figure").textContent = b && b.emitted_t > 0
+      ? `${(100 * b.capture_efficiency).toFixed(1)} % captured` : "no CO₂ balance yet";
+    div.querySelector(".balance").textContent = b
+      ? `emitted ${fmt.format(b.emitted_t)} t · captured ${fmt.format(b.captured_t)} · ` +
+        `stored ${fmt.format(b.stored_t)} · vented ${fmt.format(b.vented_t)}` : "";
+    div.querySelector(".alerts").textContent = alerts ? `${alerts} active alert${alerts > 1 ? "s" : ""}` : "";
+    return div;
+  });
+  $("facility-cards").replaceChildren(...cards);
+}
+
+// ---- charts (uPlot) -----------------------------------------------------------------
+
+const PALETTE = ["#6aa6d9", "#5fb98a", "#d9b453", "#c792ea", "#e0675f", "#7fd1c7", "#e0a458"];
+const AXIS = { stroke: "#8796a3", grid: { stroke: "#26313b" }, ticks: { stroke: "#26313b" } };
+
+function chart(key, el, series, data) {
+  const width = Math.max(300, el.clientWidth || el.parentElement.clientWidth - 32);
+  const opts = { width, height: 190, series: [{}, ...series], axes: [AXIS, AXIS],
+                 legend: { live: false }, cursor: { drag: { x: false, y: false } } };
+  state.charts[key]?.destroy();
+  el.replaceChildren();
+  state.charts[key] = new uPlot(opts, data, el);
+}
+
+function renderCharts() {
+  if (typeof uPlot === "undefined") return;
+  const ids = [...state.facilities.keys()].filter((f) => state.balance.get(f)?.size);
+  const xs = [...new Set(ids.flatMap((f) => [...state.balance.get(f).keys()]))].sort((a, b) => a - b);
+  const eff = [xs.map((x) => x / 1000), ...ids.map((f) => xs.map((x) => {
+    const b = state.balance.get(f).get(x);
+    return b && b.emitted_t > 0 ? 100 * b.capture_efficiency : null;
+  }))];
+  chart("efficiency", $("efficiency-chart"),
+        ids.map((f, i) => ({ label: f, stroke: PALETTE[i % PALETTE.length], width: 2,
+                              spanGaps: true, value: (u, v) => v == null ? "–" : `${v.toFixed(1)} %` })),
+        eff);
+  const f = $("balance-facility").value;
+  const windows = state.balance.get(f) || new Map();
+  const bx = [...windows.keys()].sort((a, b) => a - b);
+  const parts = [["emitted", "emitted_t", "#e0a458"], ["captured", "captured_t", "#6aa6d9"],
+                 ["stored", "stored_t", "#5fb98a"], ["vented", "vented_t", "#e0675f"]];
+  chart("balance", $("balance-chart"),
+        parts.map(([label, , stroke]) => ({ label, stroke, width: 2 })),
+        [bx.map((x) => x / 1000), ...parts.map(([, k]) => bx.map((x) => windows.get(x)[k]))]);
+}
+
+function addBalance(body) {
+  if (!state.balance.has(body.facility)) state.balance.set(body.facility, new Map());
+  state.balance.get(body.facility).set(body.window_end, body);
+}
+
+async function backfillBalance() {
+  const head = await getJSON("/ledger/head");
+  if (!head.tree_size) return;
+  const from = Math.max(1, head.tree_size - BACKFILL_RECORDS + 1);
+  const { events } = await getJSON(`/ledger/events?from=${from}&to=${head.tree_size}`);
+  for (const e of events) {
+    if (e.type === "emissions.measured") addBalance(JSON.parse(e.record).event.body);
+  }
+  renderCards();
+  renderCharts();
+}
+
+// ---- the ledger head, checked for consistency with the last one seen ----------------
+
+function badge(text, cls, title = "") {
+  const b = $("verified");
+  b.textContent = text;
+  b.className = `pill ${cls}`;
+  b.title = title;
+}
+
+async function checkHead() {
+  const head = await getJSON("/ledger/head");
+  $("tree-size").textContent = head.tree_size.toLocaleString();
+  $("tree-root").textContent = head.root_hash.slice(0, 16) + "…";
+  $("tree-root").title = head.root_hash;
+  if (!crypto.subtle) {
+    badge("cannot check here", "", "WebCrypto needs HTTPS or localhost");
+    return;
+  }
+  const seen = JSON.parse(localStorage.getItem(HEAD_KEY) || "null");
+  const current = { size: head.tree_size, root: head.root_hash, key: head.public_key };
+  if (!seen || seen.key !== current.key || !seen.size) {
+    localStorage.setItem(HEAD_KEY, JSON.stringify(current)); // first head of this ledger
+    badge("first head seen", "", "checked against the next one");
+    setTimeout(() => checkHead().catch(() => {}), 2000);
+    return;
+  }
+  let holds = false;
+  if (current.size === seen.size) {
+    holds = current.root === seen.root;
+  } else if (current.size > seen.size) {
+    const p = await getJSON(`/ledger/consistency?first=${seen.size}&second=${current.size}`);
+    holds = await verifyConsistency(seen.size, current.size, p.proof, seen.root, current.root);
+  }
+  if (holds) {
+    localStorage.setItem(HEAD_KEY, JSON.stringify(current));
+    badge("verified", "ok", `tree of ${current.size} extends the tree of ${seen.size} seen before`);
+  } else {
+    badge("NOT CONSISTENT", "bad",
+          `the tree of ${current.size} does not extend the tree of ${seen.size} seen before`);
+  }
+}
+
+// ---- the live stream ----------------------------------------------------------------
+
+function refreshSoon(what) {
+  // the projections trail the ledger by a moment: read now-ish and once more a bit later
+  for (const delay of [300, 2000]) {
+    const key = `${what}@${delay}`;
+    if (state.timers.has(key)) continue;
+    state.timers.set(key, setTimeout(() => {
+      state.timers.delete(key);
+      loaders[what]().catch((e) => say(e.message, true));
+    }, delay));
+  }
+}
+
+const loaders = { alerts: loadAlerts, recommendations: loadRecommendations,
+                  hotspots: loadHotspots, facilities: loadFacilities };
+
+function ticker(seq, type, data) {
+  const li = document.createElement("li");
+  li.textContent = `#${seq} ${type} ${data.facility}${data.sensor ? "/" + data.sensor : ""}`;
+  const list = $("ticker");
+  list.prepend(li);
+  while (list.children.length > 30) list.lastChild.remove();
+}
+
+let headTimer = null;
+function headSoon() {
+  // the writer signs a grown tree within a second or so: check it then, not per record
+  if (headTimer) return;
+  headTimer = setTimeout(() => {
+    headTimer = null;
+    checkHead().catch((e) => badge("head unreadable", "bad", e.message));
+  }, 1500);
+}
+
+function onRecord(message) {
+  const data = JSON.parse(message.data);
+  const type = message.type;
+  ticker(message.lastEventId, type, data);
+  headSoon();
+  if (type.startsWith("alert.") || type === "command.rejected") refreshSoon("alerts");
+  if (type.startsWith("recommendation.") || type === "command.rejected") refreshSoon("recommendations");
+  if (type === "hotspot.detected") refreshSoon("hotspots");
+  if (type === "facility.registered" || type === "sensor.registered") refreshSoon("facilities");
+  if (type === "emissions.measured") {
+    addBalance(JSON.parse(data.record).event.body);
+    renderCards();
+    renderCharts();
+  }
+}
+
+const TYPES = ["facility.registered", "sensor.registered", "readings.rejected",
+  "hotspot.detected", "alert.raised", "alert.acknowledged", "alert.cleared",
+  "alert.updated", "alert.escalated", "recommendation.issued", "recommendation.approved",
+  "recommendation.rejected", "silence.started", "command.rejected", "emissions.measured",
+  "readings.sealed"];
+
+let source = null;
+function connectStream() {
+  source?.close();
+  const params = new URLSearchParams();
+  if (state.token) params.set("token", state.token);
+  source = new EventSource(`/stream?${params}`);
+  const live = $("live");
+  source.onopen = () => { live.textContent = "live"; live.className = "pill ok"; };
+  source.onerror = () => {
+    live.textContent = "reconnecting…";
+    live.className = "pill";
+    if (source.readyState === EventSource.CLOSED) setTimeout(connectStream, 5000);
+  };
+  for (const type of TYPES) source.addEventListener(type, onRecord);
+  // too far behind: the server closes; EventSource reconnects from this id by itself
+  source.addEventListener("overflow", () => say("Fell behind the live stream; catching up."));
+}
+
+// ---- start --------------------------------------------------------------------------
+
+async function start() {
+  $("token-button").addEventListener("click", () => askToken("Paste a token (viewer to read, operator to act)."));
+  $("balance-facility").addEventListener("change", renderCharts);
+  window.addEventListener("resize", () => { clearTimeout(start.resize); start.resize = setTimeout(renderCharts, 200); });
+  await loadFacilities();
+  connectStream();
+  await Promise.all([loadAlerts(), loadRecommendations(), loadHotspots(), backfillBalance(),
+                     checkHead()]);
+  setInterval(() => checkHead().catch((e) => badge("head unreadable", "bad", e.message)), HEAD_EVERY_MS);
+}
+
+start().catch((e) => say(e.message, true));

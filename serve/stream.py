@@ -1,0 +1,206 @@
+"""`GET /stream`: new ledger records as server-sent events, fanned out from one feed.
+
+Each record goes out once per client as `id: <seq>`, `event: <type>`, `data: <JSON>`
+(the JSON `/ledger/events` renders), encoded once and shared by every client. A
+client holds a bounded queue; when it falls `queue_size` records behind it is
+dropped with a last `event: overflow` whose id is the last seq it got, so it never
+slows the others, and its EventSource reconnects with `Last-Event-ID` and is
+replayed what it missed from the LEDGER stream before the live records resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import typing
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from events import Event, decode_record, leaf_hash
+from serve._params import BadRequest
+from serve.auth import needs
+
+__all__ = ["Broadcast", "Entry", "Feed", "Listener", "entry", "routes"]
+
+log = structlog.get_logger("plumeline.stream")
+
+EVENT_TYPES = frozenset(t.__struct_config__.tag for t in typing.get_args(Event))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    type: str
+    facility: str
+    frame: bytes  # the whole SSE event, encoded once for every client
+
+
+def entry(data: bytes) -> Entry:
+    """A LEDGER record's bytes as an SSE event; ValueError if they are not a record."""
+    record = decode_record(data)
+    e = record.event
+    shown = {
+        "seq": record.seq, "event_id": e.id, "type": e.type, "facility": e.facility,
+        "sensor": e.sensor, "time_ms": e.time,
+        "time": (_EPOCH + timedelta(milliseconds=e.time)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "causation": {"stream": e.causation.stream, "seq": e.causation.seq,
+                      "index": e.causation.index},
+        "leaf_hash": leaf_hash(data).hex(), "record": data.decode(),
+    }
+    frame = f"id: {record.seq}\nevent: {e.type}\ndata: {json.dumps(shown)}\n\n"
+    return Entry(record.seq, e.type, e.facility, frame.encode())
+
+
+class _Overflow:
+    """Put in a dropped listener's queue: the client is told and the stream ends."""
+
+
+OVERFLOW = _Overflow()
+_BURST = 256  # records per write at most
+
+
+class Listener:
+    """One client's place in the broadcast: its filters and its bounded queue."""
+
+    def __init__(self, queue_size: int, facility: str | None,
+                 types: frozenset[str] | None) -> None:
+        self.queue: asyncio.Queue[Entry | _Overflow] = asyncio.Queue(queue_size)
+        self.facility = facility
+        self.types = types
+
+    def wants(self, e: Entry) -> bool:
+        return ((self.facility is None or e.facility == self.facility)
+                and (self.types is None or e.type in self.types))
+
+    def drop(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(OVERFLOW)
+
+
+class Broadcast:
+    """Fan-out of one upstream to many listeners, never waiting on any of them."""
+
+    def __init__(self, queue_size: int = 1024) -> None:
+        assert queue_size > 0, "a listener's queue holds at least one record"
+        self.queue_size = queue_size
+        self.listeners: set[Listener] = set()
+        self.last_seq = 0
+        self.dropped = 0
+
+    def listen(self, facility: str | None = None,
+               types: frozenset[str] | None = None) -> Listener:
+        listener = Listener(self.queue_size, facility, types)
+        self.listeners.add(listener)
+        return listener
+
+    def leave(self, listener: Listener) -> None:
+        self.listeners.discard(listener)
+
+    def publish(self, e: Entry) -> None:
+        if e.seq <= self.last_seq:
+            return  # the upstream delivered it again after a reconnect
+        self.last_seq = e.seq
+        for listener in [x for x in self.listeners if x.wants(e)]:
+            try:
+                listener.queue.put_nowait(e)
+            except asyncio.QueueFull:
+                self.listeners.discard(listener)
+                listener.drop()
+                self.dropped += 1
+
+
+class Feed(Protocol):
+    """The replica's one upstream: live records through `listen`, older ones by `replay`."""
+
+    async def listen(self, facility: str | None, types: frozenset[str] | None) -> Listener: ...
+    async def end(self) -> int: ...
+    def leave(self, listener: Listener) -> None: ...
+    def replay(self, after: int) -> AsyncIterator[Entry]: ...
+
+
+def _filters(request: Request) -> tuple[str | None, frozenset[str] | None, int | None]:
+    facility = request.query_params.get("facility") or None
+    if facility is not None and len(facility) > 64:
+        raise BadRequest("facility is at most 64 characters")
+    types = None
+    if raw := request.query_params.get("types"):
+        types = frozenset(t.strip() for t in raw.split(",") if t.strip())
+        if unknown := types - EVENT_TYPES:
+            raise BadRequest(f"unknown event types {sorted(unknown)}; "
+                             f"known: {', '.join(sorted(EVENT_TYPES))}")
+    last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    if last is not None:
+        if not last.isdigit() or len(last) > 18:
+            raise BadRequest(f"Last-Event-ID must be a ledger seq, got {last!r}")
+        last = int(last)
+    return facility, types, last
+
+
+async def _events(feed: Feed, listener: Listener, after: int | None,
+                  heartbeat_s: float) -> AsyncIterator[bytes]:
+    sent = after or 0
+    try:
+        yield b"retry: 2000\n\n"
+        if after is not None:
+            async for e in feed.replay(after):
+                if listener.wants(e):
+                    yield e.frame
+                sent = e.seq
+        while True:
+            try:
+                async with asyncio.timeout(heartbeat_s):  # no task per wait, as wait_for makes
+                    items = [await listener.queue.get()]
+            except TimeoutError:
+                yield b": heartbeat\n\n"
+                continue
+            # what queued up meanwhile goes out in one write: one send per burst, not per record
+            while not listener.queue.empty() and len(items) < _BURST:
+                items.append(listener.queue.get_nowait())
+            frames = []
+            for item in items:
+                if isinstance(item, _Overflow):
+                    log.info("stream_client_dropped", resume_after=sent)
+                    frames.append(f"id: {sent}\nevent: overflow\ndata: "
+                                  f'{{"resume_after": {sent}}}\n\n'.encode())
+                    yield b"".join(frames)
+                    return
+                if item.seq > sent:
+                    sent = item.seq
+                    frames.append(item.frame)
+            if frames:
+                yield b"".join(frames)
+    finally:
+        feed.leave(listener)
+
+
+@needs("read")
+async def stream(request: Request) -> StreamingResponse:
+    feed: Feed | None = request.app.state.feed
+    if feed is None:
+        raise HTTPException(503, "this deployment has no live stream")
+    facility, types, after = _filters(request)
+    if after is not None and after > (end := await feed.end()):
+        # an id from another ledger (a data dir started afresh): resuming would skip
+        # every record up to it
+        raise BadRequest(f"Last-Event-ID {after} is past the ledger's end ({end}); "
+                         "reconnect without it")
+    listener = await feed.listen(facility, types)
+    return StreamingResponse(
+        _events(feed, listener, after, request.app.state.heartbeat_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+routes = [Route("/stream", stream)]

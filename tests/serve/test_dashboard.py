@@ -1,0 +1,156 @@
+"""The dashboard in a real headless Chromium against the whole system: an injected
+anomaly appears live as an alert row, an operator acknowledges it from the page, and
+the ledger records who did. Set PLUMELINE_DASHBOARD_PNG to keep a screenshot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from events import Frame, Manifest, SensorSpec, encode_wire, readings_subject
+from infra.nats import connect
+from infra.streams import ledger_records
+from serve.tokens import TokenKey
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed: apt-get install chromium")
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+PARTITIONS = 4  # the `system` fixture's
+SPECS = [
+    SensorSpec("flue_co2", "CO2 flow", "t/h", "emitted"),
+    SensorSpec("co2_captured", "CO2 flow", "t/h", "captured"),
+    SensorSpec("co2_injected", "CO2 flow", "t/h", "stored"),
+    SensorSpec("co2_vented", "CO2 flow", "t/h", "vented"),
+    SensorSpec("solvent_temp", "temperature", "degC"),
+]
+EVERY_S = 60
+
+
+def _plant(facility: str, name: str, steps: range, capture: float, hot: bool = False):
+    """Frames of one reading per sensor a minute; `hot` overheats the solvent."""
+    frames = []
+    for s in steps:
+        captured = 400.0 * capture + (s % 7)
+        values = [400.0 + s % 3, captured, captured - 8.0, 400.0 - captured,
+                  55.0 if hot else 40.0 + 0.2 * (s % 5)]
+        frames.append(encode_wire(Frame(facility=facility, sensors=[x.sensor for x in SPECS],
+                                        times=[T0 + s * EVERY_S * 1000] * len(SPECS),
+                                        values=values)))
+    if steps.start == 0:
+        frames.insert(0, encode_wire(Manifest(facility=facility, name=name, kind="ccs",
+                                              sensors=SPECS, time=T0)))
+    return frames
+
+
+def _run(coroutine):
+    # Playwright's sync API holds this thread's event loop: NATS work runs beside it
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _publish(system, facility: str, payloads: list[bytes]) -> None:
+    async def go():
+        nc = await connect(system.nats_url)
+        js = nc.jetstream()
+        for payload in payloads:
+            await js.publish(readings_subject(facility, PARTITIONS), payload)
+        await nc.close()
+
+    _run(go())
+
+
+def _settled(system, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = system.stats()
+        if stats["projected"] == stats["ledger_size"] > 0:
+            return
+        assert time.monotonic() < deadline, f"pipeline stalled: {stats}"
+        time.sleep(0.2)
+
+
+def _acknowledgements(system) -> list:
+    async def go():
+        nc = await connect(system.nats_url)
+        try:
+            return [r.event.body async for _, r in ledger_records(nc.jetstream())
+                    if r.event.type == "alert.acknowledged"]
+        finally:
+            await nc.close()
+
+    return _run(go())
+
+
+@pytest.fixture
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            yield browser.new_page(viewport={"width": 1440, "height": 900})
+        finally:
+            browser.close()
+
+
+def test_an_operator_acknowledges_a_live_alert_from_the_page(system, page):
+    # four quiet hours of two capture plants: hourly CO2 balances for the charts
+    plants = [("ccs-21", "Capture plant 21", 0.92), ("ccs-22", "Capture plant 22", 0.81)]
+    for facility, name, capture in plants:
+        _publish(system, facility, _plant(facility, name, range(0, 250), capture))
+    _settled(system)
+
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(system.http_url + "/")
+    page.wait_for_selector(".card[data-facility=ccs-21]")
+    page.wait_for_selector("#live.ok")
+    page.locator(".card[data-facility=ccs-21] .figure", has_text="% captured").wait_for()
+    assert page.locator("tr[data-alert-id]").count() == 0
+
+    # the solvent of plant 21 overheats: the alert arrives through /stream
+    _publish(system, "ccs-21", _plant("ccs-21", "", range(250, 262), 0.92, hot=True))
+    row = page.locator("tr[data-alert-id]").first
+    row.wait_for(timeout=30_000)
+    assert "ccs-21" in row.inner_text() and "solvent_temp" in row.inner_text()
+    alert_id = row.get_attribute("data-alert-id")
+
+    # reads are open, commands are not: the page asks for an operator's token once
+    key = TokenKey.load_or_create(system.settings.api_key_path)
+    row.locator("input").fill("crew on the way")
+    row.locator("button.ack").click()
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token-input", key.issue("ada", "operator", int(time.time()) + 600))
+    page.click("#token-dialog button[value=save]")
+    page.locator(f'tr[data-alert-id="{alert_id}"] td.acked', has_text="ada").wait_for(
+        timeout=30_000)
+    acks = _acknowledgements(system)
+    assert [(a.alert_id, a.user, a.note) for a in acks] == [(alert_id, "ada", "crew on the way")]
+
+    # the page checks each new signed tree head against the one it saw before
+    page.locator("#verified", has_text="verified").wait_for(timeout=30_000)
+    head = httpx.get(system.http_url + "/ledger/head", timeout=30).json()
+    proof = httpx.get(system.http_url + "/ledger/consistency",
+                      params={"first": 3, "second": head["tree_size"]}, timeout=30).json()
+    check = ("([f, s, p, a, b]) => import('/static/consistency.js')"
+             ".then(m => m.verifyConsistency(f, s, p, a, b))")
+    args = [3, head["tree_size"], proof["proof"], proof["first_root"], head["root_hash"]]
+    assert page.evaluate(check, args) is True
+    tampered = [proof["proof"][0][:-1] + ("0" if proof["proof"][0][-1] != "0" else "1"),
+                *proof["proof"][1:]]
+    assert page.evaluate(check, [*args[:2], tampered, *args[3:]]) is False
+    assert page.evaluate(check, [*args[:3], head["root_hash"], head["root_hash"]]) is False
+    assert errors == []
+
+    if shot := os.environ.get("PLUMELINE_DASHBOARD_PNG"):
+        page.wait_for_timeout(1000)
+        page.screenshot(path=shot)
