@@ -241,7 +241,8 @@ def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1
             asyncio.run(_feed(server.url, manifests, frames))
             _settle(system, sum(n for *_, n in frames), len(manifests) + len(frames), started)
             facility = decode_wire(manifests[0][1]).facility
-            paths = ["/alerts", f"/facilities/{facility}/metrics"]
+            paths = ["/alerts", f"/facilities/{facility}/metrics?resolution=minute"
+                     f"&from={T0}&to={T0 + 3_600_000}"]
             if shutil.which("wrk"):
                 figures = {p: _wrk(system.http_url + p, clients, seconds) for p in paths}
                 client = "wrk"
