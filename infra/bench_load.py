@@ -226,7 +226,7 @@ async def _alert_latencies(url: str, seen: list[tuple[float, int]]):
 
 def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1000,
                 stream_rate: float = 20.0) -> dict:
-    """GET /alerts and a facility's alerts from `clients` concurrent clients in a
+    """GET /alerts and a facility's metrics from `clients` concurrent clients in a
     separate process, against a system holding a few minutes of a small fleet; then
     `stream_clients` listeners held on /stream for `seconds` while `stream_rate`
     ledger events a second flow to them."""
@@ -241,7 +241,8 @@ def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1
             asyncio.run(_feed(server.url, manifests, frames))
             _settle(system, sum(n for *_, n in frames), len(manifests) + len(frames), started)
             facility = decode_wire(manifests[0][1]).facility
-            paths = ["/alerts", f"/alerts?facility={facility}"]
+            paths = ["/alerts", f"/facilities/{facility}/metrics?resolution=minute"
+                     f"&from={T0}&to={T0 + 3_600_000}"]
             if shutil.which("wrk"):
                 figures = {p: _wrk(system.http_url + p, clients, seconds) for p in paths}
                 client = "wrk"

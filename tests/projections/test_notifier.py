@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 
 from actors import LedgerWriter
-from events import AlertCleared, AlertEscalated, AlertRaised, Causation, Envelope, encode_envelopes
+from events import Causation, Envelope, encode_envelopes
 from infra.nats import connect, ensure_streams
 from infra.system import resuming
 from projections import WebhookRequest
@@ -26,17 +26,10 @@ from projections.notifier import Notifier
 from projections.webhooks import RetryPolicy
 from serve.app import build_app
 from serve.tokens import TokenKey
+from tests.projections.test_webhooks import CLEARED, ESCALATED, RAISED
 
 KEY = TokenKey(b"k" * 32)
 SECRET = "a-receivers-own-secret"
-RAISED = AlertRaised(facility="ccs-07", alert_id="a1", sensor="solvent_temp", kind="spike",
-                     severity="major", value=93.5, baseline=71.25, score=6.0, model="robust",
-                     message="")
-ESCALATED = AlertEscalated(facility="ccs-07", alert_id="a1", sensor="solvent_temp",
-                           kind="spike", severity="critical", previous="major",
-                           unacknowledged_ms=900_000)
-CLEARED = AlertCleared(facility="ccs-07", alert_id="a1", sensor="solvent_temp", kind="spike",
-                       value=70.0)
 
 
 def bearer(role: str) -> dict:
