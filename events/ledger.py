@@ -90,11 +90,6 @@ class Ledger:
     def size(self) -> int:
         return self.tree.size
 
-    def is_duplicate(self, envelope: Envelope) -> bool:
-        c = envelope.causation
-        last = self._last.get((c.stream, envelope.facility))
-        return last is not None and (c.seq, c.index) <= last
-
     def seal(self, envelopes: list[Envelope]) -> list[SealedRecord]:
         """Chain the new events onto the ledger; duplicates are dropped silently.
 
@@ -139,6 +134,3 @@ class Ledger:
         c = record.event.causation
         self._last[(c.stream, record.event.facility)] = (c.seq, c.index)
         return record
-
-    def last_position(self, stream: str, facility: str) -> tuple[int, int] | None:
-        return self._last.get((stream, facility))
