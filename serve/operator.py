@@ -72,49 +72,40 @@ async def _submit(request: Request, command, current) -> JSONResponse:
         await asyncio.sleep(0.1)
 
 
-async def _alert_command(request: Request, kind) -> JSONResponse:
-    alert_id = request.path_params["alert_id"]
+async def _command_on(request: Request, kind, query: str, key: str) -> JSONResponse:
+    """A command on one alert or recommendation, named by the path parameter `key`
+    and looked up with the projection query `query`: 404 if there is none."""
+    ident = request.path_params[key]
     note = await body(request, Note)
     fresh = request.app.state.fresh
-    found = await fresh.query("alert", alert_id=alert_id)
+    found = await fresh.query(query, **{key: ident})
     if found is None:
-        raise HTTPException(404, f"no alert {alert_id}")
-    command = kind(facility=found["facility"], alert_id=alert_id, note=note.note,
+        raise HTTPException(404, f"no {query} {ident}")
+    command = kind(facility=found["facility"], note=note.note, **{key: ident},
                    user=request.user.display_name, time=_now_ms(request))
-    return await _submit(request, command, lambda: fresh.query("alert", alert_id=alert_id))
+    return await _submit(request, command, lambda: fresh.query(query, **{key: ident}))
 
 
 @needs("command")
 async def acknowledge_alert(request: Request) -> JSONResponse:
-    return await _alert_command(request, AcknowledgeAlert)
+    return await _command_on(request, AcknowledgeAlert, "alert", "alert_id")
 
 
 @needs("command")
 async def clear_alert(request: Request) -> JSONResponse:
-    return await _alert_command(request, ClearAlert)
-
-
-async def _decide(request: Request, kind) -> JSONResponse:
-    rid = request.path_params["recommendation_id"]
-    note = await body(request, Note)
-    fresh = request.app.state.fresh
-    found = await fresh.query("recommendation", recommendation_id=rid)
-    if found is None:
-        raise HTTPException(404, f"no recommendation {rid}")
-    command = kind(facility=found["facility"], recommendation_id=rid, note=note.note,
-                   user=request.user.display_name, time=_now_ms(request))
-    return await _submit(request, command,
-                         lambda: fresh.query("recommendation", recommendation_id=rid))
+    return await _command_on(request, ClearAlert, "alert", "alert_id")
 
 
 @needs("command")
 async def approve_recommendation(request: Request) -> JSONResponse:
-    return await _decide(request, ApproveRecommendation)
+    return await _command_on(request, ApproveRecommendation, "recommendation",
+                             "recommendation_id")
 
 
 @needs("command")
 async def reject_recommendation(request: Request) -> JSONResponse:
-    return await _decide(request, RejectRecommendation)
+    return await _command_on(request, RejectRecommendation, "recommendation",
+                             "recommendation_id")
 
 
 @needs("command")
