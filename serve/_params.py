@@ -56,10 +56,16 @@ def instant(request: Request, name: str, default: int | None = None) -> int | No
         if value >= 2**53:
             raise BadRequest(f"{name} is too large: {value}")
         return value
+    return _iso_ms(name, raw, "epoch ms")
+
+
+def _iso_ms(name: str, raw: str, or_else: str) -> int:
+    """An ISO-8601 time with a zone, as epoch milliseconds; `or_else` names what
+    else the parameter may be, for the message."""
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be epoch ms or an ISO-8601 time, got {raw!r}") from None
+        raise BadRequest(f"{name} must be {or_else} or an ISO-8601 time, got {raw!r}") from None
     if moment.tzinfo is None:
         raise BadRequest(f"{name} needs a time zone (e.g. {raw}Z), got {raw!r}")
     try:
@@ -76,13 +82,8 @@ async def as_of(request: Request) -> int | None:
         return None
     if raw.isdigit():
         return integer(request, "as_of", low=0)
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"as_of must be a ledger seq or an ISO-8601 time, got {raw!r}") from None
-    if moment.tzinfo is None:
-        raise BadRequest(f"as_of needs a time zone (e.g. {raw}Z), got {raw!r}")
-    return await request.app.state.reader.query("seq_at", time_ms=int(moment.timestamp() * 1000))
+    time_ms = _iso_ms("as_of", raw, "a ledger seq")
+    return await request.app.state.reader.query("seq_at", time_ms=time_ms)
 
 
 async def body(request: Request, schema: type[T]) -> T:
