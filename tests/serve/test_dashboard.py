@@ -13,24 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from events import Frame, Manifest, SensorSpec, encode_wire, readings_subject
+from events import Frame, Manifest, encode_wire
 from infra.nats import connect
 from infra.streams import ledger_records
 from serve.tokens import TokenKey
+from tests.infra.conftest import SPECS, T0  # the same plant, on the `system` fixture
+from tests.test_end_to_end import _publish as publish_readings
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed: apt-get install chromium")
 
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-PARTITIONS = 4  # the `system` fixture's
-SPECS = [
-    SensorSpec("flue_co2", "CO2 flow", "t/h", "emitted"),
-    SensorSpec("co2_captured", "CO2 flow", "t/h", "captured"),
-    SensorSpec("co2_injected", "CO2 flow", "t/h", "stored"),
-    SensorSpec("co2_vented", "CO2 flow", "t/h", "vented"),
-    SensorSpec("solvent_temp", "temperature", "degC"),
-]
 EVERY_S = 60
 
 
@@ -57,14 +50,7 @@ def _run(coroutine):
 
 
 def _publish(system, facility: str, payloads: list[bytes]) -> None:
-    async def go():
-        nc = await connect(system.nats_url)
-        js = nc.jetstream()
-        for payload in payloads:
-            await js.publish(readings_subject(facility, PARTITIONS), payload)
-        await nc.close()
-
-    _run(go())
+    _run(publish_readings(system.nats_url, payloads, facility))
 
 
 def _settled(system, timeout: float = 60.0) -> None:
