@@ -11,13 +11,14 @@ os.environ.setdefault("RAY_num_prestart_python_workers", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
-@pytest.fixture(autouse=True)
-def _structlog_defaults():
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
     """`plumeline` commands run in-process point structlog at the test's captured
-    stdout, which closes with the test: every test starts from the defaults."""
+    stdout, which closes with the test: set it back to the defaults as soon as the
+    test's body is done, before fixtures log their teardown."""
+    yield
     import structlog
 
-    yield
     structlog.reset_defaults()
 
 

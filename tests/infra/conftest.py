@@ -103,18 +103,13 @@ def pipeline(nats_server, tmp_path):
 
 @pytest.fixture
 def cli(capsys):
-    """`cli(*argv)`: (exit status, stdout) of `plumeline argv`. main() points structlog at
-    the captured stream, which closes with the test: set it back to the defaults after."""
-    import structlog
-
+    """`cli(*argv)`: (exit status, stdout) of `plumeline argv` (tests/conftest.py sets
+    structlog back to its defaults after the test)."""
     from infra.cli import main
 
     def run(*argv: str) -> tuple[int, str]:
         capsys.readouterr()
-        try:
-            status = main(list(argv))
-        finally:
-            structlog.reset_defaults()
+        status = main(list(argv))
         return status, capsys.readouterr().out
 
     return run

@@ -33,13 +33,8 @@ def test_a_pinned_lane_reads_its_facility_subject_under_a_durable_name_of_its_ow
     (["--pin", "a*"], "not a facility name"),
 ])
 def test_up_refuses_bad_shard_settings(capsys, tmp_path, argv, message):
-    import structlog
-
     from infra.cli import main
 
-    try:
-        status = main(["up", "--data-dir", str(tmp_path / "d"), *argv])
-    finally:
-        structlog.reset_defaults()
+    status = main(["up", "--data-dir", str(tmp_path / "d"), *argv])
     assert status == 2
     assert message in capsys.readouterr().err
