@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serve._params import as_of, choice, instant, integer, text
 from serve.auth import needs
+from serve.cache import json_view
 
 __all__ = ["routes"]
 
@@ -52,15 +53,19 @@ async def summary(request: Request) -> JSONResponse:
         as_of_seq=await as_of(request)))
 
 
+def _metrics(rows: list, p: dict) -> dict:
+    """The body of /metrics, encoded once per cached answer (serve/cache.py)."""
+    return {"facility": p["facility"], "resolution": p["resolution"], "from_ms": p["from_ms"],
+            "to_ms": p["to_ms"], "points": rows, "count": len(rows)}
+
+
 @needs("read")
-async def metrics(request: Request) -> JSONResponse:
+async def metrics(request: Request) -> Response:
     facility = (await _facility(request))["facility"]
     resolution = choice(request, "resolution", ("minute", "hour"), "minute")
     lo, hi = period(request, _HOUR_MS if resolution == "minute" else _DAY_MS)
-    rows = await _reader(request).query("facility_metrics", facility=facility, from_ms=lo,
-                                        to_ms=hi, resolution=resolution)
-    return JSONResponse({"facility": facility, "resolution": resolution, "from_ms": lo,
-                         "to_ms": hi, "points": rows, "count": len(rows)})
+    return await json_view(_reader(request), "facility_metrics", _metrics, facility=facility,
+                           from_ms=lo, to_ms=hi, resolution=resolution)
 
 
 @needs("read")

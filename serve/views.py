@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serve._params import as_of, integer, text
 from serve.auth import needs
+from serve.cache import json_view
 
 __all__ = ["routes"]
 
@@ -26,14 +27,30 @@ async def health(request: Request) -> JSONResponse:
                          "projections": status})
 
 
+# the bodies of the list views, encoded once per cached answer (serve/cache.py)
+def _alerts(rows: list, params: dict) -> dict:
+    return {"alerts": rows, "count": len(rows)}
+
+
+def _recommendations_body(rows: list, params: dict) -> dict:
+    return {"recommendations": rows, "count": len(rows)}
+
+
+def _facilities(rows: list, params: dict) -> dict:
+    return {"facilities": rows, "count": len(rows)}
+
+
+def _hotspots(rows: list, params: dict) -> dict:
+    return {"hotspots": rows, "count": len(rows)}
+
+
 @needs("read")
-async def list_alerts(request: Request) -> JSONResponse:
-    rows = await _reader(request).query(
-        "alerts", state=text(request, "state"), severity=text(request, "severity"),
-        facility=text(request, "facility"), limit=integer(request, "limit", 100, low=1),
-        as_of_seq=await as_of(request),
+async def list_alerts(request: Request) -> Response:
+    return await json_view(
+        _reader(request), "alerts", _alerts, state=text(request, "state"),
+        severity=text(request, "severity"), facility=text(request, "facility"),
+        limit=integer(request, "limit", 100, low=1), as_of_seq=await as_of(request),
     )
-    return JSONResponse({"alerts": rows, "count": len(rows)})
 
 
 @needs("read")
@@ -46,21 +63,21 @@ async def one_alert(request: Request) -> JSONResponse:
     return JSONResponse(found)
 
 
-async def _recommendations(request: Request, state: str | None) -> JSONResponse:
-    rows = await _reader(request).query(
-        "recommendations", state=state, facility=text(request, "facility"),
-        limit=integer(request, "limit", 100, low=1), as_of_seq=await as_of(request),
+async def _recommendations(request: Request, state: str | None) -> Response:
+    return await json_view(
+        _reader(request), "recommendations", _recommendations_body, state=state,
+        facility=text(request, "facility"), limit=integer(request, "limit", 100, low=1),
+        as_of_seq=await as_of(request),
     )
-    return JSONResponse({"recommendations": rows, "count": len(rows)})
 
 
 @needs("read")
-async def list_recommendations(request: Request) -> JSONResponse:
+async def list_recommendations(request: Request) -> Response:
     return await _recommendations(request, text(request, "state"))
 
 
 @needs("read")
-async def pending_recommendations(request: Request) -> JSONResponse:
+async def pending_recommendations(request: Request) -> Response:
     return await _recommendations(request, "pending")
 
 
@@ -75,9 +92,9 @@ async def one_recommendation(request: Request) -> JSONResponse:
 
 
 @needs("read")
-async def list_facilities(request: Request) -> JSONResponse:
-    rows = await _reader(request).query("facilities", as_of_seq=await as_of(request))
-    return JSONResponse({"facilities": rows, "count": len(rows)})
+async def list_facilities(request: Request) -> Response:
+    return await json_view(_reader(request), "facilities", _facilities,
+                           as_of_seq=await as_of(request))
 
 
 @needs("read")
@@ -91,12 +108,11 @@ async def one_facility(request: Request) -> JSONResponse:
 
 
 @needs("read")
-async def list_hotspots(request: Request) -> JSONResponse:
-    rows = await _reader(request).query(
-        "hotspots", facility=text(request, "facility"),
+async def list_hotspots(request: Request) -> Response:
+    return await json_view(
+        _reader(request), "hotspots", _hotspots, facility=text(request, "facility"),
         limit=integer(request, "limit", 100, low=1), as_of_seq=await as_of(request),
     )
-    return JSONResponse({"hotspots": rows, "count": len(rows)})
 
 
 routes = [

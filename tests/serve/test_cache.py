@@ -1,8 +1,9 @@
 import asyncio
 
 import pytest
+from starlette.responses import JSONResponse
 
-from serve.cache import CachedReader
+from serve.cache import CachedReader, encode, json_view
 
 
 class CountingReader:
@@ -20,14 +21,77 @@ class CountingReader:
 def test_concurrent_askers_share_one_answer_and_it_expires():
     async def go():
         inner = CountingReader()
-        reader = CachedReader(inner, ttl=0.2)
+        reader = CachedReader(inner, ttl=0.2, stale=0)
         answers = await asyncio.gather(*(reader.query("alerts", limit=10) for _ in range(50)))
         assert inner.calls == 1 and all(a == answers[0] for a in answers)
         await reader.query("alerts", limit=11)  # other parameters, other question
         assert inner.calls == 2
         await asyncio.sleep(0.25)
-        await reader.query("alerts", limit=10)
+        assert (await reader.query("alerts", limit=10))[2] == 3
         assert inner.calls == 3
+
+    asyncio.run(go())
+
+
+def test_an_expired_answer_is_served_while_one_refresh_runs():
+    async def go():
+        inner = CountingReader()
+        reader = CachedReader(inner, ttl=0.1, stale=1.0)
+        first = await reader.query("alerts", limit=10)
+        await asyncio.sleep(0.15)  # expired, within the stale window
+        during = await asyncio.gather(*(reader.query("alerts", limit=10) for _ in range(20)))
+        assert all(a is first for a in during)  # nobody waited for the refresh
+        await asyncio.sleep(0.05)
+        assert inner.calls == 2  # one refresh for all of them
+        assert (await reader.query("alerts", limit=10))[2] == 2
+        await asyncio.sleep(1.2)  # past ttl + stale: the asker waits for a new answer
+        assert (await reader.query("alerts", limit=10))[2] == 3
+
+    asyncio.run(go())
+
+
+def test_a_failed_refresh_keeps_the_answer_and_is_retried():
+    class Flaky(CountingReader):
+        fail = False
+
+        async def query(self, name, **params):
+            answer = await super().query(name, **params)
+            if self.fail:
+                raise ConnectionError("projections away")
+            return answer
+
+    async def go():
+        inner = Flaky()
+        reader = CachedReader(inner, ttl=0.05, stale=10)
+        first = await reader.query("alerts")
+        inner.fail = True
+        await asyncio.sleep(0.06)
+        assert await reader.query("alerts") is first
+        await asyncio.sleep(0.02)  # the refresh failed, unlogged, uncached
+        assert inner.calls == 2 and await reader.query("alerts") is first
+        inner.fail = False
+        await asyncio.sleep(0.02)
+        assert inner.calls == 3 and (await reader.query("alerts"))[2] == 3
+
+    asyncio.run(go())
+
+
+def test_bodies_are_encoded_once_per_answer_as_starlette_would():
+    def shape(answer, params):
+        shape.calls += 1
+        return {"rows": answer, "limit": params["limit"], "text": "µg/m³"}
+    shape.calls = 0
+
+    async def go():
+        inner = CountingReader()
+        reader = CachedReader(inner, ttl=10)
+        bodies = {(await json_view(reader, "alerts", shape, limit=5)).body for _ in range(5)}
+        plain = await json_view(CountingReader(), "alerts", shape, limit=5)
+        assert shape.calls == 2 and bodies == {plain.body}
+        assert plain.body == JSONResponse({"rows": ["alerts", {"limit": 5}, 1], "limit": 5,
+                                           "text": "µg/m³"}).body == encode(
+            {"rows": ["alerts", {"limit": 5}, 1], "limit": 5, "text": "µg/m³"})
+        assert plain.headers["content-type"] == "application/json"
 
     asyncio.run(go())
 
