@@ -122,12 +122,22 @@ def table(r: dict) -> str:
     ]
     for name, q in proj["queries"].items():
         rows.append((f"  query {name} p99 ms", f"{q['p99_ms']:.1f}", ""))
+    paced = api.get("paced", {})
     for path, a in api.items():
         if isinstance(a, dict) and path.startswith("/"):
             rows.append((f"GET {path} req/s, p99 ms",
                          f"{a['requests_per_s']:,.0f}, {a['p99_ms']:.0f}",
-                         f"{api['clients']} clients ({api['client'].split()[0]}), "
+                         f"{api['clients']} clients ({api['client'].split()[0]}, closed loop), "
                          f"{a['errors']} errors"))
+            if o := paced.get(path):
+                rows.append((f"  at {paced['offered_per_s']:,.0f} req/s offered, p50 / p99 ms",
+                             f"{o['p50_ms']:.0f} / {o['p99_ms']:.0f}",
+                             f"open loop, {o['requests_per_s']:,.0f} answered/s, "
+                             f"{o['errors']} errors"))
+    if floor := paced.get("/-/routes"):
+        rows.append(("  the same on the ingress alone (/-/routes)",
+                     f"{floor['p50_ms']:.0f} / {floor['p99_ms']:.0f}",
+                     f"floor: client late p99 {floor['client_late_p99_ms']:.0f} ms"))
     if st := api.get("stream"):
         rows += [
             (f"GET /stream clients held of {st['clients']:,}", f"{st['held']:,}",

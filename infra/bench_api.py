@@ -4,6 +4,14 @@ Prints one JSON object: per path, requests/s, p50 and p99 in ms, and errors. Req
 go only to the given URL (the benchmark passes the system it started on 127.0.0.1);
 the loop is bounded by time and stops by itself.
 
+`python -m infra.bench_api paced URL CLIENTS RATE SECONDS PATH` is the open-loop
+load: CLIENTS connections offer RATE requests a second between them, each on its own
+fixed schedule whatever the answers take, which is what that many dashboards polling
+would see. A request's latency counts from when it was due, not from when it went out
+(a slow answer delays the next request on its connection, and that wait is the
+server's); the client's own lateness in sending on a free connection is reported
+beside it, as the measure of whether this process kept up.
+
 `python -m infra.bench_api stream URL NATS_URL PARTITIONS FACILITY CLIENTS SECONDS RATE`
 holds CLIENTS connections to `/stream` while it makes RATE ledger events a second
 (silence commands for FACILITY, each of which the facility answers with one event),
@@ -55,6 +63,100 @@ async def _load(url: str, clients: int, seconds: float, path: str) -> dict:
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return {"requests_per_s": len(latencies) / elapsed, "p50_ms": q[49] * 1000,
             "p99_ms": q[98] * 1000, "requests": len(latencies), "errors": errors}
+
+
+class _Paced(asyncio.Protocol):
+    """One connection, a request every `period` s from `due`, raw HTTP/1.1 keep-alive
+    driven by the loop's timers: httpx, or a task per connection, would cost this
+    process more than the server per request, and its lateness would count as latency."""
+
+    def __init__(self, request: bytes, period: float, due: float, warm: float, end: float,
+                 seen: dict, finished: asyncio.Future) -> None:
+        self.request, self.period, self.due = request, period, due
+        self.warm, self.end, self.seen, self.finished = warm, end, seen, finished
+        self.loop = asyncio.get_running_loop()
+        self.buffer = b""
+        self.need: int | None = None  # bytes of the whole response, once its head is in
+        self.free = self.sent = 0.0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.free = self.loop.time()
+        self.loop.call_at(self.due, self.send)
+
+    def send(self) -> None:
+        self.sent = self.loop.time()
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.need is None:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            lines = self.buffer[:head_end].split(b"\r\n")
+            self.ok = b" 200 " in lines[0]
+            self.need = head_end + 4 + next(
+                (int(h[15:]) for h in lines[1:] if h[:15].lower() == b"content-length:"), 0)
+        if len(self.buffer) < self.need:
+            return
+        done = self.loop.time()
+        self.buffer, self.need = self.buffer[self.need:], None
+        if self.due >= self.warm:
+            if self.ok:
+                self.seen["latency"].append(done - self.due)
+                self.seen["late"].append(self.sent - max(self.due, self.free))
+                self.seen["last"] = max(self.seen["last"], done)
+            else:
+                self.seen["errors"] += 1
+        self.free = done
+        self.due += self.period
+        if self.due >= self.end:
+            self.transport.close()
+        elif self.due <= done:
+            self.send()
+        else:
+            self.loop.call_at(self.due, self.send)
+
+    def connection_lost(self, exc) -> None:
+        if self.due < self.end:
+            self.seen["errors"] += 1
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
+async def _paced(url: str, clients: int, rate: float, seconds: float, path: str,
+                 warmup: float = 1.0) -> dict:
+    where = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    request = f"GET {path} HTTP/1.1\r\nHost: {where.netloc}\r\n\r\n".encode()
+    period = clients / rate
+    start = loop.time() + 0.5 + clients * 0.001  # connections open before the first is due
+    warm, end = start + warmup, start + warmup + seconds
+    seen: dict = {"latency": [], "late": [], "errors": 0, "last": warm}
+    finished, transports = [], []
+    for i in range(clients):
+        finished.append(loop.create_future())
+        transport, _ = await loop.create_connection(
+            lambda i=i: _Paced(request, period, start + i * period / clients, warm, end, seen,
+                               finished[i]), where.hostname, where.port)
+        transports.append(transport)
+    # a server far behind is still answering the backlog: past a grace, what is
+    # unanswered is an error each (counted as the connection goes)
+    await asyncio.wait(finished, timeout=end - loop.time() + max(30.0, seconds))
+    for transport in transports:
+        transport.abort()
+    await asyncio.gather(*finished)
+    q = statistics.quantiles(seen["latency"], n=1000) if len(seen["latency"]) > 1 else [0.0] * 999
+    late = statistics.quantiles(seen["late"], n=100) if len(seen["late"]) > 1 else [0.0] * 99
+    # answered per second, from the first due to the last answer: below the offered
+    # rate when the server falls behind (and then the latencies grow with the run)
+    answered = len(seen["latency"]) / max(seconds, seen["last"] - warm)
+    return {"offered_per_s": rate, "requests_per_s": answered,
+            "p50_ms": q[499] * 1000, "p99_ms": q[989] * 1000, "p999_ms": q[998] * 1000,
+            "max_ms": max(seen["latency"], default=0.0) * 1000,
+            "client_late_p99_ms": late[98] * 1000,
+            "requests": len(seen["latency"]), "errors": seen["errors"]}
 
 
 _ID = re.compile(rb"(?:^|\n)id: (\d+)\n")
@@ -148,6 +250,11 @@ def main(argv: list[str]) -> int:
         url, nats_url, partitions, facility, clients, seconds, rate = argv[1:]
         print(json.dumps(asyncio.run(_stream(url, nats_url, int(partitions), facility,
                                              int(clients), float(seconds), float(rate)))))
+        return 0
+    if argv and argv[0] == "paced":
+        url, clients, rate, seconds, path = argv[1:]
+        print(json.dumps(asyncio.run(_paced(url, int(clients), float(rate), float(seconds),
+                                            path))))
         return 0
     url, clients, seconds, *paths = argv
     results = {p: asyncio.run(_load(url, int(clients), float(seconds), p)) for p in paths}

@@ -24,6 +24,10 @@ def test_quick_bench_reports_every_figure_with_a_chart(tmp_path):
     # errors under overload (timeouts) are a figure to read, not a broken harness
     assert all(a["requests"] > 0 and a["errors"] < a["requests"]
                for p, a in r["api"].items() if p.startswith("/"))
+    paced = r["api"]["paced"]  # open loop, on each path and on the ingress alone
+    assert paced["offered_per_s"] > 0
+    assert all(paced[p]["requests"] > 0 for p in r["api"] if p.startswith("/"))
+    assert paced["/-/routes"]["requests"] > 0
     stream = r["api"]["stream"]
     assert stream["clients"] == 1000 and stream["held"] > 0 and stream["deliveries"] > 0
     assert r["actors"]["sensors"] == 10_000 and r["actors"]["bytes_per_sensor_actor"] > 0
