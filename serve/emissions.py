@@ -25,8 +25,10 @@ def _reader(request: Request):
 
 
 def period(request: Request, span_ms: int) -> tuple[int, int]:
-    """`?from=&to=` (epoch ms or ISO-8601); by default the `span_ms` up to now."""
-    now = int(request.app.state.clock() * 1000)
+    """`?from=&to=` (epoch ms or ISO-8601); by default the `span_ms` up to now, taken
+    to the whole second so that the dashboards polling one view within a second share
+    its cached answer (serve/cache.py) instead of each asking for a period of its own."""
+    now = int(request.app.state.clock()) * 1000
     to = instant(request, "to", now)
     return instant(request, "from", max(0, to - span_ms)), to
 
