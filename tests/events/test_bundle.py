@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import msgspec
@@ -37,6 +38,7 @@ from events import (
     verify_bundle,
     write_bundle,
 )
+from events import verify as verify_module
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 N = 300
@@ -99,9 +101,18 @@ def bundle_lines(records=RECORDS, heads=HEADS, public_key=KEY.public_key_hex) ->
 
 
 def verify_lines(tmp_path, lines: list[bytes], public_key: str | None = None):
+    """The report, which must not depend on how the bundle is cut into chunks: one line
+    per chunk, a few records per chunk, in this process or in worker processes."""
     path = tmp_path / "ledger.bundle"
     path.write_bytes(b"".join(lines))
-    return verify_bundle(path, public_key)
+    report = verify_bundle(path, public_key)
+    for processes, chunk_bytes in SPLITS:
+        split = verify_bundle(path, public_key, processes=processes, chunk_bytes=chunk_bytes)
+        assert split == report, (processes, chunk_bytes)
+    return report
+
+
+SPLITS = [(1, 1), (1, 2_000), (2, 5_000)]
 
 
 def head_line(head: TreeHead) -> bytes:
@@ -329,6 +340,86 @@ def test_garbage_and_truncated_lines(tmp_path):
     assert not report.ok and "truncated" in report.problem
     bundle = read_bundle(io.BytesIO(b"".join([*lines[:3], b'{"tree_head":{"size":1}}\n'])))
     assert isinstance(list(bundle)[-1], MalformedLine)
+
+
+# A large bundle is cut into chunks of whole lines, checked side by side in worker
+# processes; what a chunk cannot see (the records before it) the coordinator checks.
+
+
+def cut_before(lines: list[bytes], index: int) -> int:
+    """The chunk size that ends the first chunk of records right before lines[index]."""
+    return len(b"".join(lines[1:index])) - 1  # the read stops before a line feed
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_chain_broken_at_a_chunk_boundary(tmp_path, processes):
+    lines = bundle_lines()
+    lines[150] = lines[150].replace(b'"plant-', b'"plant_', 1)
+    path = tmp_path / "ledger.bundle"
+    path.write_bytes(b"".join(lines))
+    report = verify_bundle(path, processes=processes, chunk_bytes=cut_before(lines, 151))
+    assert not report.ok and report.first_bad_seq == 151
+    assert "record 151 (line 152): prev does not match the hash of record 150" in report.problem
+    assert (report.records, report.tree_heads) == (N, 3)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_record_deleted_at_a_chunk_boundary(tmp_path, processes):
+    lines = bundle_lines()
+    del lines[150]
+    path = tmp_path / "ledger.bundle"
+    path.write_bytes(b"".join(lines))
+    report = verify_bundle(path, processes=processes, chunk_bytes=cut_before(lines, 150))
+    assert not report.ok and report.first_bad_seq == 150
+    assert "record 150 (line 151): has seq 151 where seq 150 belongs" in report.problem
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_duplicate_in_a_later_chunk_is_named_on_its_own_line(tmp_path, processes):
+    records = [decode_record(r) for r in RECORDS]
+    tampered = rechained([*records[:199], records[49], *records[199:]])
+    lines = bundle_lines(records=tampered)
+    heads = lines[N + 2 :]
+    # heads before and after the cut shift the duplicate's line away from its seq
+    mixed = [*lines[:90], heads[0], *lines[90:150], heads[1], *lines[150:]]
+    path = tmp_path / "ledger.bundle"
+    path.write_bytes(b"".join(mixed))
+    report = verify_bundle(path, processes=processes, chunk_bytes=cut_before(mixed, 120))
+    assert not report.ok and report.first_bad_seq == 200
+    assert mixed.index(lines[200]) == 202  # line 203 of the file
+    assert (f"record 200 (line 203): event {records[49].event.id} appears a second time"
+            in report.problem)
+    assert report == verify_bundle(path, processes=1, chunk_bytes=1 << 30)
+
+
+def test_a_problem_only_in_the_last_chunk_and_the_whole_file_described(tmp_path):
+    lines = bundle_lines()
+    last = RECORDS[-1].replace(b',"prev":', b', "prev":')
+    lines[N] = last + b"\n"
+    path = tmp_path / "ledger.bundle"
+    path.write_bytes(b"".join(lines))
+    report = verify_bundle(path, processes=2, chunk_bytes=4_000)
+    assert not report.ok and report.first_bad_seq == N and "canonical" in report.problem
+    assert report.records == N and report.tree_heads == 3  # signatures that verify
+    tree = Ledger().tree
+    tree.extend(b"".join(leaf_hash(line[:-1]) for line in lines[1 : N + 1]))
+    assert report.root == tree.root().hex() != LEDGER.tree.root().hex()
+
+
+def test_workers_start_cleanly_in_a_process_with_threads(tmp_path):
+    # a fork would copy the other thread's locks: a server process forks the workers
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert verify_module._context().get_start_method() == "forkserver"
+        lines = bundle_lines()
+        del lines[150]
+        report = verify_lines(tmp_path, lines)
+        assert not report.ok and report.first_bad_seq == 150
+    finally:
+        stop.set()
+        thread.join()
 
 
 ZEROS = b"0" * 64

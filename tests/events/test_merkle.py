@@ -135,6 +135,21 @@ def test_roots_and_proofs_equal_the_naive_implementation(data, n):
         assert tree.consistency_proof(first, size) == naive_subproof(first, leaves[:size], True)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=70), max_size=6))
+def test_extending_by_many_leaves_builds_the_tree_appending_builds(runs):
+    leaves = leaves_of(sum(runs))
+    appended, extended = MerkleTree(), MerkleTree()
+    start = 0
+    for n in runs:
+        for h in leaves[start : start + n]:
+            appended.append(h)
+        extended.extend(b"".join(leaves[start : start + n]))
+        start += n
+        assert extended._levels == appended._levels and extended.size == appended.size
+    assert extended.root() == naive_root(leaves)
+
+
 def test_every_proof_of_a_small_tree_equals_the_naive_one():
     leaves = leaves_of(33)
     tree = build(leaves)
@@ -177,6 +192,8 @@ def test_impossible_requests_are_refused():
         tree.consistency_proof(4, 3)
     with pytest.raises(ValueError, match="32 bytes"):
         tree.append(b"short")
+    with pytest.raises(ValueError, match="32-byte pieces"):
+        tree.extend(bytes(33))
     with pytest.raises(IndexError):
         tree.leaf(5)
     assert tree.consistency_proof(0, 5) == [] and tree.consistency_proof(5, 5) == []
