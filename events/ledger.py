@@ -11,8 +11,6 @@ the RFC 6962 tree rest on the same hash. docs/ledger.md specifies this for audit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import msgspec
 
 from events.domain import Envelope
@@ -64,8 +62,11 @@ def decode_envelopes(data: bytes) -> list[Envelope]:
     return _batch_decoder.decode(data)
 
 
-@dataclass(frozen=True, slots=True)
-class SealedRecord:
+class SealedRecord(msgspec.Struct, frozen=True, gc=False):
+    """What `seal` hands the writer to publish. A msgspec struct, not a dataclass:
+    ~0.1 µs to make instead of ~1 µs for a frozen one, at one per appended record;
+    untracked by the garbage collector, as it holds only bytes, str and int."""
+
     seq: int
     data: bytes
     leaf_hash: bytes

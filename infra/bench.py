@@ -112,7 +112,9 @@ def table(r: dict) -> str:
                          f"{lat[name]['p50_ms']:.0f} / {lat[name]['p99_ms']:.0f}",
                          f"{lat['alerts']} alerts at {lat['offered_readings_per_s']:,.0f}/s"))
     rows += [
-        ("ledger appends/s", f"{led['appends_per_s']:,.0f}", f"{led['appends']:,} events"),
+        ("ledger appends/s", f"{led['appends_per_s']:,.0f}",
+         f"{led['appends']:,} events, {led['append_callers']} callers"),
+        ("  from one caller", f"{led['appends_per_s_one_caller']:,.0f}", ""),
         ("verify events/s", f"{led['verify_events_per_s']:,.0f}", ""),
         ("inclusion proof p99 ms", f"{led['inclusion_proof']['p99_ms']:.3f}",
          f"tree of {led['proof_tree_size']:,}"),

@@ -20,6 +20,7 @@ from events import (
     Ledger,
     MerkleTree,
     SigningKey,
+    decode_envelopes,
     encode_envelopes,
     verify_bundle,
     write_bundle,
@@ -52,28 +53,44 @@ def _envelopes(n: int, start: int = 0) -> list[Envelope]:
     ]
 
 
-def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
-    envelopes = _envelopes(appends)
-    batches = [encode_envelopes(envelopes[i:i + 1000]) for i in range(0, appends, 1000)]
+APPEND_CALLERS = 4  # as shard hosts append: several partitions' batches at once
 
-    async def append_all(url: str) -> float:
+
+def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
+    # only the encoded batches are kept, as a shard host hands them over: hundreds of
+    # thousands of live event objects would make every garbage collection of the
+    # writer's process walk them, which the writer's own process never has to
+    batches = [encode_envelopes(_envelopes(min(1000, appends - i), i))
+               for i in range(0, appends, 1000)]
+
+    async def append_all(url: str, callers: int) -> float:
+        """Batches of 1,000 events from `callers` callers at once, each awaiting its
+        append before the next: one caller waits out every ack, more let the writer
+        seal and send a batch while the server stores the one before."""
         nc = await connect(url)
         await ensure_streams(nc.jetstream())
         await nc.close()
         writer = LedgerWriter(url, str(tmp / "bench.key"), head_interval_s=3600)
         await writer.start()
+
+        async def caller(k: int) -> None:
+            for payload in batches[k::callers]:
+                await writer.append(payload)
+
         started = time.perf_counter()
-        for payload in batches:
-            await writer.append(payload)
+        await asyncio.gather(*(caller(k) for k in range(callers)))
         elapsed = time.perf_counter() - started
         await writer.stop()
+        assert writer.size() == appends
         return elapsed
 
-    with NatsServer(tmp / "ledger-nats") as server:
-        append_s = asyncio.run(append_all(server.url))
+    append_s = {}
+    for callers in (1, APPEND_CALLERS):
+        with NatsServer(tmp / f"ledger-nats-{callers}") as server:
+            append_s[callers] = asyncio.run(append_all(server.url, callers))
 
     ledger = Ledger()
-    sealed = ledger.seal(envelopes)
+    sealed = ledger.seal([e for payload in batches for e in decode_envelopes(payload)])
     key = SigningKey.generate()
     bundle = io.BytesIO()
     write_bundle(bundle, key.public_key_hex, [r.data for r in sealed],
@@ -96,7 +113,9 @@ def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
         samples.append(time.perf_counter() - started)
     return {
         "appends": appends,
-        "appends_per_s": appends / append_s,
+        "appends_per_s": appends / append_s[APPEND_CALLERS],
+        "append_callers": APPEND_CALLERS,
+        "appends_per_s_one_caller": appends / append_s[1],
         "verify_events_per_s": appends / verify_s,
         "proof_tree_size": proof_tree,
         "inclusion_proof": percentiles(samples),

@@ -20,6 +20,7 @@ def test_quick_bench_reports_every_figure_with_a_chart(tmp_path):
     assert r["pipe"]["ratio"] > 0
     assert r["latency"]["alerts"] > 0 and r["latency"]["reading_to_ledger"]["p99_ms"] > 0
     assert r["ledger"]["appends_per_s"] > 0 and r["ledger"]["verify_events_per_s"] > 0
+    assert r["ledger"]["appends_per_s_one_caller"] > 0
     assert r["projections"]["readings_stored"] > 0
     # errors under overload (timeouts) are a figure to read, not a broken harness
     assert all(a["requests"] > 0 and a["errors"] < a["requests"]

@@ -1,0 +1,121 @@
+"""The ledger writer on a real nats-server: concurrent callers whose batches are in
+flight together still give one record per message with stream seq = ledger seq, as
+atomic batches with the expected last sequence on their first message; a batch the
+stream refuses fails every caller whose batch follows it, the ledger is rebuilt from
+the stream, and appends go on from there; a signed head covers only stored records."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from actors import LedgerWriter, read_stream
+from events import (
+    AlertRaised,
+    Causation,
+    Envelope,
+    Ledger,
+    decode_record,
+    encode_envelopes,
+)
+from infra.nats import LEDGER, connect, ensure_streams
+
+T0 = 1_767_225_600_000
+
+
+def _events(first: int, n: int, stream: str = "readings") -> list[Envelope]:
+    return [
+        Envelope.wrap(
+            AlertRaised(facility=f"ccs-{i % 3}", alert_id=f"{i:020d}", sensor="solvent_temp",
+                        kind="deviation", severity="minor", value=50.0 + i % 7, baseline=40.0,
+                        score=9.5, model="robust-baseline", message="solvent temperature high"),
+            time=T0 + i, causation=Causation(stream, i, 0),
+        )
+        for i in range(first, first + n)
+    ]
+
+
+async def _stored(js) -> list:
+    last = (await js.stream_info(LEDGER)).state.last_seq
+    return [m async for m in read_stream(js, LEDGER, "ledger.records", 1, last)]
+
+
+def test_concurrent_appends_keep_one_record_per_message(nats_server, tmp_path):
+    async def go():
+        nc = await connect(nats_server.url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        writer = LedgerWriter(nats_server.url, str(tmp_path / "ledger.key"),
+                              head_interval_s=3600)
+        await writer.start()
+        # 12 appends from 4 callers at once, one of 2,500 events (three atomic batches)
+        sizes = [2_500] + [300] * 11
+        starts = [1 + sum(sizes[:i]) for i in range(len(sizes))]
+        returned = await asyncio.gather(*(
+            writer.append(encode_envelopes(_events(s, n))) for s, n in zip(starts, sizes)
+        ))
+        total = sum(sizes)
+        assert max(returned) == total == writer.size()
+        # the same events again: dropped, and the size returned is the stored one
+        assert await writer.append(encode_envelopes(_events(1, 300))) == total
+        head = await writer.head()
+        stored = await _stored(js)
+        await writer.stop()
+        await nc.close()
+        return head, stored, total
+
+    head, stored, total = asyncio.run(go())
+    assert len(stored) == total and head["tree_size"] == total
+    ledger = Ledger()
+    firsts = []
+    for msg in stored:
+        record = ledger.restore(msg.data)  # the chain continues, record by record
+        assert record.seq == msg.metadata.sequence.stream
+        if msg.headers and "Nats-Expected-Last-Sequence" in msg.headers:
+            firsts.append(record.seq)
+    assert ledger.tree.root().hex() == head["root_hash"]
+    assert len({decode_record(m.data).event.id for m in stored}) == total
+    # every atomic batch starts where the stream ended: 1,000 + 1,000 + 500 + 11 × 300
+    assert len(firsts) == 14 and firsts[0] == 1
+
+
+def test_a_refused_batch_fails_the_ones_after_it(nats_server, tmp_path):
+    async def go():
+        nc = await connect(nats_server.url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        writer = LedgerWriter(nats_server.url, str(tmp_path / "ledger.key"),
+                              head_interval_s=3600)
+        await writer.start()
+        assert await writer.append(encode_envelopes(_events(1, 10))) == 10
+        # a second writer by mistake appends a valid continuation behind its back
+        rogue = Ledger()
+        for msg in await _stored(js):
+            rogue.restore(msg.data)
+        [record] = rogue.seal(_events(1, 1, stream="elsewhere"))
+        await js.publish("ledger.records", record.data,
+                         headers={"Nats-Expected-Last-Sequence": "10"})
+        # two batches in flight together: the first is refused, so is the second
+        outcomes = await asyncio.gather(
+            writer.append(encode_envelopes(_events(11, 5))),
+            writer.append(encode_envelopes(_events(16, 5))),
+            return_exceptions=True,
+        )
+        after_failure = writer.size()
+        # the callers retry: the rebuilt ledger continues after the rogue record
+        assert await writer.append(encode_envelopes(_events(11, 10))) == 21
+        head = await writer.head()
+        stored = await _stored(js)
+        await writer.stop()
+        await nc.close()
+        return outcomes, after_failure, head, stored
+
+    outcomes, after_failure, head, stored = asyncio.run(go())
+    assert all(isinstance(o, RuntimeError) for o in outcomes), outcomes
+    assert "refused" in str(outcomes[0]) and "failed batch" in str(outcomes[1])
+    assert after_failure == 11  # rebuilt from the stream: 10 records and the rogue one
+    assert [m.metadata.sequence.stream for m in stored] == list(range(1, 22))
+    assert [decode_record(m.data).seq for m in stored] == list(range(1, 22))
+    assert head["tree_size"] == 21
+    assert msgspec.json.decode(stored[10].data)["event"]["causation"]["stream"] == "elsewhere"
