@@ -92,6 +92,10 @@ class FacilityActor:
         self.registered = False
         self.sensors: dict[str, SensorActor] = {}
         self._hotspots: dict[str, _Hotspot] = {}
+        # the sensors whose readings the balance integrates, and those watched for
+        # hotspots: a set lookup per reading rather than its role compared with each
+        self._flows: set[str] = set()
+        self._emitters: set[str] = set()
         self.alerts = AlertBook(facility, config.escalate_after_ms)
         self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
         self.staleness = StaleWatch(config.stale_after_ms, config.dropout_min_ms)
@@ -115,6 +119,10 @@ class FacilityActor:
                     )
                 )
                 self.sensors[spec.sensor] = SensorActor(self.facility, spec, self.config.detector)
+                if spec.role in FLOW_ROLES:
+                    self._flows.add(spec.sensor)
+                if spec.role in EMISSION_ROLES:
+                    self._emitters.add(spec.sensor)
         return out
 
     def observe(
@@ -138,6 +146,7 @@ class FacilityActor:
         if times != sorted(times):
             rows = sorted(rows, key=_time_of)
         actors, alerts, balance = self.sensors, self.alerts, self.balance
+        flows, emitters = self._flows, self._emitters
         seen, apply = self.staleness.seen, self.apply
         future = arrived_ms + self.config.max_future_ms
         start = balance.start
@@ -173,9 +182,8 @@ class FacilityActor:
                 settled = self._advance(time)
                 start, end = balance.start, balance.end
             sealing.append(row)
-            role = actor.spec.role
-            if role in FLOW_ROLES:
-                balance.add_flow(sensor, role, time, value, seq)
+            if sensor in flows:
+                balance.add_flow(sensor, actor.spec.role, time, value, seq)
             quiet, back = seen(sensor, time)
             if quiet or back:
                 settled = (settled or []) + self._silence(actor, time, value, quiet, back)
@@ -187,7 +195,7 @@ class FacilityActor:
             caused = actor.observe(time, value)
             if caused:
                 caused = alerts.admit(caused, time)
-            if role in EMISSION_ROLES and (spots := self._hotspot(actor, time, value)):
+            if sensor in emitters and (spots := self._hotspot(actor, time, value)):
                 caused = [*caused, *spots]
             for event in caused:
                 apply(event, time)
