@@ -49,9 +49,6 @@ class CarbonBalance(msgspec.Struct):
     def end(self) -> int:
         return self.start + self.window_ms
 
-    def before_window(self, time: int) -> bool:
-        return self.start >= 0 and time < self.start
-
     def advance(self, time: int) -> list[tuple[int, Event]]:
         """Close the open window if `time` lies past it; (event time, event) out."""
         if self.start < 0:
