@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import msgspec
 
-from events import EmissionsMeasured, Event, ReadingsSealed, SealFrontier, reading_leaf
+from events import EmissionsMeasured, Event, ReadingsSealed, SealFrontier, reading_leaves
 
 __all__ = ["FLOW_ROLES", "CarbonBalance"]
 
@@ -49,9 +49,6 @@ class CarbonBalance(msgspec.Struct):
     def end(self) -> int:
         return self.start + self.window_ms
 
-    def before_window(self, time: int) -> bool:
-        return self.start >= 0 and time < self.start
-
     def advance(self, time: int) -> list[tuple[int, Event]]:
         """Close the open window if `time` lies past it; (event time, event) out."""
         if self.start < 0:
@@ -67,14 +64,26 @@ class CarbonBalance(msgspec.Struct):
 
     def add(self, sensor: str, role: str, time: int, value: float, seq: int) -> None:
         """One accepted reading, at a time inside the open window."""
-        self.seal.append(reading_leaf(self.facility, sensor, time, value))
-        self.seal_seqs = _span(self.seal_seqs, seq)
-        if role not in FLOW_ROLES:
-            return
+        self.seal_readings([(sensor, time, value)], seq)
+        if role in FLOW_ROLES:
+            self.add_flow(sensor, role, time, value, seq)
+
+    def seal_readings(self, readings: list[tuple[str, int, float]], seq: int) -> None:
+        """The seal's part of `add` for some accepted readings (sensor, time, value),
+        in the order they were accepted, all inside the open window: a frame's at once."""
+        if readings:
+            self.seal.extend(reading_leaves(self.facility, readings))
+            self.seal_seqs = _span(self.seal_seqs, seq)
+
+    def add_flow(self, sensor: str, role: str, time: int, value: float, seq: int) -> None:
+        """The balance's part of `add`, for a reading of a flow (`role` in FLOW_ROLES)."""
         held = self.held.get(sensor)
-        if held is not None:
+        if held is None:
+            self.held[sensor] = _Held(role, time, time + self.hold_max_ms, value)
+        else:
             self._integrate(held, time)
-        self.held[sensor] = _Held(role, time, time + self.hold_max_ms, value)
+            held.role, held.since, held.until, held.value = (
+                role, time, time + self.hold_max_ms, value)
         self.flow_readings += 1
         self.flow_seqs = _span(self.flow_seqs, seq)
 

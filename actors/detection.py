@@ -225,60 +225,105 @@ class RobustBaseline:
 
         decision: "raise:<kind>" when an alert should open, "clear" when the open one
         should close, None otherwise.
+
+        The hottest code of the loop, one call per reading: the alert decision and the
+        drift judgement are written out here rather than called, with the state read
+        once into locals. `b if b < a else a` stands for min(a, b) and `b if b > a else
+        a` for max(a, b) (both keep the first argument on a tie, as min and max do), so
+        every float is the one the plain formulas give, bit for bit.
         """
         c = self.config
+        same, active = self.same, self.active
         if x == self.last:
-            self.same += 1
+            same += 1
         else:
-            if self.active is None and self.same > self.longest_same:
-                self.longest_same = self.same
-            self.same = 0
+            if active is None and same > self.longest_same:
+                self.longest_same = same
+            same = 0
+        self.same = same
         self.last = x
-        if self.n == 0:
+        n = self.n
+        if n == 0:
             self.level = self.long_level = self.slow = x
             self.n = 1
             return 0.0, None
-        floor = self._floor()
-        scale = max(1.25 * self.spread, floor)
+        level = self.level
+        floor = abs(level)
+        floor = c.min_scale_ratio * (1.0 if floor < 1.0 else floor)  # self._floor()
+        scale = 1.25 * self.spread
+        scale = floor if floor > scale else scale  # self.scale()
         if c.likelihood:
             self._likelihood(x, scale, max(1.25 * self.long_spread, floor))
-        deviation = x - self.level
-        score = abs(deviation) / scale if self.n >= c.warmup else 0.0
-        decision = self._decide(score)
-        self.drift_decision = self._drift(scale)
-        alpha = c.alpha if self.active is None else c.alpha / 10
-        clipped = max(-c.clip * scale, min(c.clip * scale, deviation))
-        self.level += alpha * clipped
-        self.spread += alpha * (min(abs(deviation), c.clip * scale) - self.spread)
-        self.n += 1
-        return score, decision
-
-    def _drift(self, scale: float) -> str | None:
-        """Judge, then learn, the slow baseline; "raise" or "clear" a drift alert."""
-        c = self.config
-        apart = self.level - self.slow
-        apart = apart if apart >= 0 else -apart
-        usual = self.apart if self.apart > 0.5 * scale else 0.5 * scale
-        drift = self.drift = apart / usual if self.n >= c.drift_warmup else 0.0
+        deviation = x - level
+        score = abs(deviation) / scale if n >= c.warmup else 0.0
+        # the decision, with hysteresis and a minimum duration on both edges
         decision = None
-        if not self.drift_open:
-            self.drifting = self.drifting + 1 if drift >= c.drift_score else 0
-            if self.drifting >= c.drift_after and self.active is None:
-                self.drifting, self.drift_open, decision = 0, True, "raise"
+        if active is None:
+            stuck_after = c.stuck_quick if self.longest_same == 0 else c.stuck_after
+            if n >= c.warmup and same >= stuck_after:
+                active = self.active = "stuck"
+                decision = "raise:stuck"
+            else:
+                above = self.above + 1 if score >= c.raise_score else 0
+                if above >= c.raise_after:
+                    above = 0
+                    active = self.active = "deviation"
+                    decision = "raise:deviation"
+                self.above = above
+        elif active == "stuck":
+            if same == 0:
+                self.below = 0
+                active = self.active = None
+                decision = "clear"
         else:
-            self.drift_below = self.drift_below + 1 if drift < c.drift_clear else 0
-            if self.drift_below >= c.clear_after:
-                self.drift_below, self.drift_open, decision = 0, False, "clear"
+            below = self.below + 1 if score < c.clear_score else 0
+            if below >= c.clear_after:
+                below = 0
+                active = self.active = None
+                decision = "clear"
+            self.below = below
+        # drift: judge, then learn, the slow baseline (against the level before x)
+        slow, usual_apart = self.slow, self.apart
+        apart = level - slow
+        apart = apart if apart >= 0 else -apart
+        half = 0.5 * scale
+        usual = usual_apart if usual_apart > half else half
+        drift = self.drift = apart / usual if n >= c.drift_warmup else 0.0
+        drift_decision = None
+        drift_open = self.drift_open
+        if not drift_open:
+            drifting = self.drifting + 1 if drift >= c.drift_score else 0
+            if drifting >= c.drift_after and active is None:
+                drifting, drift_open, drift_decision = 0, True, "raise"
+                self.drift_open = True
+            self.drifting = drifting
+        else:
+            drift_below = self.drift_below + 1 if drift < c.drift_clear else 0
+            if drift_below >= c.clear_after:
+                drift_below, drift_open, drift_decision = 0, False, "clear"
+                self.drift_open = False
+            self.drift_below = drift_below
+        self.drift_decision = drift_decision
         # while anything is open the slow baseline keeps the memory of before
-        slow = c.alpha * c.drift_ratio
-        if self.drift_open or self.active is not None:
-            slow *= 0.1
-        step, bound = self.last - self.slow, c.clip * scale
-        self.slow += slow * (bound if step > bound else -bound if step < -bound else step)
-        if not self.drift_open:
-            cap = 4 * (self.apart if self.apart > scale else scale)
-            self.apart += slow * ((apart if apart < cap else cap) - self.apart)
-        return decision
+        pace = c.alpha * c.drift_ratio
+        if drift_open or active is not None:
+            pace *= 0.1
+        bound = c.clip * scale
+        step = x - slow
+        self.slow = slow + pace * (bound if step > bound else -bound if step < -bound else step)
+        if not drift_open:
+            cap = 4 * (usual_apart if usual_apart > scale else scale)
+            self.apart = usual_apart + pace * ((apart if apart < cap else cap) - usual_apart)
+        # learn, Huber-clipped, ten times slower while an alert is open
+        alpha = c.alpha if active is None else c.alpha / 10
+        clipped = deviation if deviation < bound else bound
+        clipped = clipped if clipped > -bound else -bound
+        self.level = level + alpha * clipped
+        distance = abs(deviation)
+        spread = self.spread
+        self.spread = spread + alpha * ((bound if bound < distance else distance) - spread)
+        self.n = n + 1
+        return score, decision
 
     def _likelihood(self, x: float, scale: float, long_scale: float) -> None:
         """Score x on the three statistics, set surprise and likelihood, then learn.
@@ -317,27 +362,3 @@ class RobustBaseline:
         self.surprise = surprise
         self.likelihood = surprise if surprise > self.envelope else 0.0
         self.envelope = max(self.envelope * self.decay, surprise)
-
-    def _decide(self, score: float) -> str | None:
-        c = self.config
-        if self.active is None:
-            stuck_after = c.stuck_quick if self.longest_same == 0 else c.stuck_after
-            if self.n >= c.warmup and self.same >= stuck_after:
-                self.active = "stuck"
-                return "raise:stuck"
-            self.above = self.above + 1 if score >= c.raise_score else 0
-            if self.above >= c.raise_after:
-                self.above = 0
-                self.active = "deviation"
-                return "raise:deviation"
-            return None
-        if self.active == "stuck":
-            cleared = self.same == 0
-        else:
-            self.below = self.below + 1 if score < c.clear_score else 0
-            cleared = self.below >= c.clear_after
-        if cleared:
-            self.below = 0
-            self.active = None
-            return "clear"
-        return None

@@ -11,8 +11,9 @@ import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from math import isfinite
 
-from actors.accounting import CarbonBalance
+from actors.accounting import FLOW_ROLES, CarbonBalance
 from actors.alerts import AlertBook
 from actors.commands import decide
 from actors.detection import DetectorConfig
@@ -37,6 +38,11 @@ from events import (
 __all__ = ["FacilityActor", "FacilityConfig", "Rejected"]
 
 EMISSION_ROLES = ("emitted", "vented")
+_ALWAYS = -(2**63)  # below any reading's time
+
+
+def _time_of(row: tuple[str, int, float]) -> int:
+    return row[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,10 @@ class FacilityActor:
         self.registered = False
         self.sensors: dict[str, SensorActor] = {}
         self._hotspots: dict[str, _Hotspot] = {}
+        # the sensors whose readings the balance integrates, and those watched for
+        # hotspots: a set lookup per reading rather than its role compared with each
+        self._flows: set[str] = set()
+        self._emitters: set[str] = set()
         self.alerts = AlertBook(facility, config.escalate_after_ms)
         self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
         self.staleness = StaleWatch(config.stale_after_ms, config.dropout_min_ms)
@@ -109,35 +119,93 @@ class FacilityActor:
                     )
                 )
                 self.sensors[spec.sensor] = SensorActor(self.facility, spec, self.config.detector)
+                if spec.role in FLOW_ROLES:
+                    self._flows.add(spec.sensor)
+                if spec.role in EMISSION_ROLES:
+                    self._emitters.add(spec.sensor)
         return out
 
     def observe(
         self, frame: Frame, arrived_ms: int, seq: int = 0
     ) -> tuple[list[tuple[int, Event]], Rejected | None]:
         """A frame (READINGS message `seq`) in; the (event time, event) it causes,
-        applied already, and what was refused."""
+        applied already, and what was refused.
+
+        Readings are taken in event-time order (a stable sort, so readings of the same
+        time keep the frame's order; a frame already in order is not sorted). Each is
+        a Python step, so the step does only what the reading needs: the refusal
+        checks written out, the window's bounds and the alert book's next escalation
+        kept at hand so that a reading that closes nothing and causes nothing touches
+        no list but the seal's, and the seal's leaves hashed per frame (one leaf per
+        reading still, docs/ledger.md §8) before anything that reads the seal.
+        """
         events: list[tuple[int, Event]] = []
         bad_s, bad_t, bad_v, reasons = [], [], [], []
-        for sensor, time, value in sorted(zip(frame.sensors, frame.times, frame.values),
-                                          key=lambda r: r[1]):
-            actor = self.sensors.get(sensor)
-            reason = self._refusal(actor, time, value, arrived_ms)
+        times = frame.times
+        rows = zip(frame.sensors, times, frame.values)
+        if times != sorted(times):
+            rows = sorted(rows, key=_time_of)
+        actors, alerts, balance = self.sensors, self.alerts, self.balance
+        flows, emitters = self._flows, self._emitters
+        seen, apply = self.staleness.seen, self.apply
+        future = arrived_ms + self.config.max_future_ms
+        start = balance.start
+        end = balance.end if start >= 0 else _ALWAYS  # time >= end: balance.advance acts
+        sealing: list[tuple[str, int, float]] = []  # accepted, not yet in the seal
+        for row in rows:
+            sensor, time, value = row
+            actor = actors.get(sensor)
+            # refused at the edge, once: the sensors then trust their input
+            if actor is None:
+                reason = "unknown sensor"
+            elif not isfinite(value):
+                reason = "value not finite"
+            elif time > future:
+                reason = "timestamp in the future"
+            elif time <= actor.last_time:
+                reason = "timestamp not after the sensor's last reading"
+            elif start >= 0 and time < start:
+                reason = "timestamp before the facility's open accounting window"
+            else:
+                reason = None
             if reason is not None:
                 bad_s.append(sensor), bad_t.append(time), bad_v.append(value)
                 reasons.append(reason)
                 continue
-            for at, event in self._account(actor, time, value, seq):
-                self.apply(event, at)
-                events.append((at, event))
-            caused = self.alerts.admit(actor.observe(time, value), time)
-            if actor.spec.role in EMISSION_ROLES:
-                caused += self._hotspot(actor, time, value)
+            # what the reading settles before it is judged: the balance window it
+            # closes, the sensors found quiet as event time moves on, its own return
+            settled = None
+            if time >= end:
+                if sealing:  # the closing window's root needs every leaf of it
+                    balance.seal_readings(sealing, seq)
+                    sealing = []
+                settled = self._advance(time)
+                start, end = balance.start, balance.end
+            sealing.append(row)
+            if sensor in flows:
+                balance.add_flow(sensor, actor.spec.role, time, value, seq)
+            quiet, back = seen(sensor, time)
+            if quiet or back:
+                settled = (settled or []) + self._silence(actor, time, value, quiet, back)
+            if settled:
+                for at, event in settled:
+                    apply(event, at)
+                    events.append((at, event))
+            # its judgement
+            caused = actor.observe(time, value)
+            if caused:
+                caused = alerts.admit(caused, time)
+            if sensor in emitters and (spots := self._hotspot(actor, time, value)):
+                caused = [*caused, *spots]
             for event in caused:
-                self.apply(event, time)
+                apply(event, time)
                 events.append((time, event))
-            for due, event in self.alerts.escalations(time):
-                self.apply(event, due)
-                events.append((due, event))
+            if time >= alerts.next_due:
+                for due, event in alerts.escalations(time):
+                    apply(event, due)
+                    events.append((due, event))
+        if sealing:
+            balance.seal_readings(sealing, seq)
         if self.model is not None and (now := self.staleness.now) >= 0:
             for event in self.alerts.admit(self.model.step(now, self._latest), now):
                 self.apply(event, now)
@@ -148,27 +216,18 @@ class FacilityActor:
     def _latest(self) -> dict[str, float]:
         return {s: a.detector.last for s, a in self.sensors.items() if a.last_time >= 0}
 
-    def _refusal(self, actor: SensorActor | None, time: int, value: float, arrived: int):
-        if actor is None:
-            return "unknown sensor"
-        if not math.isfinite(value):
-            return "value not finite"
-        if time > arrived + self.config.max_future_ms:
-            return "timestamp in the future"
-        if time <= actor.last_time:
-            return "timestamp not after the sensor's last reading"
-        if self.balance.before_window(time):
-            return "timestamp before the facility's open accounting window"
-        return None
-
-    def _account(self, actor: SensorActor, time: int, value: float, seq: int):
-        """What an accepted reading settles before it is judged: the balance window it
-        closes, the sensors found quiet as event time moves on, its own return."""
+    def _advance(self, time: int) -> list[tuple[int, Event]]:
+        """The balance's window closed by an accepted reading at `time` (if any), and the
+        outcomes of approvals that its emissions complete."""
         out = self.balance.advance(time)
         out += [(at, o) for at, e in out if isinstance(e, EmissionsMeasured)
                 for o in self.outcomes.due(e, at)]
-        self.balance.add(actor.sensor, actor.spec.role, time, value, seq)
-        quiet, back = self.staleness.seen(actor.sensor, time)
+        return out
+
+    def _silence(self, actor: SensorActor, time: int, value: float, quiet, back):
+        """The alerts of the sensors found quiet, and the clears of `actor`'s own
+        silence alerts it comes back from (judged before any of them is applied)."""
+        out = []
         for sensor, since, kind in quiet:
             out += [(since, e) for e in self.alerts.admit([self._quiet(sensor, since, kind)],
                                                           since)]

@@ -14,6 +14,8 @@ from events import AlertCleared, AlertRaised, Event, SensorSpec
 
 __all__ = ["SensorActor", "alert_id"]
 
+_NOTHING: tuple[Event, ...] = ()
+
 
 def alert_id(facility: str, sensor: str, kind: str, time: int) -> str:
     return hashlib.sha256(f"{facility}/{sensor}/{kind}/{time}".encode()).hexdigest()[:20]
@@ -34,11 +36,15 @@ class SensorActor:
     def sensor(self) -> str:
         return self.spec.sensor
 
-    def observe(self, time: int, value: float) -> list[Event]:
-        """One validated reading in; the events it causes out (not yet applied)."""
+    def observe(self, time: int, value: float) -> list[Event] | tuple[Event, ...]:
+        """One validated reading in; the events it causes out (not yet applied): most
+        readings cause none, and get the same empty tuple back."""
         self.last_time = time
-        baseline = self.detector.level
-        score, decision = self.detector.update(value)
+        d = self.detector
+        baseline = d.level
+        score, decision = d.update(value)
+        if decision is None and d.drift_decision is None:
+            return _NOTHING
         out: list[Event] = []
         if decision == "clear":
             if self.open_alert is not None:
@@ -56,7 +62,6 @@ class SensorActor:
                 )
                 severity = severity_of(score)
             out.append(self._raised(time, kind, severity, value, baseline, score, message))
-        d = self.detector
         if d.drift_decision == "clear":
             if self.open_drift is not None:
                 out.append(self._cleared(self.open_drift, value))

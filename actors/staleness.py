@@ -35,14 +35,18 @@ class StaleWatch(msgspec.Struct):
     sensors: dict[str, list] = msgspec.field(default_factory=dict)
     due: int = _NEVER  # earliest time at which some sensor turns quieter
 
-    def seen(self, sensor: str, time: int) -> tuple[list[tuple[str, int, str]], tuple[str, ...]]:
+    def seen(
+        self, sensor: str, time: int
+    ) -> tuple[list[tuple[str, int, str]] | tuple[()], tuple[str, ...]]:
         """A reading of `sensor` at `time` accepted: the (sensor, time it turned quiet,
         kind) found when the facility's time moved on, and the kinds of silence
-        `sensor` comes back from."""
-        found: list[tuple[str, int, str]] = []
-        if time > self.now:
-            if self.now >= self.due:
-                found = self._scan(self.now)
+        `sensor` comes back from. Both are empty for almost every reading (then the
+        same empty tuples, nothing allocated)."""
+        found: list[tuple[str, int, str]] | tuple[()] = ()
+        now = self.now
+        if time > now:
+            if now >= self.due:
+                found = self._scan(now)
             self.now = time
         back: tuple[str, ...] = ()
         r = self.sensors.get(sensor)
@@ -57,10 +61,11 @@ class StaleWatch(msgspec.Struct):
             elif learned >= self.learn_after:
                 gap = gap if gap < 3 * mean else 3 * mean  # one long gap loosens little
             mean += (gap - mean) / (learned + 1 if learned < 9 else 10)
-            r[1], r[2] = mean, learned + 1
-            if learned + 1 >= self.learn_after and self.dropout_min_ms:
+            learned += 1
+            r[1], r[2] = mean, learned
+            if learned >= self.learn_after and (least := self.dropout_min_ms):
                 after = int(self.dropout_factor * mean)
-                after = after if after > self.dropout_min_ms else self.dropout_min_ms
+                after = after if after > least else least
                 r[4] = after if after < self.stale_after_ms else 0
         r[0] = time
         due = time + (r[4] or self.stale_after_ms)

@@ -59,7 +59,7 @@ from events.proofs import (
     verify_consistency,
     verify_inclusion,
 )
-from events.seal import SealFrontier, reading_leaf
+from events.seal import SealFrontier, reading_leaf, reading_leaves
 from events.treehead import (
     TREE_HEAD_CONTEXT,
     SigningKey,
@@ -157,6 +157,7 @@ __all__ = [
     "partition_of",
     "read_bundle",
     "reading_leaf",
+    "reading_leaves",
     "readings_subject",
     "root_from_inclusion_proof",
     "tree_head_message",

@@ -13,11 +13,14 @@ the same root `MerkleTree` gives for the same leaves.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from hashlib import sha256
+
 import msgspec
 
 from events.merkle import EMPTY_ROOT, leaf_hash, node_hash
 
-__all__ = ["SealFrontier", "reading_leaf"]
+__all__ = ["SealFrontier", "reading_leaf", "reading_leaves"]
 
 _canonical = msgspec.json.Encoder(order="sorted")
 
@@ -34,6 +37,12 @@ def reading_leaf(facility: str, sensor: str, time: int, value: float) -> bytes:
     {"facility", "sensor", "time", "value"}, e.g.
     b'{"facility":"ccs-07","sensor":"flue_co2","time":1767225600000,"value":400.0}'."""
     return _canonical.encode(_Reading(facility, sensor, time, float(value)))
+
+
+def reading_leaves(facility: str, readings: Iterable[tuple[str, int, float]]) -> list[bytes]:
+    """`reading_leaf` of each (sensor, time, value) of one facility, in order."""
+    encode = _canonical.encode
+    return [encode(_Reading(facility, s, t, float(v))) for s, t, v in readings]
 
 
 class SealFrontier(msgspec.Struct):
@@ -58,6 +67,20 @@ class SealFrontier(msgspec.Struct):
             right = self.peaks.pop()
             self.peaks[-1] = node_hash(self.peaks[-1], right)
             carry //= 2
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """`append` each of `leaves` in turn (a frame's readings at once): the same
+        hashes, one SHA-256 per leaf and one per carry, without a call per leaf."""
+        peaks, size = self.peaks, self.size
+        for data in leaves:
+            peaks.append(sha256(b"\x00" + data).digest())  # leaf_hash(data)
+            size += 1
+            carry = size
+            while carry % 2 == 0:
+                right = peaks.pop()
+                peaks[-1] = sha256(b"\x01" + peaks[-1] + right).digest()  # node_hash
+                carry //= 2
+        self.size = size
 
     def root(self) -> bytes:
         """MTH of the leaves so far; MTH({}) = SHA-256("") for none."""
