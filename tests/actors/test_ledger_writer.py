@@ -7,6 +7,7 @@ the stream, and appends go on from there; a signed head covers only stored recor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import msgspec
 
@@ -36,6 +37,21 @@ def _events(first: int, n: int, stream: str = "readings") -> list[Envelope]:
     ]
 
 
+@contextlib.asynccontextmanager
+async def _writer(url: str, tmp_path):
+    """A started writer (heads signed on demand only) and a JetStream client beside it."""
+    nc = await connect(url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    writer = LedgerWriter(url, str(tmp_path / "ledger.key"), head_interval_s=3600)
+    await writer.start()
+    try:
+        yield js, writer
+    finally:
+        await writer.stop()
+        await nc.close()
+
+
 async def _stored(js) -> list:
     last = (await js.stream_info(LEDGER)).state.last_seq
     return [m async for m in read_stream(js, LEDGER, "ledger.records", 1, last)]
@@ -43,26 +59,19 @@ async def _stored(js) -> list:
 
 def test_concurrent_appends_keep_one_record_per_message(nats_server, tmp_path):
     async def go():
-        nc = await connect(nats_server.url)
-        js = nc.jetstream()
-        await ensure_streams(js)
-        writer = LedgerWriter(nats_server.url, str(tmp_path / "ledger.key"),
-                              head_interval_s=3600)
-        await writer.start()
-        # 12 appends from 4 callers at once, one of 2,500 events (three atomic batches)
-        sizes = [2_500] + [300] * 11
-        starts = [1 + sum(sizes[:i]) for i in range(len(sizes))]
-        returned = await asyncio.gather(*(
-            writer.append(encode_envelopes(_events(s, n))) for s, n in zip(starts, sizes)
-        ))
-        total = sum(sizes)
-        assert max(returned) == total == writer.size()
-        # the same events again: dropped, and the size returned is the stored one
-        assert await writer.append(encode_envelopes(_events(1, 300))) == total
-        head = await writer.head()
-        stored = await _stored(js)
-        await writer.stop()
-        await nc.close()
+        async with _writer(nats_server.url, tmp_path) as (js, writer):
+            # 12 appends from 4 callers at once, one of 2,500 events (three atomic batches)
+            sizes = [2_500] + [300] * 11
+            starts = [1 + sum(sizes[:i]) for i in range(len(sizes))]
+            returned = await asyncio.gather(*(
+                writer.append(encode_envelopes(_events(s, n))) for s, n in zip(starts, sizes)
+            ))
+            total = sum(sizes)
+            assert max(returned) == total == writer.size()
+            # the same events again: dropped, and the size returned is the stored one
+            assert await writer.append(encode_envelopes(_events(1, 300))) == total
+            head = await writer.head()
+            stored = await _stored(js)
         return head, stored, total
 
     head, stored, total = asyncio.run(go())
@@ -82,33 +91,26 @@ def test_concurrent_appends_keep_one_record_per_message(nats_server, tmp_path):
 
 def test_a_refused_batch_fails_the_ones_after_it(nats_server, tmp_path):
     async def go():
-        nc = await connect(nats_server.url)
-        js = nc.jetstream()
-        await ensure_streams(js)
-        writer = LedgerWriter(nats_server.url, str(tmp_path / "ledger.key"),
-                              head_interval_s=3600)
-        await writer.start()
-        assert await writer.append(encode_envelopes(_events(1, 10))) == 10
-        # a second writer by mistake appends a valid continuation behind its back
-        rogue = Ledger()
-        for msg in await _stored(js):
-            rogue.restore(msg.data)
-        [record] = rogue.seal(_events(1, 1, stream="elsewhere"))
-        await js.publish("ledger.records", record.data,
-                         headers={"Nats-Expected-Last-Sequence": "10"})
-        # two batches in flight together: the first is refused, so is the second
-        outcomes = await asyncio.gather(
-            writer.append(encode_envelopes(_events(11, 5))),
-            writer.append(encode_envelopes(_events(16, 5))),
-            return_exceptions=True,
-        )
-        after_failure = writer.size()
-        # the callers retry: the rebuilt ledger continues after the rogue record
-        assert await writer.append(encode_envelopes(_events(11, 10))) == 21
-        head = await writer.head()
-        stored = await _stored(js)
-        await writer.stop()
-        await nc.close()
+        async with _writer(nats_server.url, tmp_path) as (js, writer):
+            assert await writer.append(encode_envelopes(_events(1, 10))) == 10
+            # a second writer by mistake appends a valid continuation behind its back
+            rogue = Ledger()
+            for msg in await _stored(js):
+                rogue.restore(msg.data)
+            [record] = rogue.seal(_events(1, 1, stream="elsewhere"))
+            await js.publish("ledger.records", record.data,
+                             headers={"Nats-Expected-Last-Sequence": "10"})
+            # two batches in flight together: the first is refused, so is the second
+            outcomes = await asyncio.gather(
+                writer.append(encode_envelopes(_events(11, 5))),
+                writer.append(encode_envelopes(_events(16, 5))),
+                return_exceptions=True,
+            )
+            after_failure = writer.size()
+            # the callers retry: the rebuilt ledger continues after the rogue record
+            assert await writer.append(encode_envelopes(_events(11, 10))) == 21
+            head = await writer.head()
+            stored = await _stored(js)
         return outcomes, after_failure, head, stored
 
     outcomes, after_failure, head, stored = asyncio.run(go())
