@@ -175,7 +175,7 @@ class LedgerWriter:
         if max(len(r.data) for r in records) > nc.max_payload:
             raise ValueError(f"a record of {first}..{last} exceeds the server's max payload")
         if len(records) > 1:
-            await _queue(nc, _frames(batch.encode(), records[:-1]))
+            await _queue(nc, batch, records[:-1])
         headers = {"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(len(records))}
         if len(records) == 1:
             headers["Nats-Expected-Last-Sequence"] = str(first - 1)
@@ -325,11 +325,20 @@ def _frames(batch: bytes, records: list) -> bytes:
     return b"".join(out)
 
 
-def _queue(nc, frames: bytes):
-    """Queue raw protocol frames on nats-py's outgoing buffer, in order with what
-    `publish` queues, flushed by its flusher: `Client._send_command`, the method
-    `publish` itself ends in, and the only private name used here."""
-    return nc._send_command(frames)
+async def _queue(nc, batch: str, records: list) -> None:
+    """Queue records 1..n of atomic batch `batch` (not its commit) on nats-py's outgoing
+    buffer, in order with what `publish` queues, flushed by its flusher. The frames go
+    through `Client._send_command`, the method `publish` itself ends in and the only
+    private name used here; a nats-py without it gets the same messages through
+    `publish`, one by one."""
+    send = getattr(nc, "_send_command", None)
+    if send is not None:
+        return await send(_frames(batch.encode(), records))
+    for i, r in enumerate(records, 1):
+        headers = {"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(i)}
+        if i == 1:
+            headers["Nats-Expected-Last-Sequence"] = str(r.seq - 1)
+        await nc.publish(RECORDS_SUBJECT, r.data, headers=headers)
 
 
 _RECORDS = RECORDS_SUBJECT.encode()

@@ -12,6 +12,7 @@ import contextlib
 import msgspec
 
 from actors import LedgerWriter, read_stream
+from actors.ledger_writer import _queue
 from events import (
     AlertRaised,
     Causation,
@@ -121,3 +122,37 @@ def test_a_refused_batch_fails_the_ones_after_it(nats_server, tmp_path):
     assert [decode_record(m.data).seq for m in stored] == list(range(1, 22))
     assert head["tree_size"] == 21
     assert msgspec.json.decode(stored[10].data)["event"]["causation"]["stream"] == "elsewhere"
+
+
+class _PublishOnly:
+    """A real client seen through `publish` alone: a nats-py without `_send_command`."""
+
+    def __init__(self, nc) -> None:
+        self.publish = nc.publish
+
+
+def test_frames_written_as_bytes_store_what_publish_stores(nats_server):
+    """The batch frames built by hand and the same messages through `publish` leave
+    the same records and headers in LEDGER."""
+    records = Ledger().seal(_events(1, 5))
+    batch = "1-5-test"
+
+    async def store(via) -> list:
+        nc = await connect(nats_server.url)
+        js = nc.jetstream()
+        with contextlib.suppress(Exception):
+            await js.delete_stream(LEDGER)
+        await ensure_streams(js)
+        await _queue(via(nc), batch, records[:-1])
+        reply = await nc.request("ledger.records", records[-1].data, timeout=10, headers={
+            "Nats-Batch-Id": batch, "Nats-Batch-Sequence": "5", "Nats-Batch-Commit": "1"})
+        assert msgspec.json.decode(reply.data)["seq"] == 5, reply.data
+        stored = [(m.data, dict(m.headers or {})) for m in await _stored(js)]
+        await nc.close()
+        return stored
+
+    by_hand = asyncio.run(store(lambda nc: nc))
+    through_publish = asyncio.run(store(_PublishOnly))
+    assert [data for data, _ in by_hand] == [r.data for r in records]
+    assert by_hand == through_publish
+    assert by_hand[0][1]["Nats-Expected-Last-Sequence"] == "0"
