@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="snapshot a partition's actors every N messages (default 1000; 0: never)")
     up.add_argument("--snapshot-every-s", type=float, default=None, metavar="T",
                     help="... or every T seconds of stream time (default 60)")
+    up.add_argument("--api-replicas", type=int, default=None, metavar="N",
+                    help="Serve replicas answering the HTTP API (default 1; each is a process "
+                         "with its own view cache and live-stream feed)")
     up.add_argument("--mqtt-port", type=int, default=None,
                     help="MQTT listener of the embedded nats-server (default: a free port)")
 

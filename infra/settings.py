@@ -36,6 +36,7 @@ class Settings:
     snapshot_every_s: float = 60.0  # ... or this much stream time, whichever comes first
     num_cpus: int | None = None
     open_reads: bool = True  # GET routes answer callers without a token
+    api_replicas: int = 1  # Serve replicas of the HTTP API, each a Python process
     mqtt_port: int = 0  # the embedded nats-server's MQTT listener; 0 = a free port
 
     @classmethod

@@ -137,11 +137,13 @@ def _check_free(host: str, port: int) -> None:
 
 
 def check_shards(s: Settings) -> None:
-    """Refuse, before anything starts, shard settings that cannot work."""
+    """Refuse, before anything starts, shard and replica settings that cannot work."""
     from infra.cli import UserError
 
     if s.shards is not None and s.shards < 1:
         raise UserError(f"--shards must be at least 1, not {s.shards}")
+    if s.api_replicas < 1:
+        raise UserError(f"--api-replicas must be at least 1, not {s.api_replicas}")
     for f in s.pin:
         if not f or any(c in f for c in " \t*>") or f.startswith(".") or f.endswith("."):
             raise UserError(f"--pin {f!r}: not a facility name (no blanks, '*' or '>')")
@@ -225,7 +227,8 @@ class System:
         ray.get([shard.start.remote() for shard in self.shards])
         if http:
             serve.start(http_options={"host": s.host, "port": s.port})
-            serve.run(Api.bind(self.projections, self.ledger, nats_url=self.nats_url,
+            api = Api.options(num_replicas=s.api_replicas)
+            serve.run(api.bind(self.projections, self.ledger, nats_url=self.nats_url,
                                partitions=s.partitions,
                                token_key=TokenKey.load_or_create(s.api_key_path),
                                exporter=partial(write_export, s.data_dir),

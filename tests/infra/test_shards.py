@@ -31,6 +31,7 @@ def test_a_pinned_lane_reads_its_facility_subject_under_a_durable_name_of_its_ow
 @pytest.mark.parametrize("argv, message", [
     (["--shards", "0"], "--shards must be at least 1"),
     (["--pin", "a*"], "not a facility name"),
+    (["--api-replicas", "0"], "--api-replicas must be at least 1"),
 ])
 def test_up_refuses_bad_shard_settings(capsys, tmp_path, argv, message):
     from infra.cli import main

@@ -80,12 +80,14 @@ def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
     assert not (data / "runtime.json").exists()
     assert main(["verify", "--data-dir", str(data)]) == 0
 
-    # a second `up` on the same data dir resumes: the ledger grows from where it was
+    # a second `up` on the same data dir resumes: the ledger grows from where it was;
+    # this time two replicas answer the API
     size_before = _ledger_size(data)
-    proc = _up(data, port)
+    proc = _up(data, port, "--api-replicas", "2")
     try:
         _poll(f"http://127.0.0.1:{port}/health",
               lambda r: r.get("ledger_size", 0) > size_before, 120)
+        assert _api_replicas(proc.pid) == 2
     finally:
         out = _stop(proc)
     assert proc.returncode == 0, out[-3000:]
@@ -96,6 +98,24 @@ def _ledger_size(data) -> int:
     bundle = data.parent / "size.bundle"
     assert main(["export", "--data-dir", str(data), "-o", str(bundle)]) == 0
     return sum(1 for line in bundle.read_text().splitlines() if line.startswith('{"event"'))
+
+
+def _api_replicas(pid: int) -> int:
+    """Serve replicas of the API among the descendants of process `pid` (Ray's
+    processes are its children's children)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = 0, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            with contextlib.suppress(OSError):
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+                found += cmd.startswith(b"ray::ServeReplica") and b"Api" in cmd.split(b"\0")[0]
+    return found
 
 
 def _alive(pid: int) -> bool:
