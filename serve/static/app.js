@@ -342,8 +342,10 @@ async function checkHead() {
 // ---- the live stream ----------------------------------------------------------------
 
 function refreshSoon(what) {
-  // the projections trail the ledger by a moment: read now-ish and once more a bit later
-  for (const delay of [300, 2000]) {
+  // the projections trail the ledger by a moment, and a cached view may be served up
+  // to 2.5 s old while it is refreshed (serve/cache.py): read now-ish, a bit later, and
+  // once more when any answer must have been made after the record arrived
+  for (const delay of [300, 2000, 5000]) {
     const key = `${what}@${delay}`;
     if (state.timers.has(key)) continue;
     state.timers.set(key, setTimeout(() => {
