@@ -18,7 +18,7 @@ from hashlib import sha256
 
 import msgspec
 
-from events.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from events.merkle import EMPTY_ROOT, node_hash
 
 __all__ = ["SealFrontier", "reading_leaf", "reading_leaves"]
 
@@ -59,22 +59,16 @@ class SealFrontier(msgspec.Struct):
 
     def append(self, data: bytes) -> None:
         """Add the leaf whose data is `data` (hashed here as SHA-256(0x00 || data))."""
-        self.peaks.append(leaf_hash(data))
-        self.size += 1
-        # the binary carry of the new size: two equal perfect subtrees make one
-        carry = self.size
-        while carry % 2 == 0:
-            right = self.peaks.pop()
-            self.peaks[-1] = node_hash(self.peaks[-1], right)
-            carry //= 2
+        self.extend((data,))
 
     def extend(self, leaves: Iterable[bytes]) -> None:
-        """`append` each of `leaves` in turn (a frame's readings at once): the same
-        hashes, one SHA-256 per leaf and one per carry, without a call per leaf."""
+        """`append` each of `leaves` in turn (a frame's readings at once), with the
+        hashes of `leaf_hash` and `node_hash` written out: no call per leaf."""
         peaks, size = self.peaks, self.size
         for data in leaves:
             peaks.append(sha256(b"\x00" + data).digest())  # leaf_hash(data)
             size += 1
+            # the binary carry of the new size: two equal perfect subtrees make one
             carry = size
             while carry % 2 == 0:
                 right = peaks.pop()
