@@ -77,7 +77,7 @@ class Forecasts:
     """Fitted models by (facility, series), each with the history cut it was fitted on."""
 
     def __init__(self) -> None:
-        self._models: dict[tuple[str, str], tuple[tuple[int, int], Fitted]] = {}
+        self._models: dict[tuple[str, str], tuple[tuple[int, bytes, bytes], Fitted]] = {}
 
     def forecast(self, store: Store, facility: str, horizon_h: int = MAX_HORIZON_H,
                  as_of_seq: int | None = None) -> dict[str, Any]:
@@ -103,7 +103,10 @@ class Forecasts:
                        recent_balance(rows))
 
     def _model(self, facility: str, name: str, starts, y, cut: int) -> Fitted:
-        key, stamp = (facility, name), (cut, len(starts))
+        # the model is a function of what it is fitted on: an `as_of` view of the past,
+        # or a history that has grown past HISTORY_H, fits on other windows than the
+        # answer before whatever their count
+        key, stamp = (facility, name), (cut, starts.tobytes(), y.tobytes())
         cached = self._models.get(key)
         if cached is None or cached[0] != stamp:
             cached = self._models[key] = (stamp, fit(starts, y))

@@ -66,3 +66,19 @@ def test_too_little_history_is_refused():
     p = predict(fit(starts[:MIN_HISTORY_H], y[:MIN_HISTORY_H]), starts[:MIN_HISTORY_H],
                 y[:MIN_HISTORY_H], 24)
     assert np.isfinite(p.mean).all() and len(p.mean) == 24
+
+
+def test_a_cached_model_is_refitted_when_its_windows_differ_not_only_their_count():
+    """Forecasts keeps one model per facility and series: an `as_of` view with the same
+    cut and as many windows as the cached fit, but other values, gets its own fit."""
+    from projections.forecast import Forecasts
+
+    starts, y = plant(weeks=1)
+    cut = int(starts[-1] + HOUR_MS)
+    forecasts = Forecasts()
+    first = forecasts._model("ccs-01", "emitted_t", starts, y, cut)
+    again = forecasts._model("ccs-01", "emitted_t", starts, y.copy(), cut)
+    other = forecasts._model("ccs-01", "emitted_t", starts, y + 50.0, cut)
+    assert again is first  # the same windows: the cached fit
+    assert other is not first
+    assert predict(other, starts, y + 50.0, 24).mean.mean() > predict(first, starts, y, 24).mean.mean() + 40
