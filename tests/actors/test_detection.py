@@ -158,3 +158,12 @@ def test_a_sensor_that_never_repeated_itself_is_stuck_after_a_few_repeats():
     feed(quantised, np.round(50 + rng.normal(0, 1, 100)))  # repeats now and then
     out = [dec for _, dec in feed(quantised, [50.0] * 70)]
     assert out.count("raise:stuck") == 1 and out.index("raise:stuck") >= 55
+
+
+def test_the_detector_arithmetic_over_arrays_is_the_same_bit_for_bit():
+    """infra/bench_vector's numpy form of `update` (the measure of what vectorising
+    would gain) must compute what `update` does, or its figures mean nothing."""
+    from infra.bench_vector import run
+
+    for sensors in (1, 7, 64):
+        assert run(sensors, readings=3_000)[2], sensors
