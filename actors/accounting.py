@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import msgspec
 
-from events import EmissionsMeasured, Event, ReadingsSealed, SealFrontier, reading_leaves
+from events import EmissionsMeasured, Event, ReadingsSealed, SealFrontier, readings_leaf
 
 __all__ = ["FLOW_ROLES", "CarbonBalance"]
 
@@ -44,6 +44,7 @@ class CarbonBalance(msgspec.Struct):
     seal: SealFrontier = msgspec.field(default_factory=SealFrontier)
     seal_seqs: tuple[int, int] = (0, 0)
     held: dict[str, _Held] = msgspec.field(default_factory=dict)
+    sealed_readings: int = 0  # in the seal's leaves, which are one per message
 
     @property
     def end(self) -> int:
@@ -63,16 +64,19 @@ class CarbonBalance(msgspec.Struct):
         return closed
 
     def add(self, sensor: str, role: str, time: int, value: float, seq: int) -> None:
-        """One accepted reading, at a time inside the open window."""
+        """One accepted reading, at a time inside the open window, sealed as the only
+        reading of message `seq` (what a frame of one reading gives)."""
         self.seal_readings([(sensor, time, value)], seq)
         if role in FLOW_ROLES:
             self.add_flow(sensor, role, time, value, seq)
 
     def seal_readings(self, readings: list[tuple[str, int, float]], seq: int) -> None:
-        """The seal's part of `add` for some accepted readings (sensor, time, value),
-        in the order they were accepted, all inside the open window: a frame's at once."""
+        """The seal's part of `add` for all the readings (sensor, time, value) of
+        message `seq` accepted inside the open window, in the order they were accepted:
+        one leaf (docs/ledger.md §8), so called once per message and window."""
         if readings:
-            self.seal.extend(reading_leaves(self.facility, readings))
+            self.seal.append(readings_leaf(self.facility, seq, readings))
+            self.sealed_readings += len(readings)
             self.seal_seqs = _span(self.seal_seqs, seq)
 
     def add_flow(self, sensor: str, role: str, time: int, value: float, seq: int) -> None:
@@ -114,11 +118,12 @@ class CarbonBalance(msgspec.Struct):
         if self.seal.size:
             out.append((self.end, ReadingsSealed(
                 facility=self.facility, window_start=self.start, window_end=self.end,
-                root=self.seal.root().hex(), count=self.seal.size,
+                root=self.seal.root().hex(), count=self.sealed_readings,
                 first_seq=self.seal_seqs[0], last_seq=self.seal_seqs[1],
+                leaves=self.seal.size,
             )))
         self.tonnes, self.flow_readings, self.flow_seqs = {}, 0, (0, 0)
-        self.seal, self.seal_seqs = SealFrontier(), (0, 0)
+        self.seal, self.seal_seqs, self.sealed_readings = SealFrontier(), (0, 0), 0
         return out
 
 

@@ -136,13 +136,16 @@ class FacilityActor:
         a Python step, so the step does only what the reading needs: the refusal
         checks written out, the window's bounds and the alert book's next escalation
         kept at hand so that a reading that closes nothing and causes nothing touches
-        no list but the seal's, and the seal's leaves hashed per frame (one leaf per
-        reading still, docs/ledger.md §8) before anything that reads the seal.
+        no list but the seal's, and the seal's leaf made once for the frame's readings
+        in a window (docs/ledger.md §8), before anything that reads the seal. Values
+        are taken as floats: a frame decoded at the edge holds nothing else (and
+        `float` of a float is that float), one built in Python may hold ints, which
+        the seal's leaf must not write as such.
         """
         events: list[tuple[int, Event]] = []
         bad_s, bad_t, bad_v, reasons = [], [], [], []
         times = frame.times
-        rows = zip(frame.sensors, times, frame.values)
+        rows = zip(frame.sensors, times, map(float, frame.values))
         if times != sorted(times):
             rows = sorted(rows, key=_time_of)
         actors, alerts, balance = self.sensors, self.alerts, self.balance
@@ -176,7 +179,7 @@ class FacilityActor:
             # closes, the sensors found quiet as event time moves on, its own return
             settled = None
             if time >= end:
-                if sealing:  # the closing window's root needs every leaf of it
+                if sealing:  # the closing window's root needs its leaf of this frame
                     balance.seal_readings(sealing, seq)
                     sealing = []
                 settled = self._advance(time)

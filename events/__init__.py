@@ -59,7 +59,7 @@ from events.proofs import (
     verify_consistency,
     verify_inclusion,
 )
-from events.seal import SealFrontier, reading_leaf, reading_leaves
+from events.seal import SealedReadings, SealFrontier, readings_leaf
 from events.treehead import (
     TREE_HEAD_CONTEXT,
     SigningKey,
@@ -135,6 +135,7 @@ __all__ = [
     "Role",
     "RootMismatch",
     "SealFrontier",
+    "SealedReadings",
     "SealedRecord",
     "SensorRegistered",
     "SensorSpec",
@@ -156,8 +157,7 @@ __all__ = [
     "node_hash",
     "partition_of",
     "read_bundle",
-    "reading_leaf",
-    "reading_leaves",
+    "readings_leaf",
     "readings_subject",
     "root_from_inclusion_proof",
     "tree_head_message",

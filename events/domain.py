@@ -185,9 +185,13 @@ class EmissionsMeasured(DomainEvent, tag="emissions.measured"):
     last_seq: int
 
 
-class ReadingsSealed(DomainEvent, tag="readings.sealed"):
+class ReadingsSealed(DomainEvent, tag="readings.sealed", omit_defaults=True):
     """The RFC 6962 Merkle root over the `count` readings the facility accepted with a
-    time in [window_start, window_end), leaves as docs/ledger.md §8 defines them."""
+    time in [window_start, window_end): a tree of `leaves` leaves, one per READINGS
+    message and window, as docs/ledger.md §8 defines them. `leaves` is the tree size an
+    inclusion proof is checked against. Records written when every reading was a leaf
+    of its own have no `leaves`: it reads as 0 and, the one field left out at its
+    default, is written back without it, so those records stay canonical."""
 
     window_start: int
     window_end: int
@@ -195,6 +199,7 @@ class ReadingsSealed(DomainEvent, tag="readings.sealed"):
     count: int
     first_seq: int
     last_seq: int
+    leaves: int = 0
 
 
 class RecommendationOutcomeMeasured(DomainEvent, tag="recommendation.outcome_measured"):

@@ -2,10 +2,14 @@
 
 A `ReadingsSealed` event commits the ledger to the exact readings a facility accepted
 in a window, without putting them in the ledger: its root is the RFC 6962 Merkle tree
-head over one leaf per reading, so any single reading can later be proven to be in
-the window with an ordinary inclusion proof (docs/ledger.md §8).
+head over one leaf per READINGS message and window, the canonical bytes of the
+message's readings accepted in the window, so any single reading can later be proven
+to be in the window with an ordinary inclusion proof of its message's leaf
+(docs/ledger.md §8). A leaf per message rather than per reading: the encoding, the
+leaf hash and the node hashes are paid once per frame of hundreds of readings, not
+once per reading.
 
-A facility sees a window's readings one by one and must not hold them all (an hour of
+A facility sees a window's messages one by one and must not hold them all (an hour of
 a large plant is many thousands), so `SealFrontier` keeps only the roots of the
 perfect subtrees so far, the "compact range" of the left edge: O(log n) hashes, and
 the same root `MerkleTree` gives for the same leaves.
@@ -20,29 +24,29 @@ import msgspec
 
 from events.merkle import EMPTY_ROOT, node_hash
 
-__all__ = ["SealFrontier", "reading_leaf", "reading_leaves"]
+__all__ = ["SealFrontier", "SealedReadings", "readings_leaf"]
 
 _canonical = msgspec.json.Encoder(order="sorted")
 
 
-class _Reading(msgspec.Struct, frozen=True):
+class SealedReadings(msgspec.Struct, frozen=True):
+    """What a leaf holds: the readings (sensor, time, value) of READINGS message `seq`
+    that `facility` accepted in one window, in the order it accepted them."""
+
     facility: str
-    sensor: str
-    time: int
-    value: float
+    seq: int
+    readings: list[tuple[str, int, float]]
 
 
-def reading_leaf(facility: str, sensor: str, time: int, value: float) -> bytes:
-    """The leaf data of one reading: canonical JSON (docs/ledger.md §1) of
-    {"facility", "sensor", "time", "value"}, e.g.
-    b'{"facility":"ccs-07","sensor":"flue_co2","time":1767225600000,"value":400.0}'."""
-    return _canonical.encode(_Reading(facility, sensor, time, float(value)))
+def readings_leaf(facility: str, seq: int, readings: list[tuple[str, int, float]]) -> bytes:
+    """The leaf data of a message's readings in a window: canonical JSON (docs/ledger.md
+    §1) of {"facility", "readings", "seq"}, e.g.
+    b'{"facility":"ccs-07","readings":[["flue_co2",1767225600000,400.0]],"seq":4711}'.
 
-
-def reading_leaves(facility: str, readings: Iterable[tuple[str, int, float]]) -> list[bytes]:
-    """`reading_leaf` of each (sensor, time, value) of one facility, in order."""
-    encode = _canonical.encode
-    return [encode(_Reading(facility, s, t, float(v))) for s, t, v in readings]
+    One encode for the whole list. The values must be floats already (a frame decoded
+    at the edge has nothing else; `FacilityActor.observe` makes sure of it for frames
+    built in Python), so that `400.0` is never written `400`."""
+    return _canonical.encode(SealedReadings(facility, seq, readings))
 
 
 class SealFrontier(msgspec.Struct):
@@ -62,8 +66,8 @@ class SealFrontier(msgspec.Struct):
         self.extend((data,))
 
     def extend(self, leaves: Iterable[bytes]) -> None:
-        """`append` each of `leaves` in turn (a frame's readings at once), with the
-        hashes of `leaf_hash` and `node_hash` written out: no call per leaf."""
+        """`append` each of `leaves` in turn, with the hashes of `leaf_hash` and
+        `node_hash` written out: no call per leaf."""
         peaks, size = self.peaks, self.size
         for data in leaves:
             peaks.append(sha256(b"\x00" + data).digest())  # leaf_hash(data)

@@ -1,10 +1,11 @@
 """`plumeline audit reading`: prove that one reading is in its facility's sealed window.
 
 The auditor's route from a number on a report back to the device: find the reading
-in READINGS, rebuild the leaves of its window (docs/ledger.md §8) by running the
-facility's derivation over its messages, and check the RFC 6962 inclusion proof of
-the reading's leaf against the root that the ledger's `readings.sealed` record holds,
-not against a root computed here.
+in READINGS, rebuild the leaves of its window (docs/ledger.md §8: one per message, the
+message's readings accepted in the window) by running the facility's derivation over
+its messages, show that the reading is in its message's leaf, and check the RFC 6962
+inclusion proof of that leaf against the root and tree size that the ledger's
+`readings.sealed` record holds, not against a root computed here.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from actors import Derivation, FacilityConfig
 from events import (
     Frame,
     MerkleTree,
     ReadingsSealed,
     RootMismatch,
+    SealedReadings,
     decode_wire,
     leaf_hash,
-    reading_leaf,
+    readings_leaf,
     verify_inclusion,
 )
 from infra.cli import ExitStatus, UserError
@@ -45,25 +49,44 @@ class _Accepted:
 @dataclass(slots=True)
 class ReadingProof:
     reading: _Accepted
-    index: int
+    leaf: bytes  # the data of the leaf of the reading's message in the window
+    entry: int  # the reading's place among the leaf's readings
+    index: int  # the leaf's index in the window's tree
     leaves: int
+    readings: int  # in the window, all leaves together
     window: tuple[int, int]
-    leaf_hash: bytes
     path: list[bytes]
     root: bytes  # recomputed from READINGS
     event_id: str  # the readings.sealed event that should hold the root
     record_seq: int | None = None  # where the ledger holds it
     sealed: ReadingsSealed | None = None  # what the ledger holds
 
+    @property
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.leaf)
+
+    def in_leaf(self) -> bool:
+        """The leaf's bytes hold the reading, at `entry`, under its facility and message."""
+        held = _leaf_decoder.decode(self.leaf)
+        r = self.reading
+        return (held.seq == r.seq and self.entry < len(held.readings)
+                and held.readings[self.entry] == (r.sensor, r.time, r.value))
+
     def verified(self) -> bool:
-        if self.sealed is None or self.sealed.count != self.leaves:
+        s = self.sealed
+        if s is None or (s.leaves, s.count) != (self.leaves, self.readings):
+            return False
+        if s.facility != _leaf_decoder.decode(self.leaf).facility or not self.in_leaf():
             return False
         try:
-            verify_inclusion(self.leaf_hash, self.index, self.leaves, self.path,
-                             bytes.fromhex(self.sealed.root))
+            verify_inclusion(self.leaf_hash, self.index, s.leaves, self.path,
+                             bytes.fromhex(s.root))
         except (RootMismatch, ValueError):
             return False
         return True
+
+
+_leaf_decoder = msgspec.json.Decoder(SealedReadings)
 
 
 def parse_time(text: str) -> int:
@@ -133,17 +156,27 @@ async def prove_reading(url: str, facility: str, sensor: str, at: int,
 
 def _prove(window: list[_Accepted], sealed: ReadingsSealed, sensor: str, at: int,
            event_id: str) -> ReadingProof | None:
-    leaves = [r for r in window if sealed.window_start <= r.time < sealed.window_end]
-    found = [i for i, r in enumerate(leaves) if r.sensor == sensor and r.time == at]
+    inside = [r for r in window if sealed.window_start <= r.time < sealed.window_end]
+    # the leaves: a message's readings in the window are accepted one after another
+    messages: list[list[_Accepted]] = []
+    for r in inside:
+        if messages and messages[-1][0].seq == r.seq:
+            messages[-1].append(r)
+        else:
+            messages.append([r])
+    found = [(i, j) for i, m in enumerate(messages) for j, r in enumerate(m)
+             if r.sensor == sensor and r.time == at]
     if not found:
         return None
-    tree = MerkleTree()
-    for r in leaves:
-        tree.append(leaf_hash(reading_leaf(sealed.facility, r.sensor, r.time, r.value)))
-    i = found[0]
+    tree, leaves = MerkleTree(), []
+    for m in messages:
+        leaves.append(readings_leaf(sealed.facility, m[0].seq,
+                                    [(r.sensor, r.time, r.value) for r in m]))
+        tree.append(leaf_hash(leaves[-1]))
+    i, j = found[0]
     return ReadingProof(
-        reading=leaves[i], index=i, leaves=len(leaves),
-        window=(sealed.window_start, sealed.window_end), leaf_hash=tree.leaf(i),
+        reading=messages[i][j], leaf=leaves[i], entry=j, index=i, leaves=tree.size,
+        readings=len(inside), window=(sealed.window_start, sealed.window_end),
         path=tree.inclusion_proof(i, tree.size), root=tree.root(), event_id=event_id,
     )
 
@@ -165,15 +198,20 @@ def reading(data_dir: Path, facility: str, sensor: str, at: str,
     r = proof.reading
     print(f"reading  {facility}/{sensor} at {_iso(r.time)} ({r.time}) = {r.value!r}, "
           f"READINGS message {r.seq}")
+    held = _leaf_decoder.decode(proof.leaf).readings
+    print(f"leaf     message {r.seq}'s {len(held)} readings in the window ({len(proof.leaf)} "
+          f"bytes of canonical JSON); the reading is entry {proof.entry}: "
+          f"{msgspec.json.encode(held[proof.entry]).decode()}")
     print(f"window   {_iso(proof.window[0])} .. {_iso(proof.window[1])}: leaf {proof.index} "
-          f"of {proof.leaves}, leaf hash {proof.leaf_hash.hex()}")
+          f"of {proof.leaves} ({proof.readings} readings), leaf hash {proof.leaf_hash.hex()}")
     print("path     " + ("\n         ".join(h.hex() for h in proof.path) or "(none)"))
     print(f"root     {proof.root.hex()} (recomputed from READINGS)")
     if proof.sealed is None:
         print(f"FAILED: the ledger holds no record of event {proof.event_id}")
         return ExitStatus.TAMPERED
     print(f"ledger   record {proof.record_seq}, event {proof.event_id}: readings.sealed "
-          f"root {proof.sealed.root}, {proof.sealed.count} readings")
+          f"root {proof.sealed.root}, {proof.sealed.leaves} leaves, "
+          f"{proof.sealed.count} readings")
     if not proof.verified():
         print("FAILED: the inclusion proof does not lead to the sealed root")
         return ExitStatus.TAMPERED

@@ -9,9 +9,10 @@ from events import (
     Manifest,
     MerkleTree,
     ReadingsSealed,
+    SealFrontier,
     SensorSpec,
     leaf_hash,
-    reading_leaf,
+    readings_leaf,
 )
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a whole minute
@@ -75,21 +76,42 @@ def test_a_silent_sensor_holds_its_value_only_for_hold_max():
     assert m.emitted_t == 2.0 and m.capture_efficiency == 0.0  # 20 s x 360 t/h
 
 
-def test_the_seal_is_the_merkle_root_of_the_windows_accepted_readings_in_order():
+def test_the_seal_is_the_merkle_root_of_a_leaf_per_message_of_its_accepted_readings():
     f = plant()
     every_10s(f, range(0, 30, 10), flue_co2=100.0, solvent_temp=40.0)
-    late = Frame(facility="ccs-01", sensors=["solvent_temp", "ghost"], times=[T0 + 35_000] * 2,
-                 values=[41.0, 1.0])
-    f.observe(late, T0 + 35_000, seq=9)
+    late = Frame(facility="ccs-01", sensors=["solvent_temp", "ghost", "flue_co2"],
+                 times=[T0 + 36_000, T0 + 35_000, T0 + 35_000], values=[41.0, 1.0, 90.0])
+    f.observe(late, T0 + 36_000, seq=9)
     events = every_10s(f, range(60, 61), seq0=10, flue_co2=100.0)
     [sealed] = [e for e in events if isinstance(e, ReadingsSealed)]
     tree = MerkleTree()
-    for s in range(0, 30, 10):
-        for sensor, value in (("flue_co2", 100.0), ("solvent_temp", 40.0)):
-            tree.append(leaf_hash(reading_leaf("ccs-01", sensor, T0 + s * 1000, value)))
-    tree.append(leaf_hash(reading_leaf("ccs-01", "solvent_temp", T0 + 35_000, 41.0)))
-    assert sealed.root == tree.root().hex() and sealed.count == 7
-    assert (sealed.first_seq, sealed.last_seq) == (1, 9)
+    for i, s in enumerate(range(0, 30, 10)):
+        tree.append(leaf_hash(readings_leaf("ccs-01", 1 + i, [
+            ("flue_co2", T0 + s * 1000, 100.0), ("solvent_temp", T0 + s * 1000, 40.0)])))
+    # in time order, the refused reading left out
+    tree.append(leaf_hash(readings_leaf("ccs-01", 9, [
+        ("flue_co2", T0 + 35_000, 90.0), ("solvent_temp", T0 + 36_000, 41.0)])))
+    assert sealed.root == tree.root().hex()
+    assert (sealed.count, sealed.leaves, sealed.first_seq, sealed.last_seq) == (8, 4, 1, 9)
+
+
+def test_a_frame_across_a_window_boundary_gives_a_leaf_to_each_window():
+    f = plant()
+    every_10s(f, range(0, 1), seq0=1, flue_co2=100.0)
+    across = Frame(facility="ccs-01", sensors=["solvent_temp", "flue_co2", "solvent_temp"],
+                   times=[T0 + 50_000, T0 + 70_000, T0 + 80_000], values=[40, 101, 41.5])
+    events, _ = f.observe(across, T0 + 80_000, seq=2)
+    [sealed] = [e for _, e in events if isinstance(e, ReadingsSealed)]
+    first = SealFrontier()
+    first.append(readings_leaf("ccs-01", 1, [("flue_co2", T0, 100.0)]))
+    first.append(readings_leaf("ccs-01", 2, [("solvent_temp", T0 + 50_000, 40.0)]))
+    assert (sealed.root, sealed.count, sealed.leaves) == (first.root().hex(), 2, 2)
+    assert (sealed.first_seq, sealed.last_seq) == (1, 2)
+    # the open window's leaf: the rest of the frame, ints written as floats
+    second = SealFrontier()
+    second.append(b'{"facility":"ccs-01","readings":[["flue_co2",1767225670000,101.0],'
+                  b'["solvent_temp",1767225680000,41.5]],"seq":2}')
+    assert f.balance.seal == second and f.balance.sealed_readings == 2
 
 
 def test_a_reading_for_a_closed_window_is_refused():

@@ -3,11 +3,15 @@
 `FacilityActor.observe` takes a frame's readings in one loop that defers what it can
 to the frame (the seal's leaves are hashed per frame, before anything reads the seal)
 and skips what a quiet reading does not need. Fed the same readings one per frame, in
-the frame's time order, nothing can be deferred: the events, their order, their floats,
-the refusals and the seal's roots must be the same both ways. The workload has what the
+the frame's time order, nothing can be deferred: the events, their order, their floats
+and the refusals must be the same both ways. The seal is the one thing a frame changes
+by design, a leaf per message and window (docs/ledger.md §8): its roots must be those of
+the readings accepted one by one, grouped by message and window. The workload has what the
 shortcuts must not lose: anomalies, windows closing inside frames, a sensor falling
 silent, escalations, refused readings of every reason and frames out of time order.
 """
+
+import msgspec
 
 from actors import FacilityActor, FacilityConfig
 from events import (
@@ -17,6 +21,8 @@ from events import (
     Frame,
     HotspotDetected,
     ReadingsSealed,
+    SealFrontier,
+    readings_leaf,
 )
 from simulator import Simulation
 
@@ -59,12 +65,28 @@ def spoiled(sim, frames):
     return out
 
 
+def seal_of(facility, accepted, start, end=None):
+    """The seal of `facility`'s readings accepted in [start, end), from (facility, seq,
+    sensor, time, value) in the order they were accepted: a leaf per message."""
+    frontier, leaf, seq = SealFrontier(), [], None
+    for f, s, sensor, time, value in accepted:
+        if f == facility and start <= time and (end is None or time < end):
+            if s != seq and leaf:
+                frontier.append(readings_leaf(facility, seq, leaf))
+                leaf = []
+            seq = s
+            leaf.append((sensor, time, value))
+    if leaf:
+        frontier.append(readings_leaf(facility, seq, leaf))
+    return frontier
+
+
 def test_a_frame_gives_what_its_readings_give_one_by_one():
     sim = Simulation(seed=3, facilities=3, sensors_per_facility=20, rate_hz=1, start_ms=T0,
                      mean_gap_s=40.0)
     frames = spoiled(sim, sim.frames(0, 900, 5))
     whole, single = fleet(sim), fleet(sim)
-    got, expected, got_refused, expected_refused = [], [], [], []
+    got, expected, got_refused, expected_refused, accepted = [], [], [], [], []
     for seq, f in enumerate(frames, 1):
         arrived = f.times[0] + 5000
         events, rejected = whole[f.facility].observe(f, arrived, seq)
@@ -79,11 +101,24 @@ def test_a_frame_gives_what_its_readings_give_one_by_one():
             if rejected:
                 expected_refused.append((one.sensors[0], one.times[0], one.values[0],
                                          rejected.reasons[0]))
+            else:
+                accepted.append((f.facility, seq, f.sensors[i], f.times[i], f.values[i]))
+    # one reading a frame made a leaf of each; a frame makes one of its readings in a window
+    for k, (at, e) in enumerate(expected):
+        if isinstance(e, ReadingsSealed):
+            assert e.leaves == e.count
+            seal = seal_of(e.facility, accepted, e.window_start, e.window_end)
+            expected[k] = (at, msgspec.structs.replace(e, root=seal.root().hex(),
+                                                       leaves=seal.size))
     assert got == expected
     # NaN != NaN: compare the refusals' reprs
     assert repr(got_refused) == repr(expected_refused)
     for name in whole:  # the open windows' seals too
-        assert whole[name].balance.seal == single[name].balance.seal
+        balance = whole[name].balance
+        assert balance.seal == seal_of(name, accepted, balance.start)
+        assert balance.sealed_readings == single[name].balance.seal.size
+    sealed = [e for _, e in got if isinstance(e, ReadingsSealed)]
+    assert any(e.leaves < e.count for e in sealed)  # frames of several readings in a window
     # the workload has what it is meant to have
     kinds = {type(e) for _, e in got} | {e.kind for _, e in got if isinstance(e, AlertRaised)}
     assert {EmissionsMeasured, ReadingsSealed, AlertEscalated, HotspotDetected, "deviation",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from events import ReadingsSealed
+import msgspec
+
+from events import SealedReadings, readings_leaf
 from infra.audit_reading import ReadingProof, parse_time, prove_reading
 from infra.runtime import nats_of
 
@@ -18,6 +20,7 @@ def test_a_sealed_reading_is_proven_against_the_ledgers_root(cli, pipeline, stor
     assert status == 0, out
     assert "reading  ccs-01/flue_co2 at 2026-01-01T00:30:00.000+00:00" in out
     assert "= 400.0" in out and "readings.sealed" in out and out.endswith("sealed\n")
+    assert '; the reading is entry 0: ["flue_co2",1767227400000,400.0]\n' in out
     # the second hour, by epoch ms; the vent sensor was silent then and has no reading
     at = str(T0 + 130 * 30_000)
     assert cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2", "--at", at,
@@ -45,12 +48,23 @@ def test_a_root_other_than_the_sealed_one_fails_the_proof(pipeline, story, tmp_p
     with nats_of(tmp_path) as url:
         proof: ReadingProof = asyncio.run(prove(url))
     assert proof.verified() and proof.root.hex() == proof.sealed.root
+    # the reading's message's leaf, a leaf of several messages' readings
     s = proof.sealed
-    forged = ReadingsSealed(facility=s.facility, window_start=s.window_start,
-                            window_end=s.window_end, root="00" * 32, count=s.count,
-                            first_seq=s.first_seq, last_seq=s.last_seq)
-    proof.sealed = forged
-    assert not proof.verified()
+    held = msgspec.json.decode(proof.leaf, type=SealedReadings)
+    assert held.readings[proof.entry] == ("solvent_temp", T0 + 600_000, proof.reading.value)
+    assert proof.leaves == s.leaves < s.count == proof.readings
+    for forged in (msgspec.structs.replace(s, root="00" * 32),
+                   msgspec.structs.replace(s, leaves=s.leaves + 1),
+                   msgspec.structs.replace(s, count=s.count - 1)):
+        proof.sealed = forged
+        assert not proof.verified()
+    # a leaf that is not the one of the reading: its entry says another value
+    proof.sealed, leaf = s, proof.leaf
+    other = [(x, t, v + 1.0 if x == "solvent_temp" else v) for x, t, v in held.readings]
+    proof.leaf = readings_leaf(held.facility, held.seq, other)
+    assert not proof.in_leaf() and not proof.verified()
+    proof.leaf = leaf
+    assert proof.verified()
 
 
 def test_times_are_iso_8601_or_epoch_ms():
