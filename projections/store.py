@@ -51,6 +51,17 @@ class Store:
             column_oriented=True,
         )
 
+    def insert_native(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        data: bytes,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a block already in Native format (projections.native): nothing is
+        encoded here, the bytes go to chDB or the server as they are."""
+        self._client.raw_insert(table, list(column_names), data, settings=settings, fmt="Native")
+
     def close(self) -> None:
         # Closing the last chDB client releases the engine, so the process could open
         # another path afterwards.

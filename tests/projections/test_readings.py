@@ -1,8 +1,11 @@
 import math
 
+import msgspec
+import numpy as np
+
 from events import Frame, Manifest, SensorSpec, encode_wire
 from projections import Projector
-from projections.readings import ReadingsProjector, latest_readings, sensor_history
+from projections.readings import ReadingsProjector, _sorted, latest_readings, sensor_history
 
 T0 = 1_767_225_600_000
 
@@ -60,3 +63,55 @@ def test_a_lost_delivery_is_a_gap_not_a_silent_hole(chdb_store):
     with pytest.raises(SequenceGap):
         p.apply([(2, frame(1, 40.0)), (4, frame(3, 40.0))])
     assert p.checkpoint() == 1  # nothing of the broken batch is claimed
+
+
+
+def test_of_equal_keys_in_a_batch_the_later_reading_is_stored(chdb_store):
+    p = fresh(chdb_store)
+    p.apply([(1, frame(0, 40.0)), (2, frame(0, 41.0)), (3, frame(1, 42.0))])
+    # No FINAL: the insert itself leaves one row per key, as the engine's merge on insert
+    # would, and the later reading is the one kept.
+    rows = chdb_store.rows("SELECT value, seq FROM readings WHERE sensor = 'temp' ORDER BY time")
+    assert [(r["value"], r["seq"]) for r in rows] == [(41.0, 2), (42.0, 3)]
+
+
+def raw_frame(**fields):
+    return msgspec.msgpack.encode({"type": "frame", "facility": "ccs-01", **fields})
+
+
+def test_frames_numpy_cannot_read_in_place_are_decoded_in_full(chdb_store):
+    p = fresh(chdb_store)
+    many = [f"s{i:03}" for i in range(300)] + ["Δp", ""]  # more names than a UInt8 code
+    p.apply([
+        (1, raw_frame(sensors=["a", "b"], times=[T0, T0], values=[40, 41.5])),  # an int value
+        (2, raw_frame(sensors=["c"], times=[5_000], values=[1.0])),  # a small int time
+        (3, raw_frame(sensors=many, times=[T0] * len(many), values=[2.0] * len(many))),
+        (4, raw_frame(sensors=["d"], times=[T0], values=[1.0], note="extra field")),
+        (5, raw_frame(sensors=["x", "y"], times=[T0], values=[1.0, 2.0])),  # lengths differ
+        (6, raw_frame(sensors=["x"], times=[1.5], values=[1.0])),  # a time is not an int
+        (7, raw_frame(sensors=[7], times=[T0], values=[1.0])),  # a sensor is not a string
+        (8, raw_frame(facility="bad.name", sensors=["x"], times=[T0], values=[1.0])),
+    ])
+    rows = chdb_store.rows("SELECT sensor, toUnixTimestamp64Milli(time) AS t, value, seq "
+                           "FROM readings ORDER BY seq, sensor")
+    assert [tuple(r.values()) for r in rows] == [
+        ("a", T0, 40.0, 1), ("b", T0, 41.5, 1), ("c", 5_000, 1.0, 2),
+        *[(s, T0, 2.0, 3) for s in sorted(many)], ("d", T0, 1.0, 4)]
+
+
+def test_a_frame_of_more_than_65535_readings(chdb_store):
+    p = fresh(chdb_store)
+    n = 70_000
+    p.apply([(1, encode_wire(Frame(facility="ccs-01", sensors=["temp"] * n,
+                                   times=[T0 + i for i in range(n)],
+                                   values=[float(i) for i in range(n)])))])
+    got = chdb_store.rows("SELECT count() AS n, sum(value) AS s FROM readings")[0]
+    assert (got["n"], got["s"]) == (n, n * (n - 1) / 2)
+
+
+def test_rows_are_ordered_by_facility_sensor_time_keeping_ties_in_order():
+    rng = np.random.default_rng(5)
+    facility, sensor = rng.integers(0, 4, 5000), rng.integers(0, 30, 5000)
+    for time in (T0 + rng.integers(0, 50, 5000), rng.integers(0, 2**62, 5000)):
+        assert (_sorted(facility, sensor, 30, time)
+                == np.lexsort((time, sensor, facility))).all()

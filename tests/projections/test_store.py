@@ -8,7 +8,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from events import Frame, encode_wire
 from projections import Projector, alert, alerts, ledger_events, open_store
+from projections.readings import ReadingsProjector, latest_readings
+
+T0 = 1_767_225_600_000
 
 
 def test_open_store_needs_exactly_one_of_url_and_path():
@@ -36,5 +40,14 @@ def test_the_same_schema_and_queries_run_on_a_clickhouse_server(story):
                 assert alert(store, "a1", as_of_seq=7)["state"] == "active"
                 assert alert(store, "a1")["state"] == "cleared"
                 assert ledger_events(store, 1, 1)[0]["record"].encode() == story[0][1]
+                # Raw readings go in as Native blocks built here, not by clickhouse-connect.
+                readings = ReadingsProjector(store)
+                readings.reset()
+                frame = Frame(facility="f1", sensors=["s1", "s2", "s1"], times=[T0, T0, T0 + 1],
+                              values=[1.0, 2.0, 3.0])
+                assert readings.apply([(1, encode_wire(frame)), (2, encode_wire(frame))]) == 2
+                assert latest_readings(store, "f1") == [
+                    {"sensor": "s1", "value": 3.0, "time_ms": T0 + 1},
+                    {"sensor": "s2", "value": 2.0, "time_ms": T0}]
         finally:
             admin.command(f"DROP DATABASE IF EXISTS {database}")
