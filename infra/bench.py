@@ -1,9 +1,9 @@
 """`plumeline bench`: every figure next to its ceiling, measured in one run.
 
 Sections: the raw JetStream pipe and the whole loop on the same frames (and the loop
-at several fleet sizes), reading-to-alert latency under an offered load, the ledger
-(appends, verification, proofs), the projections (rebuild, dashboard queries), the
-HTTP API under concurrent clients, and the logical actors' memory. A table on stdout,
+at several fleet sizes), reading-to-alert latency under an offered load, the HTTP API
+under concurrent clients, the ledger (appends, verification, proofs), the projections
+(rebuild, dashboard queries), and the logical actors' memory. A table on stdout,
 JSON with --json, and a PNG chart beside it.
 """
 
@@ -18,8 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import ray
 
 from infra import bench_load, bench_parts
+from infra.settings import Settings
+from infra.system import start_ray
 
 __all__ = ["run_bench"]
 
@@ -62,29 +65,37 @@ def run_bench(args) -> int:
         tmp = Path(tmp_name)
         say(f"[1/7] workload: {sizes.sensors:,} sensors, {sizes.readings:,} readings")
         manifests, frames = bench_load.workload(sizes.sensors, sizes.readings)
-        say("[2/7] raw pipe and whole loop on the same frames")
-        raw = bench_load.raw_pipe(tmp, frames)
-        loop = bench_load.whole_loop(tmp, manifests, frames)
-        del manifests, frames
-        result["pipe"] = {"sensors": sizes.sensors, "raw": raw, "whole_loop": loop,
-                          "ratio": loop["readings_per_s"] / raw["readings_per_s"]}
-        curve = []
-        for n in sizes.curve:
-            say(f"    curve: {n:,} sensors")
-            m, f = bench_load.workload(n, sizes.curve_readings)
-            curve.append({"sensors": n, "raw": bench_load.raw_pipe(tmp, f)["readings_per_s"],
-                          "whole_loop": bench_load.whole_loop(tmp, m, f)["readings_per_s"]})
-        result["curve"] = curve
-        say(f"[3/7] latency at {sizes.latency_rate:,.0f} readings/s offered")
-        result["latency"] = bench_load.latency_figures(
-            tmp, sizes.sensors, sizes.latency_rate, sizes.latency_seconds)
-        say("[4/7] ledger")
+        # the sections that run a system share one Ray (seconds saved on each start),
+        # and the ledger and projections are measured after it has stopped
+        start_ray(Settings())
+        try:
+            say("[2/7] raw pipe and whole loop on the same frames")
+            raw = bench_load.raw_pipe(tmp, frames)
+            loop = bench_load.whole_loop(tmp, manifests, frames)
+            del manifests, frames
+            result["pipe"] = {"sensors": sizes.sensors, "raw": raw, "whole_loop": loop,
+                              "ratio": loop["readings_per_s"] / raw["readings_per_s"]}
+            curve = []
+            for n in sizes.curve:
+                say(f"    curve: {n:,} sensors")
+                m, f = bench_load.workload(n, sizes.curve_readings)
+                curve.append({"sensors": n,
+                              "raw": bench_load.raw_pipe(tmp, f)["readings_per_s"],
+                              "whole_loop": bench_load.whole_loop(tmp, m, f)["readings_per_s"]})
+            result["curve"] = curve
+            say(f"[3/7] latency at {sizes.latency_rate:,.0f} readings/s offered")
+            result["latency"] = bench_load.latency_figures(
+                tmp, sizes.sensors, sizes.latency_rate, sizes.latency_seconds)
+            say(f"[4/7] HTTP API, {sizes.api_clients} concurrent clients; "
+                "1,000 /stream listeners")
+            result["api"] = bench_load.api_figures(tmp, sizes.api_clients, sizes.api_seconds)
+        finally:
+            ray.shutdown()
+        say("[5/7] ledger")
         result["ledger"] = bench_parts.ledger_figures(sizes.appends, sizes.proof_tree, tmp)
-        say("[5/7] projections")
+        say("[6/7] projections")
         result["projections"] = bench_parts.projection_figures(
             sizes.rebuild_events, sizes.stored_readings, tmp)
-        say(f"[6/7] HTTP API, {sizes.api_clients} concurrent clients; 1,000 /stream listeners")
-        result["api"] = bench_load.api_figures(tmp, sizes.api_clients, sizes.api_seconds)
         say(f"[7/7] logical actors: {sizes.actors:,} sensors")
         result["actors"] = bench_parts.memory_figures(sizes.actors)
     print(table(result))

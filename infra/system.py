@@ -34,7 +34,7 @@ from serve.tokens import TokenKey
 from simulator import what_if
 
 __all__ = ["System", "append_via", "check_shards", "default_shards", "ray_serve_env", "resuming",
-           "shard_partitions"]
+           "shard_partitions", "start_ray"]
 
 def ray_serve_env() -> dict[str, str]:
     """Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
@@ -56,6 +56,19 @@ def ray_serve_env() -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
         "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "2",
     }
+
+def start_ray(s: Settings) -> None:
+    """A private Ray on this machine, or the cluster at `s.ray_address`. A system
+    started while Ray is up runs on it and leaves it up when it stops, so that a
+    caller running several systems in turn (the benchmark) starts Ray once."""
+    for name, value in ray_serve_env().items():
+        os.environ.setdefault(name, value)
+    ray.init(
+        address=s.ray_address or "local",
+        num_cpus=s.num_cpus if s.ray_address is None else None,
+        include_dashboard=False,
+        logging_level="WARNING",
+    )
 
 log = structlog.get_logger("plumeline.system")
 
@@ -198,32 +211,28 @@ class System:
             self.mqtt_url = f"mqtt://127.0.0.1:{self.nats.mqtt_port}"
         asyncio.run(self._declare_streams())
         if not ray.is_initialized():
-            for name, value in ray_serve_env().items():
-                os.environ.setdefault(name, value)
-            ray.init(
-                address=s.ray_address or "local",
-                num_cpus=s.num_cpus if s.ray_address is None else None,
-                include_dashboard=False,
-                logging_level="WARNING",
-            )
+            start_ray(s)
             self.owns_ray = True
         self._write_runtime(None)
+        # every actor is made at once, so that Ray brings their worker processes up
+        # side by side (each is seconds of imports); their constructors only keep
+        # arguments, and `start()` runs in the order the system needs
         actor = {"num_cpus": 0, "max_restarts": -1}
         ledger_name = f"plumeline-ledger-{uuid.uuid4().hex[:12]}"
         self.ledger = resuming(LedgerWriter).options(name=ledger_name, **actor).remote(
             self.nats_url, str(s.key_path)
         )
-        ray.get(self.ledger.start.remote())
         self.projections = resuming(ProjectionRunner).options(**actor).remote(
             self.nats_url,
             clickhouse_url=s.clickhouse_url,
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
+        self.notifier = resuming(Notifier).options(**actor).remote(self.nats_url)
+        self.shards = self._place_shards(partial(append_via, ledger_name))
+        ray.get(self.ledger.start.remote())
         ray.get(self.projections.start.remote())
         # before the shard hosts: its durable consumer starts at the ledger's end
-        self.notifier = resuming(Notifier).options(**actor).remote(self.nats_url)
         ray.get(self.notifier.start.remote())
-        self.shards = self._place_shards(partial(append_via, ledger_name))
         ray.get([shard.start.remote() for shard in self.shards])
         if http:
             serve.start(http_options={"host": s.host, "port": s.port})

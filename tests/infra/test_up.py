@@ -46,7 +46,7 @@ def _poll(url: str, until, timeout: float):
                 return last
         except (httpx.HTTPError, json.JSONDecodeError):
             pass
-        time.sleep(2)
+        time.sleep(0.5)
     raise AssertionError(f"{url} never satisfied the test; last answer: {last}")
 
 
