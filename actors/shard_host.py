@@ -26,6 +26,7 @@ from actors import snapshot
 from actors.derivation import Derivation
 from actors.facility import FacilityActor, FacilityConfig
 from events import Envelope, encode_envelopes
+from events.aio import cancel_and_wait
 
 __all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
 
@@ -33,20 +34,6 @@ READINGS_STREAM = "READINGS"
 SNAPSHOTS_BUCKET = "SNAPSHOTS"
 
 Append = Callable[[bytes], Awaitable[int]]
-
-
-async def _cancel(tasks: list[asyncio.Task]) -> None:
-    """Cancel the tasks and wait until they have ended. Python 3.11's `asyncio.wait_for`
-    drops a cancellation that comes as the awaited result does (CPython gh-86296, fixed
-    in 3.12), and nats-py waits for every fetched message in a wait_for: a fetch loop
-    cancelled at that moment fetches on, and would keep stop() waiting for ever. So a
-    task still running half a second later is cancelled again."""
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class DeliveryGap(Exception):
@@ -145,7 +132,7 @@ class ShardHost:
         self.log.info("shard_started", lanes=[lane.durable for lane in self.partitions])
 
     async def stop(self) -> None:
-        await _cancel(self._tasks)
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._nc is not None:
             await self._nc.close()

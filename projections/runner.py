@@ -14,6 +14,7 @@ import nats
 import structlog
 from nats.js import api
 
+from events.aio import cancel_and_wait
 from projections import queries
 from projections.emissions import (
     emissions_current,
@@ -60,20 +61,6 @@ QUERIES = {
 }
 
 
-async def _cancel(tasks: list[asyncio.Task]) -> None:
-    """Cancel the tasks and wait until they have ended. Python 3.11's `asyncio.wait_for`
-    drops a cancellation that comes as the awaited result does (CPython gh-86296, fixed
-    in 3.12), and nats-py waits for every fetched message in a wait_for: a fetch loop
-    cancelled at that moment fetches on, and would keep stop() waiting for ever. So a
-    task still running half a second later is cancelled again."""
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
 class ProjectionRunner:
     def __init__(
         self,
@@ -117,7 +104,7 @@ class ProjectionRunner:
         ]
 
     async def _stop_following(self) -> None:
-        await _cancel(self._tasks)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def stop(self) -> None:
