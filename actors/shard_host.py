@@ -26,6 +26,7 @@ from actors import snapshot
 from actors.derivation import Derivation
 from actors.facility import FacilityActor, FacilityConfig
 from events import Envelope, encode_envelopes
+from events.aio import cancel_and_wait
 
 __all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
 
@@ -131,9 +132,7 @@ class ShardHost:
         self.log.info("shard_started", lanes=[lane.durable for lane in self.partitions])
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._nc is not None:
             await self._nc.close()

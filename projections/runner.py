@@ -14,6 +14,7 @@ import nats
 import structlog
 from nats.js import api
 
+from events.aio import cancel_and_wait
 from projections import queries
 from projections.emissions import (
     emissions_current,
@@ -103,9 +104,7 @@ class ProjectionRunner:
         ]
 
     async def _stop_following(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def stop(self) -> None:

@@ -1,0 +1,48 @@
+"""ProjectionRunner's stop, without NATS or ClickHouse: the follower is a stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+
+from projections.runner import ProjectionRunner
+
+
+class _Store:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def _fetching(arrived: list[asyncio.Future]) -> None:
+    """A fetch loop as the actors' over nats-py's, which awaits each message in
+    `asyncio.wait_for`: an empty fetch times out, and the loop fetches again."""
+    loop = asyncio.get_running_loop()
+    while True:
+        arrived.append(loop.create_future())
+        try:
+            await asyncio.wait_for(arrived[-1], 0.25)
+        except TimeoutError:
+            continue
+
+
+def test_stop_ends_a_follower_cancelled_as_its_message_arrives():
+    """On Python 3.11 wait_for returns the message and drops a cancellation that comes
+    at that moment: a single cancel would leave the follower fetching, and stop
+    waiting."""
+
+    async def go():
+        runner = ProjectionRunner("nats://127.0.0.1:1")
+        runner.store = _Store()
+        arrived: list[asyncio.Future] = []
+        task = asyncio.create_task(_fetching(arrived))
+        runner._tasks = [task]
+        await asyncio.sleep(0)  # the follower waits for its first message
+        arrived[-1].set_result(b"record")  # it arrives, and before the loop has it...
+        stopping = asyncio.create_task(runner.stop())  # ...stop cancels the loop
+        await asyncio.wait_for(stopping, 10.0)
+        return runner, task
+
+    runner, task = asyncio.run(go())
+    assert task.cancelled()
+    assert runner.store.closed
