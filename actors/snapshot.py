@@ -70,6 +70,7 @@ class Snapshot:
 
 def take(derivation: Derivation, *, lane: str, seq: int, time_ms: int) -> bytes:
     """The snapshot of `derivation` after message `seq` of its lane."""
+    derivation.settle()  # the objects, not the columns, are what is pickled
     header = msgspec.json.encode(_Header(FORMAT, CODE_VERSION, lane, seq, time_ms,
                                          len(derivation.facilities)))
     body = pickle.dumps((derivation.config, derivation.facilities),
