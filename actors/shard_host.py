@@ -118,7 +118,8 @@ class ShardHost:
         lanes = [p if isinstance(p, Lane) else Lane(p) for p in partitions]
         self.partitions = {lane: _Partition(lane, Derivation(self.config)) for lane in lanes}
         self.counters = {"frames": 0, "readings": 0, "rejected": 0, "events": 0, "malformed": 0,
-                         "commands": 0, "snapshots": 0, "snapshot_bytes": 0}
+                         "commands": 0, "snapshots": 0, "snapshot_bytes": 0,
+                         "in_columns": 0}
         self.restored: dict[str, dict] = {}  # lane: how its last start was restored
         self.log = structlog.get_logger("plumeline.shard").bind(shard=name)
         self._tasks: list[asyncio.Task] = []
@@ -211,14 +212,12 @@ class ShardHost:
                     msgs = await sub.fetch(self.batch, timeout=5.0)
                 except TimeoutError:  # nats-py raises the builtin on an empty fetch
                     break  # the stream no longer holds them: resume with what was derived
-                for msg in msgs:
-                    seq = msg.metadata.sequence.stream
-                    if seq > floor:
-                        break
-                    await self._derive(part, msg, live=False)
-                    n += 1
-                if n % 1024 < self.batch:
-                    await asyncio.sleep(0)
+                msgs = [m for m in msgs if m.metadata.sequence.stream <= floor]
+                if not msgs:
+                    break
+                await self._derive(part, msgs, live=False)
+                n += len(msgs)
+                await asyncio.sleep(0)
         finally:
             await sub.unsubscribe()
         return n
@@ -318,20 +317,16 @@ class ShardHost:
                 msgs = await sub.fetch(self.batch, timeout=0.25)
             except TimeoutError:  # nats-py raises the builtin on an empty fetch
                 continue
-            envelopes: list[Envelope] = []
-            last_good, gap = None, None
-            for i, msg in enumerate(msgs):
+            last_good, gap, fresh = None, None, []
+            for msg in msgs:
                 delivered = msg.metadata.sequence.consumer
                 if expected is not None and delivered != expected:
                     gap = DeliveryGap(expected, delivered)
                     break
                 expected, last_good = delivered + 1, msg
-                seq = msg.metadata.sequence.stream
-                if seq <= part.processed:
-                    continue  # redelivered after a restart, derived during restore
-                envelopes += await self._derive(part, msg, live=True)
-                if i % 16 == 15:
-                    await asyncio.sleep(0)  # let the client read its socket meanwhile
+                if msg.metadata.sequence.stream > part.processed:
+                    fresh.append(msg)  # else redelivered after a restart, derived in restore
+            envelopes = await self._derive(part, fresh, live=True)
             if envelopes:
                 await self.append(encode_envelopes(envelopes))
                 self.counters["events"] += len(envelopes)
@@ -342,37 +337,52 @@ class ShardHost:
             if gap is not None:
                 raise gap
 
-    async def _derive(self, part: _Partition, msg, *, live: bool) -> list[Envelope]:
-        """The events of one READINGS message, applied to the actors, which then
-        reflect the message (`part.processed`). `live` is False while restoring: the
-        message was handled before, so nothing is counted or dead-lettered again."""
-        seq = msg.metadata.sequence.stream
-        arrived = int(msg.metadata.timestamp.timestamp() * 1000)
-        part.processed, part.time_ms = seq, arrived
-        part.since_snapshot += 1
-        if part.lane.facility is None and msg.subject.split(".", 2)[-1] in self.skip:
-            return []  # a pinned facility's: its own host derives it
-        derived = part.derivation.derive(msg.subject, seq, arrived, msg.data)
-        if live:
-            for name, n in derived.counts.items():
+    async def _derive(self, part: _Partition, msgs: list, *, live: bool) -> list[Envelope]:
+        """The events of consecutive READINGS messages, applied to the actors, which
+        then reflect the last of them (`part.processed`), judged together
+        (`Derivation.derive_batch`). `live` is False while restoring: the messages were
+        handled before, so nothing is counted or dead-lettered again."""
+        if not msgs:
+            return []
+        batch = []
+        for msg in msgs:
+            if part.lane.facility is None and msg.subject.split(".", 2)[-1] in self.skip:
+                continue  # a pinned facility's: its own host derives it
+            batch.append((msg.subject, msg.metadata.sequence.stream,
+                          int(msg.metadata.timestamp.timestamp() * 1000), msg.data))
+        last = msgs[-1].metadata
+        part.processed = last.sequence.stream
+        part.time_ms = int(last.timestamp.timestamp() * 1000)
+        part.since_snapshot += len(msgs)
+        in_columns = part.derivation.in_columns
+        derived = part.derivation.derive_batch(batch)
+        envelopes: list[Envelope] = []
+        for (subject, seq, _, data), d in zip(batch, derived):
+            envelopes += d.envelopes
+            if not live:
+                continue
+            for name, n in d.counts.items():
                 self.counters[name] += n
-            if derived.deadletter is not None:
-                reason, payload = derived.deadletter
-                log = self.log.bind(facility=msg.subject.split(".", 2)[-1], seq=seq)
-                if derived.rejected is not None:
-                    log.info("readings_rejected", reasons=derived.rejected.counts())
+            if d.deadletter is not None:
+                reason, payload = d.deadletter
+                log = self.log.bind(facility=subject.split(".", 2)[-1], seq=seq)
+                if d.rejected is not None:
+                    log.info("readings_rejected", reasons=d.rejected.counts())
                 else:
                     log.warning("frame_refused", reason=reason)
-                await self._deadletter(msg, seq, reason, payload=payload)
-        return derived.envelopes
+                await self._deadletter(subject, data, seq, reason, payload=payload)
+        if live:  # frames judged in columns, of the frames counted
+            self.counters["in_columns"] += part.derivation.in_columns - in_columns
+        return envelopes
 
-    async def _deadletter(self, msg, seq: int, reason: str, payload: bytes | None = None) -> None:
+    async def _deadletter(self, subject: str, data: bytes, seq: int, reason: str,
+                          payload: bytes | None = None) -> None:
         await self.js.publish(
-            "deadletter." + msg.subject.split(".", 2)[-1].replace(".", "_"),
-            payload if payload is not None else msg.data,
+            "deadletter." + subject.split(".", 2)[-1].replace(".", "_"),
+            payload if payload is not None else data,
             headers={
                 "Plumeline-Reason": reason[:1000],
-                "Plumeline-Source-Subject": msg.subject,
+                "Plumeline-Source-Subject": subject,
                 "Plumeline-Source-Seq": str(seq),
                 "Nats-Msg-Id": f"deadletter:{seq}",
             },

@@ -140,3 +140,14 @@ def test_a_snapshot_taken_between_batches_restores_the_same_derivation(story):
     for k in range(900, len(messages), 64):
         tail += restored.derive_batch(messages[k:k + 64])
     assert _digest(head + tail) == expected
+
+
+def test_the_columns_benchmark_compares_like_with_like():
+    """infra/bench_columns times derive against derive_batch: its figures mean
+    something only if both gave the same events and the columns took the frames."""
+    from infra.bench_columns import run
+
+    rows = run(sensors=1_000, readings=200_000, batches=(64,))
+    assert [r["batch"] for r in rows] == [1, 64]
+    assert all(r["same_events"] for r in rows)
+    assert rows[0]["in_columns"] == 0 and rows[1]["in_columns"] > 0.9
