@@ -151,3 +151,19 @@ def test_the_columns_benchmark_compares_like_with_like():
     assert [r["batch"] for r in rows] == [1, 64]
     assert all(r["same_events"] for r in rows)
     assert rows[0]["in_columns"] == 0 and rows[1]["in_columns"] > 0.9
+
+
+def test_with_the_likelihood_on_every_frame_goes_one_by_one():
+    """The likelihood's histograms are not in the columns: a configuration that scores
+    it derives every message through `observe`, and still gives the same."""
+    from actors import DetectorConfig
+
+    config = FacilityConfig(detector=DetectorConfig(likelihood=True))
+    messages = _workload(2, False, 300, 2)
+    _, expected = _one_by_one(config, messages)
+    d = Derivation(config)
+    got = []
+    for k in range(0, len(messages), 64):
+        got += d.derive_batch(messages[k:k + 64])
+    assert _digest(got) == _digest(expected)
+    assert d.in_columns == 0
