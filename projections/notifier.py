@@ -26,7 +26,6 @@ import msgspec
 import nats
 import structlog
 from nats.js import api
-from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from events import decode_record
 from projections.webhooks import (
@@ -108,11 +107,11 @@ class Notifier:
         self.subs_kv = await self.js.key_value("WEBHOOKS")
         self.queue = await self.js.key_value("WEBHOOK_QUEUE")
         self.alerts_kv = await self.js.key_value("WEBHOOK_ALERTS")
-        self.subs = await self._load(self.subs_kv, "WEBHOOKS", Subscription)
-        self.alerts = await self._load(self.alerts_kv, "WEBHOOK_ALERTS", AlertFacts)
+        self.subs = await self._load("WEBHOOKS", Subscription)
+        self.alerts = await self._load("WEBHOOK_ALERTS", AlertFacts)
         self.http = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False,
                                       headers={"User-Agent": "Plumeline-Webhooks/1"})
-        pending = await self._load(self.queue, "WEBHOOK_QUEUE", Pending)
+        pending = await self._load("WEBHOOK_QUEUE", Pending)
         for p in pending.values():
             self._spawn(p)
         # made before start() returns: what is appended once the notifier has started
@@ -142,20 +141,40 @@ class Notifier:
             await self._nc.close()
         self.log.info("notifier_stopped", unfinished=len(tasks), **self.counts)
 
-    async def _load(self, kv, bucket: str, schema) -> dict:
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            return {}
+    async def _load(self, bucket: str, schema) -> dict:
+        """The bucket's live entries, decoded. They are read as the stream's last
+        message per subject with a count taken first, not with `kv.keys()`: that ends
+        when its watcher believes the replay done, which under load can be before
+        every key has come (nats-io/nats.py#842), and a restart then found no queued
+        delivery to resume and dropped a retry."""
         found = {}
-        for key in keys:
+        for key, value in (await self._entries(bucket)).items():
             try:
-                entry = await kv.get(key)
-                found[key] = msgspec.json.decode(entry.value, type=schema)
-            except KeyNotFoundError:  # deleted since it was listed
-                continue
+                found[key] = msgspec.json.decode(value, type=schema)
             except msgspec.DecodeError as exc:
                 self.log.error("kv_value_unreadable", bucket=bucket, key=key, error=str(exc))
+        return found
+
+    async def _entries(self, bucket: str) -> dict[str, bytes]:
+        prefix = f"$KV.{bucket}."
+        sub = await self.js.pull_subscribe(
+            prefix + ">", stream=f"KV_{bucket}",
+            config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
+                                      ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0))
+        found: dict[str, bytes] = {}
+        try:
+            left = (await sub.consumer_info()).num_pending
+            while left > 0:
+                msgs = await sub.fetch(min(left, 256), timeout=5.0)
+                left -= len(msgs)
+                for m in msgs:
+                    key = m.subject[len(prefix):]
+                    if (m.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+                        found.pop(key, None)
+                    else:
+                        found[key] = m.data
+        finally:
+            await sub.unsubscribe()
         return found
 
     # -- subscriptions, as the HTTP layer asks for them --------------------------------

@@ -16,6 +16,7 @@ from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import msgspec
 
 from actors import LedgerWriter
 from events import Causation, Envelope, encode_envelopes
@@ -344,3 +345,37 @@ def test_a_notifier_that_has_not_loaded_its_subscriptions_answers_503():
             assert r.status_code == 503
 
     asyncio.run(go())
+
+
+def test_every_restart_finds_every_queued_delivery(nats_server):
+    """A start loads the queue as its stream's last message per key, counted before it
+    is read. nats-py's
+    `kv.keys()` can end before its watcher has seen every key (nats-io/nats.py#842);
+    under load a restart then resumed no delivery at all, and the test above failed
+    once in CI. The race needs a loaded machine to show, so this holds the loading to
+    its contract rather than reproducing it: forty restarts in a row must each find
+    the thirty deliveries left queued, and none of the five deleted."""
+    from projections.webhooks import Pending
+
+    async def go():
+        nc = await connect(nats_server.url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        queue = await js.key_value("WEBHOOK_QUEUE")
+        later = int(time.time() * 1000) + 3_600_000  # due in an hour: nothing is tried
+        keys = []
+        for i in range(35):
+            p = Pending(subscription=f"sub{i % 3}", event_id=f"{i:032x}", event_seq=i + 1,
+                        event_type="alert.raised", body="{}", due_ms=later)
+            await queue.put(p.key, msgspec.json.encode(p))
+            keys.append(p.key)
+        for key in keys[:5]:
+            await queue.delete(key)
+        for _ in range(40):
+            notifier = Notifier(nats_server.url, idle_s=0.05)
+            assert await notifier.start() == 30
+            assert set(notifier._running) == set(keys[5:])
+            await notifier.stop()
+        await nc.close()
+
+    asyncio.run(asyncio.wait_for(go(), 120))
