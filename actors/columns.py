@@ -21,7 +21,6 @@ the rows back before anything else reads or changes the objects.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -44,13 +43,14 @@ class SensorColumns:
 
     def __init__(self, config: FacilityConfig, capacity: int = 1024) -> None:
         self.config = config
+        self._watch = _watch(config)
         self.size = 0
         self.cols: dict[str, np.ndarray] = {}
         for names, dtype in ((_FLOATS, np.float64), (_INTS, np.int64), (_FLAGS, np.int8)):
             for name in names:
                 self.cols[name] = np.zeros(capacity, dtype)
 
-    def add_rows(self, n: int) -> range:
+    def add_rows(self, n: int) -> np.ndarray:
         """n new rows; their state is set by the `gather` that follows."""
         need = self.size + n
         capacity = len(self.cols["n"])
@@ -61,15 +61,15 @@ class SensorColumns:
                 grown = np.zeros(capacity, col.dtype)
                 grown[: self.size] = col[: self.size]
                 self.cols[name] = grown
-        rows = range(self.size, need)
+        rows = np.arange(self.size, need, dtype=np.int64)
         self.size = need
         return rows
 
-    def gather(self, facility: FacilityActor, rows: Sequence[int]) -> None:
-        """Copy the facility's sensors (in `facility.sensors` order) into `rows`."""
+    def gather(self, facility: FacilityActor, idx: np.ndarray) -> None:
+        """Copy the facility's sensors (in `facility.sensors` order) into rows `idx`."""
         actors = list(facility.sensors.values())
         detectors = [a.detector for a in actors]
-        c, idx = self.cols, np.asarray(rows, dtype=np.int64)
+        c = self.cols
         for name in (*_DETECTOR_FLOATS, *_DETECTOR_INTS):
             c[name][idx] = [getattr(d, name) for d in detectors]
         c["active"][idx] = [_ACTIVE[d.active] for d in detectors]
@@ -86,14 +86,13 @@ class SensorColumns:
         c["hs_above"][idx] = [0 if h is None else h.above for h in spots]
         c["hs_open"][idx] = [h is not None and h.open for h in spots]
 
-    def scatter(self, facility: FacilityActor, rows: Sequence[int]) -> None:
+    def scatter(self, facility: FacilityActor, idx: np.ndarray) -> None:
         """Copy `rows` back into the facility's sensors (the inverse of `gather`).
 
         Rows never create what the objects lack: a sensor the silence watch or the
         hotspot step has not met yet is never judged in the columns (its first reading
         goes through `observe`), so the objects' dicts keep their order and keys."""
         actors = list(facility.sensors.values())
-        idx = np.asarray(rows, dtype=np.int64)
         col = {name: c[idx].tolist() for name, c in self.cols.items()}
         n_before = [a.detector.n for a in actors]
         for name in (*_DETECTOR_FLOATS, *_DETECTOR_INTS):
@@ -118,11 +117,10 @@ class SensorColumns:
                 h.baseline, h.above, h.open = (col["hs_base"][k], col["hs_above"][k],
                                                bool(col["hs_open"][k]))
 
-    def latest(self, facility: FacilityActor, rows: Sequence[int]) -> dict[str, float]:
+    def latest(self, facility: FacilityActor, rows: np.ndarray) -> dict[str, float]:
         """`FacilityActor._latest` read from the rows."""
-        idx = np.asarray(rows, dtype=np.int64)
-        last = self.cols["last"][idx].tolist()
-        seen = (self.cols["last_time"][idx] >= 0).tolist()
+        last = self.cols["last"][rows].tolist()
+        seen = (self.cols["last_time"][rows] >= 0).tolist()
         return {s: v for s, v, ok in zip(facility.sensors, last, seen) if ok}
 
     def judge(self, rows: np.ndarray, t: np.ndarray, x: np.ndarray, emit: np.ndarray
@@ -202,7 +200,7 @@ class SensorColumns:
         gap = t - g["st_last"]
         learned = g["learned"]
         mean = np.where(learned == 0, gap, g["mean"])
-        watch = _watch(cfg)
+        watch = self._watch
         gap = np.where(learned >= watch["learn_after"],
                        np.where(gap < 3 * mean, gap, 3 * mean), gap)
         mean = mean + (gap - mean) / np.where(learned < 9, learned + 1, 10)

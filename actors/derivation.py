@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 
 from actors.columns import SensorColumns
-from actors.facility import FacilityActor, FacilityConfig, Rejected
+from actors.facility import FacilityActor, FacilityConfig, Rejected, _time_of
 from events import (
     Causation,
     Envelope,
@@ -57,8 +57,7 @@ class Derivation:
         self.config = config
         self.facilities: dict[str, FacilityActor] = {}
         self._columns: SensorColumns | None = None
-        self._rows: dict[str, list[int]] = {}  # facility: its sensors' rows, in order
-        self._row_arrays: dict[str, np.ndarray] = {}
+        self._rows: dict[str, np.ndarray] = {}  # facility: its sensors' rows, in order
         self._in_columns: set[str] = set()  # facilities whose state the columns hold
         self._frames: dict[str, dict[tuple[str, ...], _FrameRows | None]] = {}
         self.in_columns = 0  # frames judged in the columns (the rest: one reading at a time)
@@ -185,12 +184,11 @@ class Derivation:
         facility = self.facilities[name]
         if self._columns is None:
             self._columns = SensorColumns(self.config)
-        rows = self._rows.setdefault(name, [])
+        rows = self._rows.get(name, np.empty(0, dtype=np.int64))
         if len(rows) < len(facility.sensors):  # sensors registered since
-            rows += self._columns.add_rows(len(facility.sensors) - len(rows))
-            self._frames[name] = {}
+            rows = self._rows[name] = np.concatenate(
+                [rows, self._columns.add_rows(len(facility.sensors) - len(rows))])
         self._columns.gather(facility, rows)
-        self._row_arrays[name] = np.array(rows, dtype=np.int64)
         self._in_columns.add(name)
 
     def _round(self, chosen: list, messages: list) -> list[Derived | None]:
@@ -285,7 +283,7 @@ class Derivation:
         i = int(np.argmax(scans))
         now = now_before[i]
         # when each sensor of the facility turns quiet, as the scan finds them
-        c, rows = self._columns.cols, self._row_arrays[name]
+        c, rows = self._columns.cols, self._rows[name]
         grade = c["grade"][rows]
         turned = c["st_last"][rows] + np.where((grade == 0) & (c["after"][rows] != 0),
                                                c["after"][rows], stale)
@@ -293,7 +291,7 @@ class Derivation:
             (before["grade"] == 0) & (before["after"] != 0), before["after"], stale)
         for layer in range(fr.layers):  # the readings before the scan, in their order
             at = occurrence[:i] == layer
-            turned[local[:i][at]] = due[order][:i][at]
+            turned[local[:i][at]] = ds[:i][at]
         heard = (c["seen"][rows] != 0) & (grade < 2)
         if (turned[heard] <= now).any():
             return None  # a sensor found quiet: an alert
@@ -349,7 +347,7 @@ _UNSEEN = object()
 _WATCHED = ("st_last", "grade", "after")
 
 
-def _frame_rows(facility: FacilityActor, rows: list[int], sensors: tuple[str, ...]
+def _frame_rows(facility: FacilityActor, rows: np.ndarray, sensors: tuple[str, ...]
                 ) -> _FrameRows | None:
     seen: dict[str, int] = {}
     occurrence = []
@@ -364,12 +362,7 @@ def _frame_rows(facility: FacilityActor, rows: list[int], sensors: tuple[str, ..
     flows = [k for k, s in enumerate(sensors) if s in facility._flows]
     roles = {k: facility.sensors[sensors[k]].spec.role for k in flows}
     emit = np.array([s in facility._emitters for s in sensors], dtype=bool)
-    return _FrameRows(np.array([rows[p] for p in positions], dtype=np.int64), emit, flows, roles,
-                      occurrence, positions)
-
-
-def _time_of(row: tuple) -> int:
-    return row[1]
+    return _FrameRows(rows[positions], emit, flows, roles, occurrence, positions)
 
 
 def _decode(facility_name: str, seq: int, arrived: int, data: bytes):
