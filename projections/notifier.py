@@ -157,25 +157,33 @@ class Notifier:
 
     async def _entries(self, bucket: str) -> dict[str, bytes]:
         prefix = f"$KV.{bucket}."
-        sub = await self.js.pull_subscribe(
-            prefix + ">", stream=f"KV_{bucket}",
-            config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
-                                      ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0))
         found: dict[str, bytes] = {}
+        for m in await self._read_all(f"KV_{bucket}", prefix + ">",
+                                      api.DeliverPolicy.LAST_PER_SUBJECT):
+            key = m.subject[len(prefix):]
+            if (m.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+                found.pop(key, None)
+            else:
+                found[key] = m.data
+        return found
+
+    async def _read_all(self, stream: str, subject: str, policy: api.DeliverPolicy) -> list:
+        """The messages an ephemeral consumer with deliver `policy` counts as pending
+        when it is made, read to that count (no watcher guessing when it is done)."""
+        sub = await self.js.pull_subscribe(
+            subject, stream=stream,
+            config=api.ConsumerConfig(deliver_policy=policy, ack_policy=api.AckPolicy.NONE,
+                                      inactive_threshold=30.0))
+        msgs: list = []
         try:
             left = (await sub.consumer_info()).num_pending
             while left > 0:
-                msgs = await sub.fetch(min(left, 256), timeout=5.0)
-                left -= len(msgs)
-                for m in msgs:
-                    key = m.subject[len(prefix):]
-                    if (m.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
-                        found.pop(key, None)
-                    else:
-                        found[key] = m.data
+                got = await sub.fetch(min(left, 256), timeout=5.0)
+                left -= len(got)
+                msgs += got
         finally:
             await sub.unsubscribe()
-        return found
+        return msgs
 
     # -- subscriptions, as the HTTP layer asks for them --------------------------------
 
@@ -223,19 +231,9 @@ class Notifier:
         self._check_ready()
         if subscription not in self.subs:
             return None
-        sub = await self.js.pull_subscribe(
-            _log_subject(subscription), stream=DELIVERIES_STREAM,
-            config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL,
-                                      ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0))
-        found: list[DeliveryAttempt] = []
-        try:
-            left = (await sub.consumer_info()).num_pending
-            while left > 0:
-                msgs = await sub.fetch(min(left, 256), timeout=5.0)
-                left -= len(msgs)
-                found.extend(msgspec.json.decode(m.data, type=DeliveryAttempt) for m in msgs)
-        finally:
-            await sub.unsubscribe()
+        found = [msgspec.json.decode(m.data, type=DeliveryAttempt)
+                 for m in await self._read_all(DELIVERIES_STREAM, _log_subject(subscription),
+                                               api.DeliverPolicy.ALL)]
         return [msgspec.to_builtins(a) for a in reversed(found[-limit:])]
 
     def _check_ready(self) -> None:
