@@ -19,8 +19,16 @@ What keeps the rate up (~10 µs a record is the budget at 100,000 appends/s):
   outgoing buffer in one call. nats-py's `publish` costs ~6 µs a message, most of it
   checking and encoding the same header dict again; the commit message, the one that
   is answered, still goes through `publish`.
-- Batches are pipelined: the ack of a batch is awaited outside the lock, so the next
-  caller seals and sends its batch while the server stores the previous one (the
+- Appends are committed in groups. A file stream stores an atomic batch with an fsync
+  (~4.5 ms here, whether it holds 3 records or 48; 10–30 ms with the whole system
+  running), so sixteen shard lanes appending a few events each at the moment of an
+  anomaly would queue sixteen fsyncs, each caller waiting for all before its own.
+  Instead the appends that arrive while a commit is pending wait for it and then go
+  together, in order of arrival, as one atomic batch of up to 1,000 records, each
+  caller told where its own events end (the bench's "burst" figure,
+  docs/benchmarks.md).
+- A group larger than one atomic batch is pipelined: the ack of a batch is awaited
+  outside the lock, so the next is sent while the server stores the previous one (the
   server on one core, this writer on the other). The single writer knows where each
   batch ends, so batch n+1 carries its expected last sequence before batch n is
   acknowledged. Safe because the server applies a connection's batches in order and
@@ -61,6 +69,11 @@ RECORDS_SUBJECT = "ledger.records"
 HEADS_SUBJECT = "ledger.heads"
 ATOMIC_BATCH = 1000  # nats-server's limit on messages in one atomic batch
 MAX_IN_FLIGHT = 8  # atomic batches sent and not yet acknowledged (the server allows 50)
+# Commits pending before the next appends wait and go as one group. Each commit costs
+# the server an fsync (a file stream's atomic batch is stored with SyncAlways): ~4.5 ms
+# here for 3 records or 48, so sixteen lanes appending a few events each would queue
+# sixteen fsyncs where one does.
+GROUP_IN_FLIGHT = 1
 ACK_TIMEOUT_S = 10.0
 
 
@@ -104,6 +117,9 @@ class LedgerWriter:
         self._sent = 0
         self._in_flight: list[asyncio.Task] = []  # the batches sent and not yet settled
         self._failed = False  # a batch failed: rebuild from the stream before sealing
+        self._queued: list[tuple[list, asyncio.Future]] = []  # appends not yet sealed
+        self._grouping: asyncio.Task | None = None  # seals and sends what is queued
+        self._tasks: set[asyncio.Task] = set()  # the loop holds tasks only weakly
 
     async def start(self) -> dict:
         self.key = SigningKey.load_or_create(self.key_path)
@@ -136,34 +152,78 @@ class LedgerWriter:
 
     async def append(self, payload: bytes) -> int:
         """Append a batch of envelopes (events.encode_envelopes); returns the new size
-        once the stream holds every record up to it."""
+        once the stream holds every record up to it.
+
+        Appends that arrive while GROUP_IN_FLIGHT commits are pending wait, and then
+        go together, in order of arrival, as one atomic batch (group commit)."""
         envelopes = decode_envelopes(payload)
-        async with self._lock:
-            if not self._ready:  # e.g. restarted by Ray and not yet recovered
-                raise RuntimeError("ledger writer not started")
-            if self._failed:
-                await self._settle()
-            sealed = self.ledger.seal(envelopes)
-            size = self.ledger.size
-            try:
-                for start in range(0, len(sealed), ATOMIC_BATCH):
-                    await self._send_batch(sealed[start:start + ATOMIC_BATCH])
-            except BaseException:
-                self._failed = True  # sealed, perhaps partly sent: the ledger is ahead
-                self.log.error("ledger_append_failed", size=size)
-                await self._settle()
-                raise
-            # a batch of doubles only: returns once the records it follows are stored
-            last = self._in_flight[-1] if self._in_flight else None
+        if not self._ready:  # e.g. restarted by Ray and not yet recovered
+            raise RuntimeError("ledger writer not started")
+        told = asyncio.get_running_loop().create_future()
+        self._queued.append((envelopes, told))
+        if self._grouping is None:
+            self._grouping = asyncio.create_task(self._commit_queued())
+        # shielded: a caller that goes away leaves its group's commit to finish
+        return await asyncio.shield(told)
+
+    async def _commit_queued(self) -> None:
+        """Seal and send what is queued, a group at a time, until nothing is."""
+        group: list = []
+        try:
+            while self._queued:
+                async with self._lock:
+                    while len(self._in_flight) >= GROUP_IN_FLIGHT:  # the group forms
+                        await asyncio.wait([self._in_flight[0]])
+                    if self._failed:
+                        # what waited behind a failed batch fails too, as a batch in
+                        # flight behind it would: its callers retry on the rebuilt ledger
+                        group, self._queued = self._queued, []
+                        await self._settle()
+                        _tell(group, RuntimeError("LEDGER appends queued behind a failed "
+                                                  "batch were not made"))
+                        continue
+                    group = _take(self._queued, ATOMIC_BATCH)
+                    size = self.ledger.size
+                    try:
+                        sealed, sizes = [], []
+                        for envelopes, _ in group:
+                            sealed += self.ledger.seal(envelopes)
+                            sizes.append(self.ledger.size)
+                        for start in range(0, len(sealed), ATOMIC_BATCH):
+                            await self._send_batch(sealed[start:start + ATOMIC_BATCH])
+                    except Exception as exc:
+                        self._failed = True  # sealed, perhaps partly sent: the ledger is ahead
+                        self.log.error("ledger_append_failed", size=size, error=repr(exc))
+                        await self._settle()
+                        _tell(group, exc)
+                        continue
+                    # a group of doubles only: told once the records it follows are stored
+                    last = self._in_flight[-1] if self._in_flight else None
+                task = asyncio.create_task(self._confirm_group(last, group, sizes))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                group = []
+        except BaseException as exc:  # cancelled with the writer: no caller waits forever
+            _tell(group + self._queued, RuntimeError(f"ledger writer stopped: {exc!r}"))
+            self._queued = []
+            raise
+        finally:
+            self._grouping = None
+
+    async def _confirm_group(self, last: asyncio.Task | None, group: list,
+                             sizes: list[int]) -> None:
         if last is not None:
             try:
                 await asyncio.shield(last)
-            except BaseException:
-                self.log.error("ledger_append_failed", size=size)
+            except BaseException as exc:
+                self.log.error("ledger_append_failed", size=sizes[-1])
                 async with self._lock:
                     await self._settle()
-                raise
-        return size
+                _tell(group, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+                return
+        for (_, told), size in zip(group, sizes, strict=True):
+            if not told.done():
+                told.set_result(size)
 
     async def _send_batch(self, records: list) -> None:
         """Send one atomic batch without waiting for its ack; `_confirm` waits."""
@@ -303,6 +363,26 @@ class LedgerWriter:
 
     def size(self) -> int:
         return self.ledger.size
+
+
+def _take(queued: list, records: int) -> list:
+    """The first queued appends, as many as fit in `records` records (at least one),
+    removed from `queued`."""
+    n, total = 1, len(queued[0][0])
+    while n < len(queued) and total + len(queued[n][0]) <= records:
+        total += len(queued[n][0])
+        n += 1
+    group = queued[:n]
+    del queued[:n]
+    return group
+
+
+def _tell(group: list, exc: BaseException) -> None:
+    """Fail every append of `group` that still waits."""
+    for _, told in group:
+        if not told.done():
+            told.set_exception(exc)
+            told.exception()  # retrieved: a caller that went away leaves no warning
 
 
 def _frames(batch: bytes, records: list) -> bytes:

@@ -126,6 +126,10 @@ def table(r: dict) -> str:
         ("ledger appends/s", f"{led['appends_per_s']:,.0f}",
          f"{led['appends']:,} events, {led['append_callers']} callers"),
         ("  from one caller", f"{led['appends_per_s_one_caller']:,.0f}", ""),
+        ("  burst: appends/s, p50 / p99 ms",
+         f"{led['burst']['appends_per_s']:,.0f}, {led['burst']['latency']['p50_ms']:.1f} / "
+         f"{led['burst']['latency']['p99_ms']:.1f}",
+         f"{led['burst']['callers']} callers of {led['burst']['events_each']} events"),
         ("verify events/s", f"{led['verify_events_per_s']:,.0f}", ""),
         ("inclusion proof p99 ms", f"{led['inclusion_proof']['p99_ms']:.3f}",
          f"tree of {led['proof_tree_size']:,}"),

@@ -56,6 +56,8 @@ def _envelopes(n: int, start: int = 0) -> list[Envelope]:
 
 
 APPEND_CALLERS = 4  # as shard hosts append: several partitions' batches at once
+# as an anomaly across a fleet appends: every lane a few events at the same moment
+BURST_CALLERS, BURST_EVENTS = 16, 3
 
 
 def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
@@ -86,10 +88,39 @@ def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
         assert writer.size() == appends
         return elapsed
 
+    async def burst(url: str) -> tuple[float, list[float]]:
+        """BURST_CALLERS callers appending BURST_EVENTS events each, again and again:
+        the appends/s and each append's latency, which group commit decides."""
+        nc = await connect(url)
+        await ensure_streams(nc.jetstream())
+        await nc.close()
+        writer = LedgerWriter(url, str(tmp / "burst.key"), head_interval_s=3600)
+        await writer.start()
+        rounds = max(1, appends // 20 // (BURST_CALLERS * BURST_EVENTS))
+        payloads = [[encode_envelopes(_envelopes(BURST_EVENTS, (r * BURST_CALLERS + k)
+                                                 * BURST_EVENTS))
+                     for r in range(rounds)] for k in range(BURST_CALLERS)]
+        latencies: list[float] = []
+
+        async def caller(mine: list[bytes]) -> None:
+            for payload in mine:
+                started = time.perf_counter()
+                await writer.append(payload)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(mine) for mine in payloads))
+        elapsed = time.perf_counter() - started
+        await writer.stop()
+        assert writer.size() == rounds * BURST_CALLERS * BURST_EVENTS
+        return len(latencies) / elapsed, latencies
+
     append_s = {}
     for callers in (1, APPEND_CALLERS):
         with NatsServer(tmp / f"ledger-nats-{callers}") as server:
             append_s[callers] = asyncio.run(append_all(server.url, callers))
+    with NatsServer(tmp / "ledger-nats-burst") as server:
+        burst_rate, burst_latencies = asyncio.run(burst(server.url))
 
     ledger = Ledger()
     sealed = ledger.seal([e for payload in batches for e in decode_envelopes(payload)])
@@ -118,6 +149,9 @@ def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
         "appends_per_s": appends / append_s[APPEND_CALLERS],
         "append_callers": APPEND_CALLERS,
         "appends_per_s_one_caller": appends / append_s[1],
+        "burst": {"callers": BURST_CALLERS, "events_each": BURST_EVENTS,
+                  "appends": len(burst_latencies), "appends_per_s": burst_rate,
+                  "latency": percentiles(burst_latencies)},
         "verify_events_per_s": appends / verify_s,
         "proof_tree_size": proof_tree,
         "inclusion_proof": percentiles(samples),

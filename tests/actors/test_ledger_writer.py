@@ -86,8 +86,26 @@ def test_concurrent_appends_keep_one_record_per_message(nats_server, tmp_path):
             firsts.append(record.seq)
     assert ledger.tree.root().hex() == head["root_hash"]
     assert len({decode_record(m.data).event.id for m in stored}) == total
-    # every atomic batch starts where the stream ended: 1,000 + 1,000 + 500 + 11 × 300
-    assert len(firsts) == 14 and firsts[0] == 1
+    # every atomic batch starts where the stream ended: 1,000 + 1,000 + 500, then the
+    # appends queued meanwhile go together, up to 1,000 records a commit: 3 × 300 three
+    # times, then 2 × 300
+    assert firsts == [1, 1001, 2001, 2501, 3401, 4301, 5201]
+
+
+def test_appends_that_wait_together_share_one_commit(nats_server, tmp_path):
+    """Group commit: sixteen callers appending three events each at once are one atomic
+    batch (one fsync on the server), and each is told where its own events end."""
+    async def go():
+        async with _writer(nats_server.url, tmp_path) as (js, writer):
+            returned = await asyncio.gather(*(
+                writer.append(encode_envelopes(_events(1 + 3 * k, 3))) for k in range(16)))
+            return returned, await _stored(js)
+
+    returned, stored = asyncio.run(go())
+    assert returned == [3 * (k + 1) for k in range(16)]
+    assert [m.metadata.sequence.stream for m in stored] == list(range(1, 49))
+    commits = [m for m in stored if "Nats-Batch-Commit" in (m.headers or {})]
+    assert [m.metadata.sequence.stream for m in commits] == [48]
 
 
 def test_a_refused_batch_fails_the_ones_after_it(nats_server, tmp_path):
@@ -101,15 +119,16 @@ def test_a_refused_batch_fails_the_ones_after_it(nats_server, tmp_path):
             [record] = rogue.seal(_events(1, 1, stream="elsewhere"))
             await js.publish("ledger.records", record.data,
                              headers={"Nats-Expected-Last-Sequence": "10"})
-            # two batches in flight together: the first is refused, so is the second
+            # two batches in flight together (the first append fills an atomic batch,
+            # so the second is not grouped with it): the first is refused, so is the second
             outcomes = await asyncio.gather(
-                writer.append(encode_envelopes(_events(11, 5))),
-                writer.append(encode_envelopes(_events(16, 5))),
+                writer.append(encode_envelopes(_events(11, 1000))),
+                writer.append(encode_envelopes(_events(1011, 5))),
                 return_exceptions=True,
             )
             after_failure = writer.size()
             # the callers retry: the rebuilt ledger continues after the rogue record
-            assert await writer.append(encode_envelopes(_events(11, 10))) == 21
+            assert await writer.append(encode_envelopes(_events(11, 1005))) == 1016
             head = await writer.head()
             stored = await _stored(js)
         return outcomes, after_failure, head, stored
@@ -118,9 +137,9 @@ def test_a_refused_batch_fails_the_ones_after_it(nats_server, tmp_path):
     assert all(isinstance(o, RuntimeError) for o in outcomes), outcomes
     assert "refused" in str(outcomes[0]) and "failed batch" in str(outcomes[1])
     assert after_failure == 11  # rebuilt from the stream: 10 records and the rogue one
-    assert [m.metadata.sequence.stream for m in stored] == list(range(1, 22))
-    assert [decode_record(m.data).seq for m in stored] == list(range(1, 22))
-    assert head["tree_size"] == 21
+    assert [m.metadata.sequence.stream for m in stored] == list(range(1, 1017))
+    assert [decode_record(m.data).seq for m in stored] == list(range(1, 1017))
+    assert head["tree_size"] == 1016
     assert msgspec.json.decode(stored[10].data)["event"]["causation"]["stream"] == "elsewhere"
 
 
