@@ -33,7 +33,7 @@ def test_stop_ends_a_follower_cancelled_as_its_message_arrives():
 
     async def go():
         runner = ProjectionRunner("nats://127.0.0.1:1")
-        runner.store = _Store()
+        runner.store, runner._readings_store = _Store(), _Store()
         arrived: list[asyncio.Future] = []
         task = asyncio.create_task(_fetching(arrived))
         runner._tasks = [task]
@@ -45,4 +45,4 @@ def test_stop_ends_a_follower_cancelled_as_its_message_arrives():
 
     runner, task = asyncio.run(go())
     assert task.cancelled()
-    assert runner.store.closed
+    assert runner.store.closed and runner._readings_store.closed
