@@ -141,6 +141,8 @@ class ProjectionRunner:
                     msgs = await self._fetch(sub, linger)
                 except TimeoutError:  # nats-py raises the builtin on an empty fetch
                     continue
+                if not msgs:
+                    continue
                 batch = [(m.metadata.sequence.stream, m.data) for m in msgs]
                 # in a thread: the event loop must keep reading the NATS socket while
                 # ClickHouse works, or the server drops this client as a slow consumer
@@ -160,11 +162,14 @@ class ProjectionRunner:
         msgs = await sub.fetch(self.batch, timeout=self.idle_s)
         loop = asyncio.get_running_loop()
         until = loop.time() + linger
-        while len(msgs) < self.batch and (left := until - loop.time()) > 0.005:
+        while msgs and len(msgs) < self.batch and (left := until - loop.time()) > 0.005:
             try:
-                msgs += await sub.fetch(self.batch - len(msgs), timeout=left)
+                more = await sub.fetch(self.batch - len(msgs), timeout=left)
             except TimeoutError:
                 break
+            if not more:  # nats-py answers a stray status message with no messages
+                break
+            msgs += more
         return msgs
 
     async def _subscribe(self, stream: str, subject: str, start: int):

@@ -46,3 +46,20 @@ def test_stop_ends_a_follower_cancelled_as_its_message_arrives():
     runner, task = asyncio.run(go())
     assert task.cancelled()
     assert runner.store.closed and runner._readings_store.closed
+
+
+def test_a_lingering_fetch_stops_at_an_empty_answer():
+    """nats-py answers a stray status message with no messages at once: the readings
+    follower's linger must take that as the end of what there is, not ask again in a
+    loop for the rest of its linger (which spun a core while the system was idle)."""
+    calls: list[int] = []
+
+    class _Subscription:
+        async def fetch(self, batch: int, timeout: float) -> list:
+            calls.append(batch)
+            return [b"message"] if len(calls) == 1 else []
+
+    runner = ProjectionRunner("nats://127.0.0.1:1", batch=10)
+    msgs = asyncio.run(runner._fetch(_Subscription(), linger=5.0))
+    assert msgs == [b"message"]
+    assert calls == [10, 9]
