@@ -203,10 +203,15 @@ class LedgerWriter:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 group = []
-        except BaseException as exc:  # cancelled with the writer: no caller waits forever
-            _tell(group + self._queued, RuntimeError(f"ledger writer stopped: {exc!r}"))
+        except asyncio.CancelledError:  # stopped with the writer: no caller waits forever
+            _tell(group + self._queued, RuntimeError("ledger writer stopped"))
             self._queued = []
             raise
+        except Exception as exc:  # e.g. LEDGER unreachable while the ledger is rebuilt:
+            # `_failed` is still set, so the next append rebuilds before it seals
+            self.log.error("ledger_append_failed", error=repr(exc))
+            _tell(group + self._queued, exc)
+            self._queued = []
         finally:
             self._grouping = None
 
@@ -216,10 +221,14 @@ class LedgerWriter:
             try:
                 await asyncio.shield(last)
             except BaseException as exc:
-                self.log.error("ledger_append_failed", size=sizes[-1])
-                async with self._lock:
-                    await self._settle()
-                _tell(group, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+                self.log.error("ledger_append_failed", size=sizes[-1], error=repr(exc))
+                try:
+                    async with self._lock:
+                        await self._settle()  # e.g. the server still away: the next group
+                except Exception as unsettled:  # settles again, `_failed` being still set
+                    self.log.warning("ledger_not_rebuilt", error=repr(unsettled))
+                finally:  # whatever happened, no caller of the group is left waiting
+                    _tell(group, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
                 return
         for (_, told), size in zip(group, sizes, strict=True):
             if not told.done():
