@@ -60,6 +60,32 @@ APPEND_CALLERS = 4  # as shard hosts append: several partitions' batches at once
 BURST_CALLERS, BURST_EVENTS = 16, 3
 
 
+async def _appended(url: str, key: Path, per_caller: list[list[bytes]],
+                    size: int) -> tuple[float, list[float]]:
+    """A fresh ledger writer on `url`; each caller appends its encoded batches in turn,
+    all callers at once. The seconds it took, each append's latency; the ledger must
+    then hold `size` records."""
+    nc = await connect(url)
+    await ensure_streams(nc.jetstream())
+    await nc.close()
+    writer = LedgerWriter(url, str(key), head_interval_s=3600)
+    await writer.start()
+    latencies: list[float] = []
+
+    async def caller(mine: list[bytes]) -> None:
+        for payload in mine:
+            started = time.perf_counter()
+            await writer.append(payload)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(mine) for mine in per_caller))
+    elapsed = time.perf_counter() - started
+    await writer.stop()
+    assert writer.size() == size
+    return elapsed, latencies
+
+
 def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
     # only the encoded batches are kept, as a shard host hands them over: hundreds of
     # thousands of live event objects would make every garbage collection of the
@@ -71,48 +97,19 @@ def ledger_figures(appends: int, proof_tree: int, tmp: Path) -> dict:
         """Batches of 1,000 events from `callers` callers at once, each awaiting its
         append before the next: one caller waits out every ack, more let the writer
         seal and send a batch while the server stores the one before."""
-        nc = await connect(url)
-        await ensure_streams(nc.jetstream())
-        await nc.close()
-        writer = LedgerWriter(url, str(tmp / "bench.key"), head_interval_s=3600)
-        await writer.start()
-
-        async def caller(k: int) -> None:
-            for payload in batches[k::callers]:
-                await writer.append(payload)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(caller(k) for k in range(callers)))
-        elapsed = time.perf_counter() - started
-        await writer.stop()
-        assert writer.size() == appends
+        elapsed, _ = await _appended(url, tmp / "bench.key",
+                                     [batches[k::callers] for k in range(callers)], appends)
         return elapsed
 
     async def burst(url: str) -> tuple[float, list[float]]:
         """BURST_CALLERS callers appending BURST_EVENTS events each, again and again:
         the appends/s and each append's latency, which group commit decides."""
-        nc = await connect(url)
-        await ensure_streams(nc.jetstream())
-        await nc.close()
-        writer = LedgerWriter(url, str(tmp / "burst.key"), head_interval_s=3600)
-        await writer.start()
         rounds = max(1, appends // 20 // (BURST_CALLERS * BURST_EVENTS))
         payloads = [[encode_envelopes(_envelopes(BURST_EVENTS, (r * BURST_CALLERS + k)
                                                  * BURST_EVENTS))
                      for r in range(rounds)] for k in range(BURST_CALLERS)]
-        latencies: list[float] = []
-
-        async def caller(mine: list[bytes]) -> None:
-            for payload in mine:
-                started = time.perf_counter()
-                await writer.append(payload)
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(caller(mine) for mine in payloads))
-        elapsed = time.perf_counter() - started
-        await writer.stop()
-        assert writer.size() == rounds * BURST_CALLERS * BURST_EVENTS
+        elapsed, latencies = await _appended(url, tmp / "burst.key", payloads,
+                                             rounds * BURST_CALLERS * BURST_EVENTS)
         return len(latencies) / elapsed, latencies
 
     append_s = {}

@@ -186,10 +186,7 @@ class ProjectionRunner:
             fn = self._queries[name]
         except KeyError:
             raise ValueError(f"unknown query {name!r}") from None
-        return await asyncio.to_thread(self._locked, fn, self.store, **params)
-
-    def _locked(self, fn, *args, **kwargs):
-        return _holding(self._store_lock, fn, *args, **kwargs)
+        return await asyncio.to_thread(_holding, self._store_lock, fn, self.store, **params)
 
     async def checkpoint(self) -> int:
         return self.projector.checkpoint()
@@ -209,7 +206,7 @@ class ProjectionRunner:
     async def rebuild(self) -> None:
         """Drop every table and replay LEDGER from record 1 (projections are disposable)."""
         await self._stop_following()
-        await asyncio.to_thread(self._locked, self.projector.rebuild)
+        await asyncio.to_thread(_holding, self._store_lock, self.projector.rebuild)
         await asyncio.to_thread(_holding, self._readings_lock, self.readings.reset)
         self._start_following()
 
