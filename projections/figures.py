@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.readings import READINGS_TABLE
+from projections.projector import ledger_checkpoint, stored_checkpoint
+from projections.readings import READINGS_TABLE, ReadingsProjector
 from projections.store import Store
 
 __all__ = ["figures"]
@@ -26,14 +27,12 @@ FROM (
 
 
 def figures(store: Store) -> dict[str, Any]:
-    checkpoints = {r["projection"]: int(r["seq"]) for r in store.rows(
-        "SELECT projection, max(seq) AS seq FROM checkpoints GROUP BY projection")}
     # count() without FINAL reads part metadata; unmerged copies of a replayed batch
     # may count twice until a merge, which a monitoring figure can live with
     stored = store.rows(f"SELECT count() AS n FROM {READINGS_TABLE}")[0]["n"]
     return {
-        "checkpoints": {"ledger": checkpoints.get("ledger", 0),
-                        "readings": checkpoints.get("readings", 0)},
+        "checkpoints": {"ledger": ledger_checkpoint(store),
+                        "readings": stored_checkpoint(store, ReadingsProjector.name)},
         "readings_stored": int(stored),
         "alerts": {k: int(v) for k, v in store.rows(_ALERTS)[0].items()},
     }

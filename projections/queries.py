@@ -18,6 +18,7 @@ from typing import Any
 from projections import _params
 from projections._params import MAX_LIMIT
 from projections.alerts import ALERT_STATES, SEVERITIES, alert, alerts
+from projections.projector import ledger_checkpoint
 from projections.schema import TABLES
 from projections.store import Store
 
@@ -132,18 +133,15 @@ def rejections_summary(store: Store, as_of_seq: int | None = None) -> dict[str, 
     }
 
 
-def projection_status(store: Store, name: str = "ledger") -> dict[str, Any]:
-    """How far the projection has got and how many rows each table holds."""
-    checkpoint = store.rows(
-        "SELECT max(seq) AS seq FROM checkpoints WHERE projection = {name:String}",
-        {"name": name},
-    )[0]["seq"]
+def projection_status(store: Store) -> dict[str, Any]:
+    """How far the projection of the ledger has got and how many rows each table holds."""
+    checkpoint = ledger_checkpoint(store)
     # Table names come from the schema, never from a caller.
     counts = store.rows(
         " UNION ALL ".join(f"SELECT '{t}' AS t, count() AS n FROM {t} FINAL" for t in TABLES)
     )
     return {
-        "projection": name,
+        "projection": "ledger",
         "store": store.where,
         "checkpoint": int(checkpoint),
         "rows": {r["t"]: int(r["n"]) for r in sorted(counts, key=lambda r: TABLES.index(r["t"]))},
