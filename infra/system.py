@@ -33,18 +33,26 @@ from serve.deployment import Api
 from serve.tokens import TokenKey
 from simulator import what_if
 
-__all__ = ["System", "append_via", "check_shards", "default_shards", "ray_serve_env", "resuming",
+__all__ = ["System", "append_via", "check_shards", "default_shards", "ray_env", "resuming",
            "shard_partitions", "start_ray"]
 
-def ray_serve_env() -> dict[str, str]:
-    """Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
+def ray_env() -> dict[str, str]:
+    """Ray settings this system runs with, each kept where the environment already sets
+    it (on a real cluster, set them in the cluster's environment). Read by Ray's
+    processes, so set before Ray starts.
+
+    Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
     machine GET /alerts goes from ~300 to ~2,000 requests/s (wrk, 200 connections, see
     docs/benchmarks.md). HAProxy's stats and metrics ports are fixed by default, so two
     systems on one machine (a test run beside `plumeline up`) would collide: free ones.
     A replica being stopped waits out a draining period so that an outside load balancer
     can stop routing to it (30 s by default); our ingress is Serve's own and stops with
-    it, so 2 s: `up` stops in seconds, not half a minute. Read by Ray's processes, so
-    set before Ray starts; on a real cluster set them in the cluster's environment."""
+    it, so 2 s: `up` stops in seconds, not half a minute.
+
+    Ray's own metrics are not collected: every 10 s their export stalled the API's
+    replica for 100-340 ms, which was its p99 (at 2,000 requests/s, 54-78 ms with the
+    export, 8-28 ms without, docs/benchmarks.md). Plumeline's figures are its own
+    (GET /metrics); a cluster that scrapes Ray's sets RAY_enable_metrics_collection=1."""
     metrics = free_port()
     while (stats := free_port()) == metrics:
         pass
@@ -55,13 +63,14 @@ def ray_serve_env() -> dict[str, str]:
         "RAY_SERVE_HAPROXY_STATS_PORT": str(stats),
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
         "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "2",
+        "RAY_enable_metrics_collection": "0",
     }
 
 def start_ray(s: Settings) -> None:
     """A private Ray on this machine, or the cluster at `s.ray_address`. A system
     started while Ray is up runs on it and leaves it up when it stops, so that a
     caller running several systems in turn (the benchmark) starts Ray once."""
-    for name, value in ray_serve_env().items():
+    for name, value in ray_env().items():
         os.environ.setdefault(name, value)
     ray.init(
         address=s.ray_address or "local",

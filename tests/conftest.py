@@ -26,9 +26,9 @@ def pytest_runtest_call(item):
 def ray_session():
     import ray
 
-    from infra.system import ray_serve_env
+    from infra.system import ray_env
 
-    for name, value in ray_serve_env().items():
+    for name, value in ray_env().items():
         os.environ.setdefault(name, value)
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
