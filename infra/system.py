@@ -51,8 +51,11 @@ def ray_env() -> dict[str, str]:
 
     Ray's own metrics are not collected: every 10 s their export stalled the API's
     replica for 100-340 ms, which was its p99 (at 2,000 requests/s, 54-78 ms with the
-    export, 8-28 ms without, docs/benchmarks.md). Plumeline's figures are its own
-    (GET /metrics); a cluster that scrapes Ray's sets RAY_enable_metrics_collection=1."""
+    export, 8-28 ms without, docs/benchmarks.md). Nor does HAProxy log each request to
+    Serve for its request metrics, which then went nowhere: parsing those lines took
+    Serve's HAProxy manager 13 % of a core at 2,000 requests/s, and HAProxy 4 % more.
+    Plumeline's figures are its own (GET /metrics); a cluster that scrapes Ray's sets
+    RAY_enable_metrics_collection=1 and RAY_SERVE_HAPROXY_METRICS_ENABLED=1."""
     metrics = free_port()
     while (stats := free_port()) == metrics:
         pass
@@ -64,6 +67,7 @@ def ray_env() -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
         "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "2",
         "RAY_enable_metrics_collection": "0",
+        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
     }
 
 def start_ray(s: Settings) -> None:
