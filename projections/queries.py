@@ -135,7 +135,6 @@ def rejections_summary(store: Store, as_of_seq: int | None = None) -> dict[str, 
 
 def projection_status(store: Store) -> dict[str, Any]:
     """How far the projection of the ledger has got and how many rows each table holds."""
-    checkpoint = ledger_checkpoint(store)
     # Table names come from the schema, never from a caller.
     counts = store.rows(
         " UNION ALL ".join(f"SELECT '{t}' AS t, count() AS n FROM {t} FINAL" for t in TABLES)
@@ -143,6 +142,6 @@ def projection_status(store: Store) -> dict[str, Any]:
     return {
         "projection": "ledger",
         "store": store.where,
-        "checkpoint": int(checkpoint),
+        "checkpoint": ledger_checkpoint(store),
         "rows": {r["t"]: int(r["n"]) for r in sorted(counts, key=lambda r: TABLES.index(r["t"]))},
     }
