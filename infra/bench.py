@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-import ray
 
 from infra import bench_load, bench_parts
 from infra.settings import Settings
-from infra.system import start_ray
+from infra.system import start_ray, stop_ray
 
 __all__ = ["run_bench"]
 
@@ -90,7 +89,7 @@ def run_bench(args) -> int:
                 "1,000 /stream listeners")
             result["api"] = bench_load.api_figures(tmp, sizes.api_clients, sizes.api_seconds)
         finally:
-            ray.shutdown()
+            stop_ray()
         say("[5/7] ledger")
         result["ledger"] = bench_parts.ledger_figures(sizes.appends, sizes.proof_tree, tmp)
         say("[6/7] projections")

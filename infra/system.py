@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
 import uuid
 import warnings
@@ -34,7 +36,18 @@ from serve.tokens import TokenKey
 from simulator import what_if
 
 __all__ = ["System", "append_via", "check_shards", "default_shards", "ray_env", "resuming",
-           "shard_partitions", "start_ray"]
+           "shard_partitions", "start_ray", "stop_ray"]
+
+# Serve's HAProxy keeps its config, sockets and server state in one directory per Ray
+# node under these paths, /tmp/haproxy-serve/... by default, which nothing removes.
+HAPROXY_PATHS = {
+    "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": "haproxy.cfg",
+    "RAY_SERVE_HAPROXY_SOCKET_PATH": "admin.sock",
+    "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": "metrics.sock",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": "",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": "server-state",
+}
+_haproxy_dir: str | None = None  # made by start_ray for the local Ray, removed by stop_ray
 
 def ray_env() -> dict[str, str]:
     """Ray settings this system runs with, each kept where the environment already sets
@@ -71,17 +84,41 @@ def ray_env() -> dict[str, str]:
     }
 
 def start_ray(s: Settings) -> None:
-    """A private Ray on this machine, or the cluster at `s.ray_address`. A system
-    started while Ray is up runs on it and leaves it up when it stops, so that a
-    caller running several systems in turn (the benchmark) starts Ray once."""
+    """A private Ray on this machine, or the cluster at `s.ray_address`; `stop_ray`
+    stops it. A system started while Ray is up runs on it and leaves it up when it
+    stops, so that a caller running several systems in turn (the benchmark) starts Ray
+    once.
+
+    The private Ray's HAProxy files go in a directory of its own, which `stop_ray`
+    removes: /tmp/plh-XXXXXXXX, as short as Serve's own default, since HAProxy takes
+    socket paths of at most 97 bytes and Serve puts the 56-character node id in them."""
+    global _haproxy_dir
     for name, value in ray_env().items():
         os.environ.setdefault(name, value)
+    if s.ray_address is None and not any(name in os.environ for name in HAPROXY_PATHS):
+        _haproxy_dir = tempfile.mkdtemp(prefix="plh-", dir="/tmp")
+        for name, file in HAPROXY_PATHS.items():
+            os.environ[name] = os.path.join(_haproxy_dir, file)
     ray.init(
         address=s.ray_address or "local",
         num_cpus=s.num_cpus if s.ray_address is None else None,
         include_dashboard=False,
         logging_level="WARNING",
     )
+
+
+def stop_ray() -> None:
+    """Stop Ray (or leave the cluster), and remove what `start_ray` made for it."""
+    global _haproxy_dir
+    try:
+        ray.shutdown()
+    finally:
+        if _haproxy_dir is not None:
+            for name in HAPROXY_PATHS:
+                os.environ.pop(name, None)
+            shutil.rmtree(_haproxy_dir, ignore_errors=True)
+            _haproxy_dir = None
+
 
 log = structlog.get_logger("plumeline.system")
 
@@ -357,7 +394,7 @@ class System:
             try:
                 if self.owns_ray:
                     self.owns_ray = False
-                    ray.shutdown()
+                    stop_ray()
             finally:
                 if self.nats is not None:
                     self.nats.stop()

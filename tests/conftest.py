@@ -26,13 +26,12 @@ def pytest_runtest_call(item):
 def ray_session():
     import ray
 
-    from infra.system import ray_env
+    from infra.settings import Settings
+    from infra.system import start_ray, stop_ray
 
-    for name, value in ray_env().items():
-        os.environ.setdefault(name, value)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    start_ray(Settings(num_cpus=2))
     yield ray
-    ray.shutdown()
+    stop_ray()
 
 
 @pytest.fixture

@@ -72,12 +72,15 @@ def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
               lambda r: _explained(r.get("alerts", []), truth), 150)
         # auditors need not stop the system: verify reaches the running one's NATS
         assert main(["verify", "--data-dir", str(data)]) == 0
+        haproxy = _haproxy_dirs(proc.pid)  # Serve's HAProxy files, made by this run
+        assert len(haproxy) == 1 and Path(next(iter(haproxy))).is_dir(), haproxy
     except BaseException:
         print(_stop(proc)[-5000:])
         raise
     out = _stop(proc)
     assert proc.returncode == 0, out[-3000:]
     assert not (data / "runtime.json").exists()
+    assert not Path(next(iter(haproxy))).exists()  # removed with the run's Ray
     assert main(["verify", "--data-dir", str(data)]) == 0
 
     # a second `up` on the same data dir resumes: the ledger grows from where it was;
@@ -103,18 +106,37 @@ def _ledger_size(data) -> int:
 def _api_replicas(pid: int) -> int:
     """Serve replicas of the API among the descendants of process `pid` (Ray's
     processes are its children's children)."""
+    found = 0
+    for child in _descendants(pid):
+        with contextlib.suppress(OSError):
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+            found += cmd.startswith(b"ray::ServeReplica") and b"Api" in cmd.split(b"\0")[0]
+    return found
+
+
+def _haproxy_dirs(pid: int) -> set[str]:
+    """The HAProxy directories named in the environment of `pid`'s descendants (Ray's
+    processes, started after `start_ray` set it)."""
+    found = set()
+    for child in _descendants(pid):
+        with contextlib.suppress(OSError):
+            for entry in Path(f"/proc/{child}/environ").read_bytes().split(b"\0"):
+                if entry.startswith(b"RAY_SERVE_HAPROXY_SERVER_STATE_BASE="):
+                    found.add(entry.split(b"=", 1)[1].decode())
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
             todo.append(child)
-            with contextlib.suppress(OSError):
-                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
-                found += cmd.startswith(b"ray::ServeReplica") and b"Api" in cmd.split(b"\0")[0]
+            found.append(child)
     return found
 
 
