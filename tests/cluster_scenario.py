@@ -34,7 +34,9 @@ def main(nats_url: str, data_dir: str) -> int:
     # two shard slots a node: three hosts cover two nodes at least, and two nodes
     # still have room for all three
     node = {"num_cpus": 1, "object_store_memory": 100 * MB, "resources": {"shard_slot": 2}}
-    cluster = Cluster(initialize_head=True, head_node_args=node)
+    # no dashboard: its process is killed at shutdown and would leave its
+    # multiprocessing directory (/tmp/pymp-*) behind
+    cluster = Cluster(initialize_head=True, head_node_args=node | {"include_dashboard": False})
     workers = [cluster.add_node(**node) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="WARNING")
