@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -55,7 +56,8 @@ def clean_leftovers(data_dir: Path) -> list[int]:
     (Ctrl-C in a terminal must not kill it before JetStream has flushed), so it
     outlives the process and would hold the store's lock. runtime.json names both:
     the nats-server by pid (stopped only if it still runs this data dir's config),
-    Ray by its session directory (processes that still hold files in it)."""
+    Ray by its session directory (processes that still hold files in it). It also
+    names the directory of Ray's HAProxy files, which is removed."""
     runtime = data_dir / "runtime.json"
     if not runtime.exists():
         return []
@@ -76,6 +78,9 @@ def clean_leftovers(data_dir: Path) -> list[int]:
         for pid in _holding(session):
             _stop(pid, signal.SIGKILL, wait=5.0)
             stopped.append(pid)
+    haproxy = info.get("haproxy_dir")  # infra.system.start_ray's, and only such a one
+    if haproxy and Path(haproxy).parent == Path("/tmp") and Path(haproxy).name.startswith("plh-"):
+        shutil.rmtree(haproxy, ignore_errors=True)
     runtime.unlink(missing_ok=True)
     if stopped:
         log.warning("leftovers_stopped", pids=stopped, data_dir=str(data_dir))

@@ -108,7 +108,10 @@ def start_ray(s: Settings) -> None:
 
 
 def stop_ray() -> None:
-    """Stop Ray (or leave the cluster), and remove what `start_ray` made for it."""
+    """Stop Ray (or leave the cluster), and remove what `start_ray` made for it. Ray's
+    processes die after `ray.shutdown` returns, and a dying HAProxy or its manager may
+    still write there (a test once found the directory back after its removal), so it
+    is removed until it has stayed away for a second, five seconds at most."""
     global _haproxy_dir
     try:
         ray.shutdown()
@@ -116,7 +119,17 @@ def stop_ray() -> None:
         if _haproxy_dir is not None:
             for name in HAPROXY_PATHS:
                 os.environ.pop(name, None)
-            shutil.rmtree(_haproxy_dir, ignore_errors=True)
+            deadline = time.monotonic() + 5.0
+            gone_since = None
+            while time.monotonic() < deadline:
+                if os.path.exists(_haproxy_dir):
+                    shutil.rmtree(_haproxy_dir, ignore_errors=True)
+                    gone_since = None
+                elif gone_since is None:
+                    gone_since = time.monotonic()
+                elif time.monotonic() - gone_since >= 1.0:
+                    break
+                time.sleep(0.1)
             _haproxy_dir = None
 
 
@@ -339,6 +352,7 @@ class System:
             "pid": os.getpid(), "nats_url": self.nats_url, "mqtt_url": self.mqtt_url,
             "http_url": http_url,
             "nats_pid": self.nats.process.pid if self.nats else None, "ray_session": session,
+            "haproxy_dir": _haproxy_dir if self.owns_ray else None,
         }))
 
     def drain(self, timeout: float = 30.0) -> bool:

@@ -167,9 +167,10 @@ def _started(data, pid: int) -> bool:
 
 
 def test_up_killed_with_sigkill_starts_again_over_its_leftovers(tmp_path):
-    """SIGKILL leaves `up`'s nats-server (a session of its own) and some Ray agents
-    running; the next `up` on the data dir stops them, resumes the ledger, and a
-    Ctrl-C after it drains READINGS: verify and audit replay pass, no event twice."""
+    """SIGKILL leaves `up`'s nats-server (a session of its own), some Ray agents and
+    the directory of Ray's HAProxy files; the next `up` on the data dir stops and
+    removes them, resumes the ledger, and a Ctrl-C after it drains READINGS: verify
+    and audit replay pass, no event twice."""
     data, port = tmp_path / "data", free_port()
     proc = _up(data, port, "--rate", "4", "--snapshot-every", "20")
     try:
@@ -183,6 +184,7 @@ def test_up_killed_with_sigkill_starts_again_over_its_leftovers(tmp_path):
     proc.kill()
     proc.communicate()
     assert _alive(left["nats_pid"])  # the leftover the next start must deal with
+    assert Path(left["haproxy_dir"]).is_dir()  # and Ray's HAProxy files
 
     proc = _up(data, port, "--rate", "4", "--snapshot-every", "20")
     try:
@@ -195,6 +197,7 @@ def test_up_killed_with_sigkill_starts_again_over_its_leftovers(tmp_path):
                 os.kill(left["nats_pid"], signal.SIGTERM)
     assert proc.returncode == 0, out[-3000:]
     assert cleaned, out[-3000:]
+    assert not Path(left["haproxy_dir"]).exists()
     assert "leftovers_stopped" in out
     assert main(["verify", "--data-dir", str(data)]) == 0
     assert main(["audit", "replay", "--data-dir", str(data)]) == 0
