@@ -25,6 +25,7 @@ from nats.js import api
 from actors import snapshot
 from actors.derivation import Derivation
 from actors.facility import FacilityActor, FacilityConfig
+from actors.ledger_writer import LedgerClient
 from events import Envelope, encode_envelopes
 from events.aio import cancel_and_wait
 
@@ -97,7 +98,7 @@ class ShardHost:
         self,
         nats_url: str,
         partitions: Iterable[int | Lane],
-        append: Append,
+        append: Append | None = None,
         *,
         config: FacilityConfig | None = None,
         batch: int = 64,
@@ -106,8 +107,10 @@ class ShardHost:
         snapshots: SnapshotPolicy | None = None,
     ) -> None:
         """`partitions`: the lanes to consume, a number standing for the whole
-        partition. `skip`: facilities pinned to hosts of their own, whose messages the
-        whole-partition lanes pass over. `snapshots`: when to snapshot (None: never)."""
+        partition. `append`: how events reach the ledger, by default a request to the
+        ledger writer on this host's NATS connection (`LedgerClient`). `skip`:
+        facilities pinned to hosts of their own, whose messages the whole-partition
+        lanes pass over. `snapshots`: when to snapshot (None: never)."""
         self.nats_url = nats_url
         self.append = append
         self.config = config or FacilityConfig()
@@ -128,6 +131,8 @@ class ShardHost:
     async def start(self) -> None:
         self._nc = await nats.connect(self.nats_url, name=self.name, max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
+        if self.append is None:
+            self.append = (await LedgerClient(self._nc).start()).append
         for p in self.partitions.values():
             self._tasks.append(asyncio.create_task(self._run(p), name=f"partition-{p.number}"))
         self.log.info("shard_started", lanes=[lane.durable for lane in self.partitions])

@@ -15,7 +15,6 @@ import shutil
 import socket
 import tempfile
 import time
-import uuid
 import warnings
 from functools import partial
 
@@ -35,7 +34,7 @@ from serve.deployment import Api
 from serve.tokens import TokenKey
 from simulator import what_if
 
-__all__ = ["System", "append_via", "check_shards", "default_shards", "ray_env", "resuming",
+__all__ = ["System", "check_shards", "default_shards", "ray_env", "resuming",
            "shard_partitions", "start_ray", "stop_ray"]
 
 # Serve's HAProxy keeps its config, sockets and server state in one directory per Ray
@@ -176,21 +175,6 @@ def resuming(cls: type):
     return ray.remote(Resuming)
 
 
-_ledgers: dict[str, ray.actor.ActorHandle] = {}
-
-
-async def append_via(ledger: str, payload: bytes) -> int:
-    """How a shard host reaches the ledger writer when both are Ray actors: by the
-    writer's actor name, looked up once per process. A name, not a handle, is in the
-    shard host's constructor arguments: Ray keeps a handle argument in the object
-    store, from where it may be lost before the actor is restarted (Ray warns of it);
-    a string travels inline in the actor's spec."""
-    handle = _ledgers.get(ledger)
-    if handle is None:
-        handle = _ledgers[ledger] = ray.get_actor(ledger)
-    return await handle.append.remote(payload)
-
-
 def shard_partitions(partitions: int, shards: int) -> list[list[int]]:
     return [[p for p in range(partitions) if p % shards == i] for i in range(shards)]
 
@@ -281,8 +265,7 @@ class System:
         # side by side (each is seconds of imports); their constructors only keep
         # arguments, and `start()` runs in the order the system needs
         actor = {"num_cpus": 0, "max_restarts": -1}
-        ledger_name = f"plumeline-ledger-{uuid.uuid4().hex[:12]}"
-        self.ledger = resuming(LedgerWriter).options(name=ledger_name, **actor).remote(
+        self.ledger = resuming(LedgerWriter).options(**actor).remote(
             self.nats_url, str(s.key_path)
         )
         self.projections = resuming(ProjectionRunner).options(**actor).remote(
@@ -291,7 +274,7 @@ class System:
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
         self.notifier = resuming(Notifier).options(**actor).remote(self.nats_url)
-        self.shards = self._place_shards(partial(append_via, ledger_name))
+        self.shards = self._place_shards()
         ray.get(self.ledger.start.remote())
         ray.get(self.projections.start.remote())
         # before the shard hosts: its durable consumer starts at the ledger's end
@@ -313,7 +296,7 @@ class System:
                  nats=self.nats_url, mqtt=self.mqtt_url, http=self.http_url if http else None)
         return self
 
-    def _place_shards(self, append) -> list:
+    def _place_shards(self) -> list:
         """K shared hosts for the partitions, and one host per pinned facility, which
         reads only its facility's subject (`Lane`); the shared hosts pass over the
         pinned facilities' messages. SPREAD tries to put the hosts on different nodes
@@ -327,12 +310,12 @@ class System:
                                              scheduling_strategy="SPREAD",
                                              resources=dict(s.shard_resources))
         hosts = [
-            placed.remote(self.nats_url, parts, append, name=f"shard-{i}", skip=s.pin,
+            placed.remote(self.nats_url, parts, name=f"shard-{i}", skip=s.pin,
                           snapshots=snapshots)
             for i, parts in enumerate(shard_partitions(s.partitions, shards))
         ]
         hosts += [
-            placed.remote(self.nats_url, [Lane(partition_of(f, s.partitions), f)], append,
+            placed.remote(self.nats_url, [Lane(partition_of(f, s.partitions), f)],
                           name=f"pinned-{f}", snapshots=snapshots)
             for f in s.pin
         ]

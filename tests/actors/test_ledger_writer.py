@@ -10,14 +10,23 @@ import asyncio
 import contextlib
 
 import msgspec
+import pytest
 
 from actors import LedgerWriter, read_stream
-from actors.ledger_writer import _queue
+from actors.ledger_writer import (
+    APPEND_SUBJECT,
+    STARTED_SUBJECT,
+    LedgerAppendError,
+    LedgerClient,
+    _parts,
+    _queue,
+)
 from events import (
     AlertRaised,
     Causation,
     Envelope,
     Ledger,
+    decode_envelopes,
     decode_record,
     encode_envelopes,
 )
@@ -175,3 +184,66 @@ def test_frames_written_as_bytes_store_what_publish_stores(nats_server):
     assert [data for data, _ in by_hand] == [r.data for r in records]
     assert by_hand == through_publish
     assert by_hand[0][1]["Nats-Expected-Last-Sequence"] == "0"
+
+
+def test_appends_by_request_keep_their_order_and_a_bad_one_is_told_why(nats_server, tmp_path):
+    """Shard hosts append by NATS request: appends sent one after another without
+    waiting are stored in the order sent; one larger than `limit` goes in parts; a
+    payload that is not envelopes gets the writer's reason and changes nothing."""
+
+    async def go():
+        async with _writer(nats_server.url, tmp_path) as (js, writer):
+            nc = await connect(nats_server.url)
+            try:
+                client = await LedgerClient(nc).start()
+                sizes = await asyncio.gather(*(
+                    client.append(encode_envelopes(_events(1 + 10 * k, 10)))
+                    for k in range(8)))
+                with pytest.raises(LedgerAppendError, match="Expected `array`"):
+                    await client.append(b"not envelopes")
+                big = encode_envelopes(_events(81, 200))
+                size = await client.append(big, limit=len(big) // 5)
+            finally:
+                await nc.close()
+            return sizes, size, [decode_record(m.data).event for m in await _stored(js)]
+
+    sizes, size, stored = asyncio.run(go())
+    assert sizes == [10 * (k + 1) for k in range(8)]
+    assert size == 280 == len(stored)
+    assert [e.causation.seq for e in stored] == list(range(1, 281))
+
+
+def test_a_payload_is_cut_into_parts_in_order_each_within_the_limit():
+    events = _events(1, 50)
+    limit = len(encode_envelopes(events)) // 7
+    parts = _parts(events, limit)
+    assert len(parts) >= 7 and all(len(p) <= limit for p in parts)
+    assert [e for p in parts for e in decode_envelopes(p)] == events
+
+
+def test_an_append_in_flight_fails_when_a_new_writer_starts(nats_server):
+    """A writer that died holding a request never answers it; the next writer's start
+    fails it at once, not at the request's timeout."""
+
+    async def go():
+        nc = await connect(nats_server.url)
+        try:
+            arrived = asyncio.Event()
+
+            async def dead_writer(msg):  # takes the request, never answers
+                arrived.set()
+
+            await nc.subscribe(APPEND_SUBJECT, cb=dead_writer)
+            client = await LedgerClient(nc, timeout=60.0).start()
+            pending = asyncio.ensure_future(client.append(encode_envelopes(_events(1, 3))))
+            await asyncio.wait_for(arrived.wait(), 10)
+            await asyncio.sleep(0.05)
+            assert not pending.done()
+            await nc.publish(STARTED_SUBJECT, b"")  # as LedgerWriter.start does
+            # within 10 s, where the request's own timeout is 60 s
+            with pytest.raises(LedgerAppendError, match="restarted"):
+                await asyncio.wait_for(pending, 10)
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
