@@ -88,47 +88,39 @@ def start_ray(s: Settings) -> None:
     stops, so that a caller running several systems in turn (the benchmark) starts Ray
     once.
 
-    The private Ray's HAProxy files go in a directory of its own, which `stop_ray`
-    removes: /tmp/plh-XXXXXXXX, as short as Serve's own default, since HAProxy takes
-    socket paths of at most 97 bytes and Serve puts the 56-character node id in them."""
+    The settings of `ray_env` are in the environment only while Ray starts: its
+    processes take them from there, and a process this one starts afterwards (`up`
+    run by a test, say) must choose its own free ports and directory, not share this
+    Ray's. The private Ray's HAProxy files go in a directory of its own, which
+    `stop_ray` removes: /tmp/plh-XXXXXXXX, as short as Serve's own default, since
+    HAProxy takes socket paths of at most 97 bytes and Serve puts the 56-character
+    node id in them."""
     global _haproxy_dir
-    for name, value in ray_env().items():
-        os.environ.setdefault(name, value)
+    env = {name: value for name, value in ray_env().items() if name not in os.environ}
     if s.ray_address is None and not any(name in os.environ for name in HAPROXY_PATHS):
         _haproxy_dir = tempfile.mkdtemp(prefix="plh-", dir="/tmp")
-        for name, file in HAPROXY_PATHS.items():
-            os.environ[name] = os.path.join(_haproxy_dir, file)
-    ray.init(
-        address=s.ray_address or "local",
-        num_cpus=s.num_cpus if s.ray_address is None else None,
-        include_dashboard=False,
-        logging_level="WARNING",
-    )
+        env |= {name: os.path.join(_haproxy_dir, file) for name, file in HAPROXY_PATHS.items()}
+    os.environ.update(env)
+    try:
+        ray.init(
+            address=s.ray_address or "local",
+            num_cpus=s.num_cpus if s.ray_address is None else None,
+            include_dashboard=False,
+            logging_level="WARNING",
+        )
+    finally:
+        for name in env:
+            del os.environ[name]
 
 
 def stop_ray() -> None:
-    """Stop Ray (or leave the cluster), and remove what `start_ray` made for it. Ray's
-    processes die after `ray.shutdown` returns, and a dying HAProxy or its manager may
-    still write there (a test once found the directory back after its removal), so it
-    is removed until it has stayed away for a second, five seconds at most."""
+    """Stop Ray (or leave the cluster), and remove what `start_ray` made for it."""
     global _haproxy_dir
     try:
         ray.shutdown()
     finally:
         if _haproxy_dir is not None:
-            for name in HAPROXY_PATHS:
-                os.environ.pop(name, None)
-            deadline = time.monotonic() + 5.0
-            gone_since = None
-            while time.monotonic() < deadline:
-                if os.path.exists(_haproxy_dir):
-                    shutil.rmtree(_haproxy_dir, ignore_errors=True)
-                    gone_since = None
-                elif gone_since is None:
-                    gone_since = time.monotonic()
-                elif time.monotonic() - gone_since >= 1.0:
-                    break
-                time.sleep(0.1)
+            shutil.rmtree(_haproxy_dir, ignore_errors=True)
             _haproxy_dir = None
 
 
