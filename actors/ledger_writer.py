@@ -197,7 +197,12 @@ class LedgerWriter:
         except Exception as exc:  # e.g. a payload that is not envelopes
             await self._answer(msg.reply, None, exc)
             return
-        task = asyncio.create_task(self._answer_when_told(msg.reply, told))
+        self._spawn(self._answer_when_told(msg.reply, told))
+
+    def _spawn(self, coro) -> None:
+        """Run `coro` as a task that this writer holds until it ends (the event loop
+        holds tasks only weakly)."""
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -250,9 +255,7 @@ class LedgerWriter:
                         continue
                     # a group of doubles only: told once the records it follows are stored
                     last = self._in_flight[-1] if self._in_flight else None
-                task = asyncio.create_task(self._confirm_group(last, group, sizes))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self._confirm_group(last, group, sizes))
                 group = []
         except asyncio.CancelledError:  # stopped with the writer: no caller waits forever
             _tell(group + self._queued, RuntimeError("ledger writer stopped"))
@@ -442,10 +445,9 @@ class LedgerClient:
         self.nc = nc
         self.timeout = timeout
         self._restarted = asyncio.get_running_loop().create_future()
-        self._sub = None
 
     async def start(self) -> LedgerClient:
-        self._sub = await self.nc.subscribe(STARTED_SUBJECT, cb=self._on_started)
+        await self.nc.subscribe(STARTED_SUBJECT, cb=self._on_started)
         return self
 
     async def _on_started(self, msg) -> None:

@@ -16,6 +16,10 @@ from infra.nats import NatsServer
 
 log = structlog.get_logger("plumeline.runtime")
 
+# Where infra.system.start_ray makes a private Ray's HAProxy directory (its docstring
+# says why so short), and so the only directories a leftover's runtime.json may name.
+HAPROXY_PARENT, HAPROXY_PREFIX = "/tmp", "plh-"
+
 __all__ = ["clean_leftovers", "nats_of"]
 
 
@@ -79,7 +83,8 @@ def clean_leftovers(data_dir: Path) -> list[int]:
             _stop(pid, signal.SIGKILL, wait=5.0)
             stopped.append(pid)
     haproxy = info.get("haproxy_dir")  # infra.system.start_ray's, and only such a one
-    if haproxy and Path(haproxy).parent == Path("/tmp") and Path(haproxy).name.startswith("plh-"):
+    if (haproxy and Path(haproxy).parent == Path(HAPROXY_PARENT)
+            and Path(haproxy).name.startswith(HAPROXY_PREFIX)):
         shutil.rmtree(haproxy, ignore_errors=True)
     runtime.unlink(missing_ok=True)
     if stopped:

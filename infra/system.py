@@ -26,7 +26,7 @@ from actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
 from events import partition_of
 from infra.audit import write_export
 from infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
-from infra.runtime import clean_leftovers
+from infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
 from infra.settings import Settings
 from projections.notifier import Notifier
 from projections.runner import ProjectionRunner
@@ -98,7 +98,7 @@ def start_ray(s: Settings) -> None:
     global _haproxy_dir
     env = {name: value for name, value in ray_env().items() if name not in os.environ}
     if s.ray_address is None and not any(name in os.environ for name in HAPROXY_PATHS):
-        _haproxy_dir = tempfile.mkdtemp(prefix="plh-", dir="/tmp")
+        _haproxy_dir = tempfile.mkdtemp(prefix=HAPROXY_PREFIX, dir=HAPROXY_PARENT)
         env |= {name: os.path.join(_haproxy_dir, file) for name, file in HAPROXY_PATHS.items()}
     os.environ.update(env)
     try:
