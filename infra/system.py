@@ -234,6 +234,16 @@ class System:
         return f"http://{self.settings.host}:{self.settings.port}"
 
     def start(self, *, http: bool = True) -> System:
+        """Start everything, or nothing: if a step fails, what the steps before it
+        started is stopped before the error goes on. A half-started system would leave
+        its nats-server running (it has a session of its own), and the actors with it."""
+        try:
+            return self._start(http)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, http: bool) -> System:
         s = self.settings
         check_shards(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -392,6 +402,8 @@ class System:
 
     @staticmethod
     def _stop_actors(actors: list) -> None:
+        if not actors:
+            return
         try:
             ray.get([a.stop.remote() for a in actors], timeout=30)
         except Exception as exc:  # a dead or stuck actor is killed below all the same
