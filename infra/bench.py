@@ -116,8 +116,8 @@ def table(r: dict) -> str:
     for c in r["curve"]:
         rows.append((f"  at {c['sensors']:,} sensors", f"{c['whole_loop']:,.0f}",
                      f"{c['whole_loop'] / c['raw']:.3f} of raw"))
-    for name in ("reading_to_ledger", "reading_to_api"):
-        if lat[name]:
+    for name in ("reading_to_ledger", "reading_to_api", "reading_to_checkpoint"):
+        if lat.get(name):
             rows.append((f"{name.replace('_', ' ')} p50 / p99 ms",
                          f"{lat[name]['p50_ms']:.0f} / {lat[name]['p99_ms']:.0f}",
                          f"{lat['alerts']} alerts at {lat['offered_readings_per_s']:,.0f}/s"))

@@ -163,8 +163,9 @@ def whole_loop(tmp: Path, manifests, frames, *, shards: int = 2) -> dict:
 def latency_figures(tmp: Path, sensors: int, rate: float, seconds: float) -> dict:
     """Offer `rate` readings/s for `seconds`, paced, with anomalies; for every
     AlertRaised, the time from its reading's arrival in READINGS to (a) its record in
-    LEDGER (both JetStream timestamps, one clock) and (b) the projections that GET
-    /alerts reads from covering it.
+    LEDGER (both JetStream timestamps, one clock), (b) its row in the table GET /alerts
+    reads, and (c) the projection's checkpoint covering it, one insert (the `ledger`
+    table's) after (b).
 
     The fleet is registered first and the feed starts once the projections hold the
     registrations: the figure is a running system's, not the transient of 10,000
@@ -176,14 +177,16 @@ def latency_figures(tmp: Path, sensors: int, rate: float, seconds: float) -> dic
         settings = Settings(data_dir=tmp / "latency", nats_url=server.url,
                             partitions=PARTITIONS, shards=2)
         system = System(settings).start(http=False)
-        seen: list[tuple[float, int]] = []
+        seen: list[tuple[float, int, int]] = []
         stop = threading.Event()
 
-        def watch():  # when did the projections cover which ledger position
+        def watch():  # when did the views, and the checkpoint, cover which position
             import ray
 
+            runner = system.projections
             while not stop.is_set():
-                seen.append((time.time(), ray.get(system.projections.checkpoint.remote())))
+                at = time.time()
+                seen.append((at, *ray.get([runner.visible.remote(), runner.checkpoint.remote()])))
                 time.sleep(0.01)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -219,32 +222,33 @@ def latency_figures(tmp: Path, sensors: int, rate: float, seconds: float) -> dic
             _settle(system, sum(n for *_, n in frames), len(manifests) + len(frames), started)
             stop.set()
             watcher.join()
-            to_ledger, to_api = asyncio.run(_alert_latencies(server.url, seen))
+            latencies = asyncio.run(_alert_latencies(server.url, seen))
         finally:
             stop.set()
             system.stop()
-    return {"offered_readings_per_s": offered, "alerts": len(to_ledger),
-            "reading_to_ledger": percentiles(to_ledger) if len(to_ledger) > 1 else None,
-            "reading_to_api": percentiles(to_api) if len(to_api) > 1 else None}
+    return {"offered_readings_per_s": offered, "alerts": len(latencies["reading_to_ledger"]),
+            **{name: percentiles(xs) if len(xs) > 1 else None
+               for name, xs in latencies.items()}}
 
 
-async def _alert_latencies(url: str, seen: list[tuple[float, int]]):
+async def _alert_latencies(url: str, seen: list[tuple[float, int, int]]) -> dict:
     nc = await connect(url, name="bench-latency")
     js = nc.jetstream()
     last = (await js.stream_info(LEDGER)).state.last_seq
-    to_ledger, to_api = [], []
+    out = {"reading_to_ledger": [], "reading_to_api": [], "reading_to_checkpoint": []}
     async for m in read_stream(js, LEDGER, "ledger.records", 1, last):
         record = decode_record(m.data)
         if record.event.type != "alert.raised":
             continue
         cause = await js.get_msg(READINGS, record.event.causation.seq)
         arrived = cause.time.timestamp()
-        to_ledger.append(m.metadata.timestamp.timestamp() - arrived)
-        visible = next((t for t, cp in seen if cp >= record.seq), None)
-        if visible is not None:
-            to_api.append(visible - arrived)
+        out["reading_to_ledger"].append(m.metadata.timestamp.timestamp() - arrived)
+        for name, column in (("reading_to_api", 1), ("reading_to_checkpoint", 2)):
+            at = next((s[0] for s in seen if s[column] >= record.seq), None)
+            if at is not None:
+                out[name].append(at - arrived)
     await nc.close()
-    return to_ledger, to_api
+    return out
 
 
 def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1000,

@@ -191,6 +191,12 @@ class ProjectionRunner:
     async def checkpoint(self) -> int:
         return self.projector.checkpoint()
 
+    async def visible(self) -> int:
+        """The last ledger seq the views show (GET /alerts and every other but the
+        ledger's own): the checkpoint, or further while a batch's `ledger` rows are
+        going in."""
+        return self.projector.visible()
+
     async def readings_checkpoint(self) -> int:
         return self.readings.checkpoint()
 

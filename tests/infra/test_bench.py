@@ -18,7 +18,10 @@ def test_quick_bench_reports_every_figure_with_a_chart(tmp_path):
     r = json.loads(out.read_text())
     assert r["pipe"]["raw"]["readings"] == r["pipe"]["whole_loop"]["readings"] > 0
     assert r["pipe"]["ratio"] > 0
-    assert r["latency"]["alerts"] > 0 and r["latency"]["reading_to_ledger"]["p99_ms"] > 0
+    lat = r["latency"]
+    assert lat["alerts"] > 0 and lat["reading_to_ledger"]["p99_ms"] > 0
+    # GET /alerts' table shows an alert no later than the checkpoint covers it
+    assert 0 < lat["reading_to_api"]["p50_ms"] <= lat["reading_to_checkpoint"]["p50_ms"]
     assert r["ledger"]["appends_per_s"] > 0 and r["ledger"]["verify_events_per_s"] > 0
     assert r["ledger"]["appends_per_s_one_caller"] > 0
     assert r["projections"]["readings_stored"] > 0

@@ -142,3 +142,45 @@ def test_an_undecodable_record_stops_the_projection_loudly(projector, story):
         projector.apply([(3, b'{"seq": 3, "prev": "00", "event": ')])
     assert projector.checkpoint() == 2
     assert projector.apply(story) == len(story) - 2
+
+
+def test_a_staged_batch_shows_in_the_views_before_its_ledger_rows(projector, story):
+    """GET /alerts reads `alert_events`: an alert shows once its batch is staged. The
+    checkpoint moves only with the `ledger` rows, and only in order."""
+    projector.apply(story)
+    whole = everything(projector.store)
+    projector.rebuild()
+
+    first = projector.stage(story[:6])  # seq 6 raises a1
+    assert (first.first, first.last) == (1, 6)
+    assert [a["alert_id"] for a in alerts(projector.store)] == ["a1"]
+    assert ledger_events(projector.store, 1, 100) == []
+    assert (projector.checkpoint(), projector.visible()) == (0, 6)
+
+    second = projector.stage(story[3:])  # what overlaps the staged batch is skipped
+    assert (second.first, second.last) == (7, len(story))
+    assert projector.visible() == len(story)
+    with pytest.raises(SequenceGap):  # a commit before the one ahead of it
+        projector.commit(second)
+    assert projector.checkpoint() == 0
+
+    projector.commit(first)
+    assert projector.checkpoint() == 6
+    assert Projector(projector.store).checkpoint() == 6  # it is in the store
+    projector.commit(second)
+    assert projector.checkpoint() == projector.visible() == len(story)
+    assert everything(projector.store) == whole
+
+
+def test_a_failed_commit_leaves_the_batch_to_be_applied_again(projector, story):
+    projector.apply(story[:4])
+    failing = Projector(CrashBeforeCheckpoint(projector.store))
+    with pytest.raises(RuntimeError, match="crashed"):
+        failing.apply(story[4:9])
+    assert failing.visible() == failing.checkpoint() == 4
+    failing.store = projector.store  # the store answers again
+    assert failing.apply(story) == len(story) - 4
+    before = everything(projector.store)
+    projector.rebuild()
+    projector.apply(story)
+    assert everything(projector.store) == before
