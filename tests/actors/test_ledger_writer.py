@@ -117,6 +117,51 @@ def test_appends_that_wait_together_share_one_commit(nats_server, tmp_path):
     assert [m.metadata.sequence.stream for m in commits] == [48]
 
 
+def test_full_groups_go_without_waiting_for_the_pending_commit(nats_server, tmp_path):
+    """Appends that fill an atomic batch would gain nothing by waiting to be grouped:
+    they are sent while the commit before them is pending (the server's acks are held
+    back here), and the callers are told in order once the acks come."""
+
+    async def go():
+        nc = await connect(nats_server.url)
+        await ensure_streams(nc.jetstream())
+        writer = LedgerWriter(nats_server.url, str(tmp_path / "ledger.key"),
+                              head_interval_s=3600)
+        held, release, later = [], asyncio.Event(), []
+        on_ack = writer._on_ack
+
+        async def held_back(msg):  # the server's answers to the commits, kept waiting
+            held.append(msg)
+
+            async def deliver():
+                await release.wait()
+                await on_ack(msg)
+
+            later.append(asyncio.ensure_future(deliver()))
+
+        async def three_sent():
+            while len(held) < 3:
+                await asyncio.sleep(0.01)
+
+        writer._on_ack = held_back  # before start, which subscribes it
+        await writer.start()
+        try:
+            appends = [asyncio.ensure_future(writer.append(
+                encode_envelopes(_events(1 + 1000 * k, 1000)))) for k in range(3)]
+            await asyncio.wait_for(three_sent(), 5)  # under ACK_TIMEOUT_S
+            assert not any(a.done() for a in appends)  # none answered yet
+            release.set()
+            return await asyncio.wait_for(asyncio.gather(*appends), 30), len(await _stored(
+                nc.jetstream()))
+        finally:
+            release.set()
+            await writer.stop()
+            await nc.close()
+
+    sizes, stored = asyncio.run(go())
+    assert sizes == [1000, 2000, 3000] and stored == 3000
+
+
 def test_a_refused_batch_fails_the_ones_after_it(nats_server, tmp_path):
     async def go():
         async with _writer(nats_server.url, tmp_path) as (js, writer):
