@@ -9,22 +9,21 @@ the process dies before the `ledger` insert, the batch is applied again on resta
 the tables are ReplacingMergeTrees keyed by ledger seq, so the second copy changes
 nothing a reader can see (DESIGN.md property 4).
 
-`apply` is two steps: `stage` writes every table but `ledger`, `alert_events` first,
-after which the views that read those tables show the batch (GET /alerts reads
-`alert_events`, not `ledger`); `commit` writes the `ledger` rows and so moves the
-checkpoint. `visible()` says how far the first step has gone.
+`alert_events` goes first of a batch's tables: GET /alerts reads it, not `ledger`, so
+it shows the batch's alerts one insert before the checkpoint covers them. `visible()`
+says how far the views have got meanwhile.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 
 from events import decode_record, leaf_hash
 from projections.rows import rows_for
 from projections.schema import COLUMNS, TYPES, create_statements, drop_statements
 from projections.store import Store
 
-__all__ = ["Projector", "SequenceGap", "Staged", "ledger_checkpoint", "stored_checkpoint"]
+__all__ = ["Projector", "SequenceGap", "ledger_checkpoint", "stored_checkpoint"]
 
 
 def stored_checkpoint(store: Store, name: str) -> int:
@@ -53,22 +52,13 @@ class SequenceGap(ValueError):
         self.got = got
 
 
-@dataclass(frozen=True, slots=True)
-class Staged:
-    """A batch whose rows are in every table but `ledger`: what `commit` writes."""
-
-    first: int
-    last: int
-    ledger_rows: list[tuple]
-
-
 class Projector:
     """The projection of one ledger into one store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._checkpoint: int | None = None  # read once; this projector is the only writer
-        self._staged: int | None = None  # the last seq whose rows the views show
+        self._visible = 0  # while a batch's `ledger` rows go in: its last seq
 
     def ensure_schema(self) -> None:
         for sql in create_statements():
@@ -82,28 +72,14 @@ class Projector:
 
     def visible(self) -> int:
         """The last ledger seq every view but the ledger's own shows: the checkpoint,
-        or further while a staged batch waits for its commit."""
-        return max(self.checkpoint(), self._staged or 0)
+        or, while a batch's `ledger` rows go in, that batch's last."""
+        return max(self.checkpoint(), self._visible)
 
     def apply(self, records: list[tuple[int, bytes]]) -> int:
         """Apply (ledger seq, record bytes) pairs given in seq order; returns how many
         were new. Records at or below the checkpoint are skipped; a gap after it
         raises SequenceGap before anything is written."""
-        staged = self.stage(records)
-        if staged is None:
-            return 0
-        try:
-            self.commit(staged)
-        except BaseException:
-            self.unstage()  # the next apply starts from the checkpoint again
-            raise
-        return staged.last - staged.first + 1
-
-    def stage(self, records: list[tuple[int, bytes]]) -> Staged | None:
-        """Write the batch's rows to every table but `ledger`; None if nothing in it
-        is new. Records at or below what is already staged are skipped; a gap after
-        it raises SequenceGap before anything is written."""
-        last = start = self.visible()
+        last = start = self.checkpoint()
         tables: dict[str, list[tuple]] = defaultdict(list)
         for seq, data in records:
             if seq <= last:
@@ -117,25 +93,18 @@ class Projector:
                 tables[table].extend(rows)
             last = seq
         if last == start:
-            return None
+            return 0
         ledger_rows = tables.pop("ledger")
         for table in sorted(tables, key=lambda t: t != "alert_events"):  # what operators wait for
             self._insert(table, tables[table])
-        self._staged = last
-        return Staged(start + 1, last, ledger_rows)
-
-    def commit(self, staged: Staged) -> None:
-        """Write a staged batch's `ledger` rows: the checkpoint moves to its last seq.
-        The batch before it must be committed already."""
-        if staged.first != self.checkpoint() + 1:
-            raise SequenceGap(expected=self.checkpoint() + 1, got=staged.first)
-        self._insert("ledger", staged.ledger_rows)
-        self._checkpoint = staged.last
-
-    def unstage(self) -> None:
-        """Forget what is staged and not committed: after a failed commit the next
-        stage starts from the checkpoint again; staging rows twice changes nothing."""
-        self._staged = None
+        # The ledger rows last: the checkpoint never claims rows not in the store.
+        self._visible = last
+        try:
+            self._insert("ledger", ledger_rows)
+            self._checkpoint = last
+        finally:
+            self._visible = 0
+        return last - start
 
     def _insert(self, table: str, rows: list[tuple]) -> None:
         self.store.insert_columns(table, list(zip(*rows)), COLUMNS[table], TYPES[table])
@@ -146,5 +115,4 @@ class Projector:
         for sql in drop_statements():
             self.store.command(sql)
         self._checkpoint = 0
-        self._staged = None
         self.ensure_schema()
