@@ -1,4 +1,4 @@
-"""SensorColumns: the state of a lane's logical sensors as columns, one row per sensor.
+"""SensorColumns: the state of logical sensors as columns, one row per sensor.
 
 A shard host fetches a batch of READINGS messages, frames of many facilities, and most
 of their readings cause nothing: the detector learns, the silence watch learns the
@@ -39,19 +39,31 @@ _FLAGS = ("active", "drift_open", "seen", "grade", "hs_known", "hs_open")
 
 
 class SensorColumns:
-    """Rows of sensor state for one Derivation (one lane of a shard host)."""
+    """Rows of sensor state for the Derivations of a shard host's lanes (or of one)."""
 
     def __init__(self, config: FacilityConfig, capacity: int = 1024) -> None:
         self.config = config
         self._watch = _watch(config)
         self.size = 0
+        self._free: list[int] = []  # rows released, to be handed out again
         self.cols: dict[str, np.ndarray] = {}
         for names, dtype in ((_FLOATS, np.float64), (_INTS, np.int64), (_FLAGS, np.int8)):
             for name in names:
                 self.cols[name] = np.zeros(capacity, dtype)
 
     def add_rows(self, n: int) -> np.ndarray:
-        """n new rows; their state is set by the `gather` that follows."""
+        """n rows, released ones first; their state is set by the `gather` that follows."""
+        reused = self._free[:n]
+        del self._free[:n]
+        if len(reused) == n:
+            return np.array(reused, dtype=np.int64)
+        return np.concatenate([np.array(reused, dtype=np.int64), self._grow(n - len(reused))])
+
+    def release(self, rows: np.ndarray) -> None:
+        """Rows no derivation holds any more (one replaced), for `add_rows` to hand out."""
+        self._free.extend(rows.tolist())
+
+    def _grow(self, n: int) -> np.ndarray:
         need = self.size + n
         capacity = len(self.cols["n"])
         if need > capacity:

@@ -25,7 +25,7 @@ from events import (
     encode_wire,
 )
 
-__all__ = ["CAUSE", "Derivation", "Derived"]
+__all__ = ["CAUSE", "Derivation", "Derived", "derive_batches"]
 
 CAUSE = "readings"
 
@@ -51,12 +51,19 @@ class Derivation:
     fetched batch and gives exactly what `derive` gives message by message, judging
     the quiet frames of all its facilities together in `SensorColumns` (see there).
     While a facility's state is in the columns its objects are stale; `settle` (and
-    `derive`, for its facility) copies it back."""
+    `derive`, for its facility) copies it back.
 
-    def __init__(self, config: FacilityConfig) -> None:
+    Derivations may share one `SensorColumns` (`columns=`), each holding rows of its
+    own: `derive_batches` then judges their quiet frames in the same arrays, which is
+    what lets a shard host's lanes, each fetching a frame or two at a time at a paced
+    rate, pay the arrays' fixed cost once per round instead of once per lane."""
+
+    def __init__(self, config: FacilityConfig, columns: SensorColumns | None = None) -> None:
+        if columns is not None and columns.config != config:
+            raise ValueError("shared columns judge by another configuration")
         self.config = config
         self.facilities: dict[str, FacilityActor] = {}
-        self._columns: SensorColumns | None = None
+        self._columns = columns
         self._rows: dict[str, np.ndarray] = {}  # facility: its sensors' rows, in order
         self._in_columns: set[str] = set()  # facilities whose state the columns hold
         self._frames: dict[str, dict[tuple[str, ...], _FrameRows | None]] = {}
@@ -78,44 +85,15 @@ class Derivation:
         facility in columns, and a message that is not a frame the columns can take,
         or a frame that causes something, then goes through `derive`'s path, before
         the facility's next message is judged in round k + 1."""
-        out: list[Derived | None] = [None] * len(messages)
-        queues: dict[str, list[tuple[int, object]]] = {}
-        for i, (subject, seq, arrived, data) in enumerate(messages):
-            name = subject.split(".", 2)[-1]
-            message, refused = _decode(name, seq, arrived, data)
-            if refused is not None:
-                out[i] = refused
-            else:
-                queues.setdefault(name, []).append((i, message))
-        if self.config.detector.likelihood:  # its histograms are not in the columns
-            for name, queue in queues.items():
-                for i, message in queue:
-                    out[i] = self._derive(name, messages[i][1], messages[i][2], message)
-            return out  # type: ignore[return-value]
-        live, k = list(queues), 0
-        while live:
-            chosen, alone = [], []
-            for name in live:
-                queue = queues[name]
-                if k < len(queue):
-                    i, message = queue[k]
-                    rows = self._quiet_candidate(name, message)
-                    if rows is None:
-                        alone.append((i, name, message))
-                    else:
-                        chosen.append((i, name, message, rows))
-            if chosen:
-                for (i, name, message, _), quiet in zip(chosen, self._round(chosen, messages)):
-                    if quiet is None:
-                        alone.append((i, name, message))
-                    else:
-                        out[i] = quiet
-            # the rest, one reading at a time; their facilities rejoin the next round
-            for i, name, message in alone:
-                out[i] = self._derive(name, messages[i][1], messages[i][2], message)
-            k += 1
-            live = [name for name in live if k < len(queues[name])]
-        return out  # type: ignore[return-value]
+        return derive_batches([(self, messages)])[0]
+
+    def release(self) -> None:
+        """Give this derivation's rows back to its columns, for a derivation that is
+        being replaced (a lane restored or restarted) while its columns live on."""
+        if self._columns is not None:
+            for rows in self._rows.values():
+                self._columns.release(rows)
+        self._rows, self._in_columns, self._frames = {}, set(), {}
 
     def settle(self, facility: str | None = None) -> None:
         """Copy the columns' state back into the facility's objects (every facility's
@@ -191,76 +169,6 @@ class Derivation:
         self._columns.gather(facility, rows)
         self._in_columns.add(name)
 
-    def _round(self, chosen: list, messages: list) -> list[Derived | None]:
-        """Judge one frame of each chosen facility in columns; commit and derive the
-        frames that cause nothing (a Derived each), leave the others (None).
-
-        A frame may hold several readings of a sensor (several steps of the plant):
-        its k-th readings of each sensor, in time order, form layer k, judged after
-        layer k-1 is committed. A frame found to need `observe` gets its rows back as
-        they were before the round."""
-        cols, cfg = self._columns, self.config
-        lengths = np.array([len(m.sensors) for _, _, m, _ in chosen])
-        starts = np.zeros(len(chosen), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        try:
-            t = np.array([v for _, _, m, _ in chosen for v in m.times], dtype=np.int64)
-            x = np.array([v for _, _, m, _ in chosen for v in m.values], dtype=np.float64)
-        except (OverflowError, TypeError, ValueError):
-            return [None] * len(chosen)
-        rows = np.concatenate([r.rows for _, _, _, r in chosen])
-        emit = np.concatenate([r.emit for _, _, _, r in chosen])
-        layers = max(r.layers for _, _, _, r in chosen)
-        saved = {name: col[rows] for name, col in cols.cols.items()}
-        if layers == 1:
-            needs, due, new = cols.judge(rows, t, x, emit)
-            cols.commit(rows, new)
-        else:
-            needs = np.zeros(len(rows), dtype=bool)
-            due = np.zeros(len(rows), dtype=np.int64)
-            occurrence = np.concatenate([r.occurrence for _, _, _, r in chosen])
-            for layer in range(layers):
-                at = occurrence == layer
-                needs[at], due[at], new = cols.judge(rows[at], t[at], x[at], emit[at])
-                cols.commit(rows[at], new)
-        # what the facility settles when its time moves on, once per frame
-        facilities = [self.facilities[name] for _, name, _, _ in chosen]
-        first = np.minimum.reduceat(t, starts)
-        latest = np.maximum.reduceat(t, starts)
-        soonest = np.minimum.reduceat(due, starts)
-        f = np.array([(fa.balance.start, fa.balance.end, fa.alerts.next_due, fa.staleness.now,
-                       fa.staleness.due, messages[i][2] + cfg.max_future_ms)
-                      for (i, _, _, _), fa in zip(chosen, facilities)], dtype=np.float64)
-        start, end, next_due, now, watch_due, future = f.T
-        ok = ~np.logical_or.reduceat(needs, starts)
-        ok &= (first >= start) & (latest < end) & (latest < next_due) & (latest <= future)
-        # the silence watch's due after the frame: where its time may reach the due
-        # it had, it scans the facility's sensors in the frame's midst (StaleWatch.seen)
-        watched = np.minimum(watch_due, soonest).tolist()
-        for k in np.flatnonzero(ok & (np.maximum(now, latest) >= np.minimum(watch_due, soonest))):
-            seg = slice(starts[k], starts[k] + lengths[k])
-            _, name, _, fr = chosen[k]
-            watched[k] = self._scan_in_frame(name, facilities[k].staleness, fr, t[seg], due[seg],
-                                             {n: saved[n][seg] for n in _WATCHED})
-            ok[k] = watched[k] is not None
-        if not ok.all():
-            back = np.repeat(~ok, lengths)
-            undo = rows[back]
-            for name, col in cols.cols.items():
-                col[undo] = saved[name][back]
-        out: list[Derived | None] = []
-        for k, ((i, name, frame, fr), facility) in enumerate(zip(chosen, facilities)):
-            if not ok[k]:
-                out.append(None)
-                continue
-            _, seq, arrived, _ = messages[i]
-            watch = facility.staleness
-            watch.now = max(watch.now, int(latest[k]))
-            watch.due = int(watched[k])
-            out.append(self._quiet_frame(name, facility, frame, fr, seq))
-        self.in_columns += int(ok.sum())
-        return out
-
     def _scan_in_frame(self, name: str, watch, fr: _FrameRows, t: np.ndarray, due: np.ndarray,
                        before: dict[str, np.ndarray]) -> int | None:
         """The watch's due after a frame in which its time reaches its due, when the
@@ -327,6 +235,132 @@ class Derivation:
                 caused.append((now, event))
         return Derived(_wrap(caused, seq) if caused else [], None,
                        {"frames": 1, "readings": len(times)})
+
+
+def derive_batches(batches: list[tuple[Derivation, list[tuple[str, int, int, bytes]]]]
+                   ) -> list[list[Derived]]:
+    """`derive_batch` of each (derivation, messages) pair, and the same Derived each
+    gives alone; the derivations that share their columns are judged together, round
+    k taking the k-th message of every facility of all of them (each derivation's
+    facilities have rows of their own, so nothing of one reaches another)."""
+    outs: list[list[Derived | None]] = []
+    groups: dict[int, list] = {}  # id of the columns: [(derivation, messages, out, facility, queue)]
+    for d, messages in batches:
+        out: list[Derived | None] = [None] * len(messages)
+        outs.append(out)
+        queues: dict[str, list[tuple[int, object]]] = {}
+        for i, (subject, seq, arrived, data) in enumerate(messages):
+            name = subject.split(".", 2)[-1]
+            message, refused = _decode(name, seq, arrived, data)
+            if refused is not None:
+                out[i] = refused
+            else:
+                queues.setdefault(name, []).append((i, message))
+        if d.config.detector.likelihood:  # its histograms are not in the columns
+            for name, queue in queues.items():
+                for i, message in queue:
+                    out[i] = d._derive(name, messages[i][1], messages[i][2], message)
+            continue
+        if d._columns is None:
+            d._columns = SensorColumns(d.config)
+        groups.setdefault(id(d._columns), []).extend(
+            (d, messages, out, name, queue) for name, queue in queues.items())
+    for live in groups.values():
+        k = 0
+        while live:
+            chosen, alone = [], []
+            for d, messages, out, name, queue in live:
+                i, message = queue[k]
+                rows = d._quiet_candidate(name, message)
+                if rows is None:
+                    alone.append((d, name, message, messages[i], out, i))
+                else:
+                    chosen.append((d, name, message, rows, messages[i], out, i))
+            if chosen:
+                for (d, name, message, _, m, out, i), quiet in zip(chosen, _round(chosen)):
+                    if quiet is None:
+                        alone.append((d, name, message, m, out, i))
+                    else:
+                        out[i] = quiet
+            # the rest, one reading at a time; their facilities rejoin the next round
+            for d, name, message, (_, seq, arrived, _), out, i in alone:
+                out[i] = d._derive(name, seq, arrived, message)
+            k += 1
+            live = [x for x in live if k < len(x[4])]
+    return outs  # type: ignore[return-value]
+
+
+def _round(chosen: list) -> list[Derived | None]:
+    """Judge one frame of each chosen facility in columns; commit and derive the
+    frames that cause nothing (a Derived each), leave the others (None). `chosen`
+    holds (derivation, facility, frame, rows, message, ...), all derivations
+    sharing one SensorColumns.
+
+    A frame may hold several readings of a sensor (several steps of the plant):
+    its k-th readings of each sensor, in time order, form layer k, judged after
+    layer k-1 is committed. A frame found to need `observe` gets its rows back as
+    they were before the round."""
+    cols = chosen[0][0]._columns
+    cfg = cols.config
+    lengths = np.array([len(m.sensors) for _, _, m, *_ in chosen])
+    starts = np.zeros(len(chosen), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    try:
+        t = np.array([v for _, _, m, *_ in chosen for v in m.times], dtype=np.int64)
+        x = np.array([v for _, _, m, *_ in chosen for v in m.values], dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):
+        return [None] * len(chosen)
+    rows = np.concatenate([r.rows for _, _, _, r, *_ in chosen])
+    emit = np.concatenate([r.emit for _, _, _, r, *_ in chosen])
+    layers = max(r.layers for _, _, _, r, *_ in chosen)
+    saved = {name: col[rows] for name, col in cols.cols.items()}
+    if layers == 1:
+        needs, due, new = cols.judge(rows, t, x, emit)
+        cols.commit(rows, new)
+    else:
+        needs = np.zeros(len(rows), dtype=bool)
+        due = np.zeros(len(rows), dtype=np.int64)
+        occurrence = np.concatenate([r.occurrence for _, _, _, r, *_ in chosen])
+        for layer in range(layers):
+            at = occurrence == layer
+            needs[at], due[at], new = cols.judge(rows[at], t[at], x[at], emit[at])
+            cols.commit(rows[at], new)
+    # what the facility settles when its time moves on, once per frame
+    facilities = [d.facilities[name] for d, name, *_ in chosen]
+    first = np.minimum.reduceat(t, starts)
+    latest = np.maximum.reduceat(t, starts)
+    soonest = np.minimum.reduceat(due, starts)
+    f = np.array([(fa.balance.start, fa.balance.end, fa.alerts.next_due, fa.staleness.now,
+                   fa.staleness.due, m[2] + cfg.max_future_ms)
+                  for (_, _, _, _, m, *_), fa in zip(chosen, facilities)], dtype=np.float64)
+    start, end, next_due, now, watch_due, future = f.T
+    ok = ~np.logical_or.reduceat(needs, starts)
+    ok &= (first >= start) & (latest < end) & (latest < next_due) & (latest <= future)
+    # the silence watch's due after the frame: where its time may reach the due
+    # it had, it scans the facility's sensors in the frame's midst (StaleWatch.seen)
+    watched = np.minimum(watch_due, soonest).tolist()
+    for k in np.flatnonzero(ok & (np.maximum(now, latest) >= np.minimum(watch_due, soonest))):
+        seg = slice(starts[k], starts[k] + lengths[k])
+        d, name, _, fr, *_ = chosen[k]
+        watched[k] = d._scan_in_frame(name, facilities[k].staleness, fr, t[seg], due[seg],
+                                      {n: saved[n][seg] for n in _WATCHED})
+        ok[k] = watched[k] is not None
+    if not ok.all():
+        back = np.repeat(~ok, lengths)
+        undo = rows[back]
+        for name, col in cols.cols.items():
+            col[undo] = saved[name][back]
+    out: list[Derived | None] = []
+    for k, ((d, name, frame, fr, m, *_), facility) in enumerate(zip(chosen, facilities)):
+        if not ok[k]:
+            out.append(None)
+            continue
+        watch = facility.staleness
+        watch.now = max(watch.now, int(latest[k]))
+        watch.due = int(watched[k])
+        out.append(d._quiet_frame(name, facility, frame, fr, m[1]))
+        d.in_columns += 1
+    return out
 
 
 class _FrameRows:

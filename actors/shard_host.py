@@ -23,7 +23,8 @@ import structlog
 from nats.js import api
 
 from actors import snapshot
-from actors.derivation import Derivation
+from actors.columns import SensorColumns
+from actors.derivation import Derivation, Derived, derive_batches
 from actors.facility import FacilityActor, FacilityConfig
 from actors.ledger_writer import LedgerClient
 from events import Envelope, encode_envelopes
@@ -105,12 +106,15 @@ class ShardHost:
         name: str = "shard-0",
         skip: Iterable[str] = (),
         snapshots: SnapshotPolicy | None = None,
+        gather_s: float = 0.01,
     ) -> None:
         """`partitions`: the lanes to consume, a number standing for the whole
         partition. `append`: how events reach the ledger, by default a request to the
         ledger writer on this host's NATS connection (`LedgerClient`). `skip`:
         facilities pinned to hosts of their own, whose messages the whole-partition
-        lanes pass over. `snapshots`: when to snapshot (None: never)."""
+        lanes pass over. `snapshots`: when to snapshot (None: never). `gather_s`: how
+        long a lane's batch waits for the other lanes' to be judged with them, at
+        most (`_derive_with_others`)."""
         self.nats_url = nats_url
         self.append = append
         self.config = config or FacilityConfig()
@@ -118,8 +122,14 @@ class ShardHost:
         self.name = name
         self.skip = frozenset(skip)
         self.snapshots = snapshots
+        self.gather_s = gather_s
         lanes = [p if isinstance(p, Lane) else Lane(p) for p in partitions]
-        self.partitions = {lane: _Partition(lane, Derivation(self.config)) for lane in lanes}
+        # one set of columns for every lane's sensors: lanes with batches ready at
+        # the same moment have their quiet frames judged in one round (_derive_ready)
+        self._columns = SensorColumns(self.config)
+        self._ready: list[tuple[Derivation, list, asyncio.Future]] = []
+        self._gathering: asyncio.TimerHandle | None = None
+        self.partitions = {lane: _Partition(lane, self._derivation()) for lane in lanes}
         self.counters = {"frames": 0, "readings": 0, "rejected": 0, "events": 0, "malformed": 0,
                          "commands": 0, "snapshots": 0, "snapshot_bytes": 0,
                          "in_columns": 0}
@@ -140,6 +150,8 @@ class ShardHost:
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks.clear()
+        if self._gathering is not None:
+            self._gathering.cancel()
         if self._nc is not None:
             await self._nc.close()
         self.log.info("shard_stopped", **self.counters)
@@ -166,7 +178,8 @@ class ShardHost:
             except Exception as exc:  # the ledger or NATS failed: rebuild and go on
                 self.log.warning("partition_restarting", lane=part.lane.durable,
                                  error=repr(exc))
-                part.derivation = Derivation(self.config)
+                part.derivation.release()
+                part.derivation = self._derivation()
                 part.processed = part.time_ms = part.snapped_seq = part.snapped_ms = 0
                 part.since_snapshot = 0
                 await asyncio.sleep(1.0)
@@ -239,13 +252,14 @@ class ShardHost:
             return 0
         try:
             snap = await asyncio.to_thread(snapshot.restore, blob, lane=self._snapshot_key(part),
-                                           config=self.config)
+                                           config=self.config, columns=self._columns)
             last = (await self.js.stream_info(READINGS_STREAM)).state.last_seq
             if snap.seq > last:
                 raise snapshot.SnapshotUnusable(f"at seq {snap.seq}, READINGS ends at {last}")
         except snapshot.SnapshotUnusable as exc:
             log.warning("snapshot_ignored", reason=str(exc))
             return 0
+        part.derivation.release()
         part.derivation = snap.derivation
         part.processed = part.snapped_seq = snap.seq
         part.time_ms = part.snapped_ms = snap.time_ms
@@ -344,9 +358,10 @@ class ShardHost:
 
     async def _derive(self, part: _Partition, msgs: list, *, live: bool) -> list[Envelope]:
         """The events of consecutive READINGS messages, applied to the actors, which
-        then reflect the last of them (`part.processed`), judged together
-        (`Derivation.derive_batch`). `live` is False while restoring: the messages were
-        handled before, so nothing is counted or dead-lettered again."""
+        then reflect the last of them (`part.processed`), judged together, and with
+        the other lanes' (`_derive_with_others`). `live` is False while restoring:
+        the messages were handled before, so nothing is counted or dead-lettered
+        again."""
         if not msgs:
             return []
         batch = []
@@ -359,8 +374,9 @@ class ShardHost:
         part.processed = last.sequence.stream
         part.time_ms = int(last.timestamp.timestamp() * 1000)
         part.since_snapshot += len(msgs)
-        in_columns = part.derivation.in_columns
-        derived = part.derivation.derive_batch(batch)
+        derivation = part.derivation
+        in_columns = derivation.in_columns
+        derived = await self._derive_with_others(derivation, batch)
         envelopes: list[Envelope] = []
         for (subject, seq, _, data), d in zip(batch, derived):
             envelopes += d.envelopes
@@ -377,8 +393,46 @@ class ShardHost:
                     log.warning("frame_refused", reason=reason)
                 await self._deadletter(subject, data, seq, reason, payload=payload)
         if live:  # frames judged in columns, of the frames counted
-            self.counters["in_columns"] += part.derivation.in_columns - in_columns
+            self.counters["in_columns"] += derivation.in_columns - in_columns
         return envelopes
+
+    def _derivation(self) -> Derivation:
+        return Derivation(self.config, self._columns)
+
+    async def _derive_with_others(self, derivation: Derivation, batch: list) -> list[Derived]:
+        """`derivation.derive_batch(batch)`, judged together with the batches of the
+        other lanes: once every lane has one, or `gather_s` after the first. At a
+        paced rate each lane fetches a frame or two at a time, and a round of one
+        frame pays the arrays' fixed cost for ~100 readings (docs/benchmarks.md,
+        "Lanes judged together"); the lanes' rounds together pay it once. Flat out,
+        every lane has a full batch at once and nothing waits."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._ready.append((derivation, batch, done))
+        if len(self._ready) >= len(self.partitions):  # no lane left to wait for
+            loop.call_soon(self._derive_ready)
+        elif len(self._ready) == 1:
+            self._gathering = loop.call_later(self.gather_s, self._derive_ready)
+        return await done
+
+    def _derive_ready(self) -> None:
+        if self._gathering is not None:
+            self._gathering.cancel()
+            self._gathering = None
+        ready = [r for r in self._ready if not r[2].done()]  # else its lane is stopping
+        self._ready = []
+        if not ready:  # taken already: every lane had come before the timer
+            return
+        try:
+            results = derive_batches([(d, batch) for d, batch, _ in ready])
+        except Exception as exc:  # every lane of the round restarts from its snapshot (_run)
+            for *_, done in ready:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for (*_, done), derived in zip(ready, results):
+            if not done.done():  # else its lane is stopping
+                done.set_result(derived)
 
     async def _deadletter(self, subject: str, data: bytes, seq: int, reason: str,
                           payload: bytes | None = None) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import msgspec
 
 import events
+from actors.columns import SensorColumns
 from actors.derivation import Derivation
 from actors.facility import FacilityConfig
 
@@ -78,9 +79,11 @@ def take(derivation: Derivation, *, lane: str, seq: int, time_ms: int) -> bytes:
     return _MAGIC + len(header).to_bytes(4, "big") + header + body
 
 
-def restore(blob: bytes, *, lane: str, config: FacilityConfig) -> Snapshot:
-    """The Derivation a snapshot holds; SnapshotUnusable if it was written for another
-    format, code, lane or configuration, or does not load."""
+def restore(blob: bytes, *, lane: str, config: FacilityConfig,
+            columns: SensorColumns | None = None) -> Snapshot:
+    """The Derivation a snapshot holds, its rows to be taken in `columns` if given
+    (the shard host's, shared by its lanes); SnapshotUnusable if it was written for
+    another format, code, lane or configuration, or does not load."""
     if not blob.startswith(_MAGIC):
         raise SnapshotUnusable("not a Plumeline snapshot")
     try:
@@ -103,6 +106,6 @@ def restore(blob: bytes, *, lane: str, config: FacilityConfig) -> Snapshot:
         raise SnapshotUnusable("taken under another FacilityConfig")
     if len(facilities) != header.facilities:
         raise SnapshotUnusable("header and body disagree")
-    derivation = Derivation(config)
+    derivation = Derivation(config, columns)
     derivation.facilities = facilities
     return Snapshot(header.seq, header.time_ms, derivation)

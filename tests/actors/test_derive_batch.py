@@ -20,6 +20,8 @@ import pytest
 
 from actors import Derivation, FacilityConfig
 from actors import snapshot as snapshots
+from actors.columns import SensorColumns
+from actors.derivation import derive_batches
 from events import (
     AcknowledgeAlert,
     AlertRaised,
@@ -167,3 +169,68 @@ def test_with_the_likelihood_on_every_frame_goes_one_by_one():
         got += d.derive_batch(messages[k:k + 64])
     assert _digest(got) == _digest(expected)
     assert d.in_columns == 0
+
+
+@pytest.mark.parametrize("size", [1, 5, 64])
+def test_lanes_sharing_their_columns_give_what_each_gives_alone(story, size):
+    """A shard host's lanes judge their quiet frames in one SensorColumns
+    (`derive_batches`): each lane's messages still give what they give one by one, and
+    a lane replaced midway (restored from its snapshot, its rows released to the
+    others) takes up where it was."""
+    config, messages, alone, expected, _ = story
+    names = sorted({s.split(".", 2)[-1] for s, *_ in messages})
+    lane_of = {name: k % 3 for k, name in enumerate(names)}
+    lanes: list[list[int]] = [[], [], []]  # each lane's messages, by their place in the story
+    for at, (subject, *_) in enumerate(messages):
+        lanes[lane_of[subject.split(".", 2)[-1]]].append(at)
+    assert all(lanes)
+    columns = SensorColumns(config)
+    derivations = [Derivation(config, columns) for _ in lanes]
+    got: list = [None] * len(messages)
+    taken = [0, 0, 0]
+    replaced_at = None
+    while any(taken[k] < len(lanes[k]) for k in range(3)):
+        if replaced_at is None and taken[0] > len(lanes[0]) // 2:
+            replaced_at = taken[0]
+            blob = snapshots.take(derivations[0], lane="shard-p0", seq=0, time_ms=0)
+            derivations[0].release()
+            derivations[0] = snapshots.restore(blob, lane="shard-p0", config=config,
+                                               columns=columns).derivation
+        pairs, places = [], []
+        for k in range(3):
+            at = lanes[k][taken[k]:taken[k] + size]
+            taken[k] += len(at)
+            pairs.append((derivations[k], [messages[a] for a in at]))
+            places.append(at)
+        for at, derived in zip(places, derive_batches(pairs)):
+            for a, x in zip(at, derived):
+                got[a] = x
+    assert replaced_at is not None
+    assert _digest(got) == expected
+    assert sum(d.in_columns for d in derivations) > 0
+    # the state left behind: each lane's, as its messages leave it one by one
+    for k, d in enumerate(derivations):
+        reference = Derivation(config)
+        for n, a in enumerate(lanes[k]):
+            if k == 0 and n == replaced_at:
+                blob = snapshots.take(reference, lane="shard-p0", seq=0, time_ms=0)
+                reference = snapshots.restore(blob, lane="shard-p0", config=config).derivation
+            reference.derive(*messages[a])
+        d.settle()
+        assert pickle.dumps(d.facilities) == pickle.dumps(reference.facilities), k
+
+
+def test_released_rows_are_handed_out_again():
+    columns = SensorColumns(FacilityConfig(), capacity=4)
+    first = columns.add_rows(3)
+    second = columns.add_rows(3)
+    assert sorted([*first, *second]) == list(range(6))
+    columns.release(first)
+    again = columns.add_rows(5)
+    assert sorted(again[:3]) == sorted(first) and list(again[3:]) == [6, 7]
+    assert columns.size == 8
+
+
+def test_columns_of_another_configuration_are_refused():
+    with pytest.raises(ValueError, match="another configuration"):
+        Derivation(SHORT, SensorColumns(FacilityConfig()))
