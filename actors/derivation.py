@@ -261,9 +261,9 @@ def derive_batches(batches: list[tuple[Derivation, list[tuple[str, int, int, byt
                 for i, message in queue:
                     out[i] = d._derive(name, messages[i][1], messages[i][2], message)
             continue
-        if d._columns is None:
-            d._columns = SensorColumns(d.config)
-        groups.setdefault(id(d._columns), []).extend(
+        # a derivation without columns yet gets its own at its first gather (_gather)
+        shared = d._columns if d._columns is not None else d
+        groups.setdefault(id(shared), []).extend(
             (d, messages, out, name, queue) for name, queue in queues.items())
     for live in groups.values():
         k = 0
