@@ -1,15 +1,15 @@
 """Logical actors (facilities, sensors) and the hosts that run them."""
 
-from actors.accounting import FLOW_ROLES, CarbonBalance
-from actors.alerts import AlertBook
-from actors.derivation import Derivation, Derived
-from actors.detection import DetectorConfig, RobustBaseline, severity_of
-from actors.facility import FacilityActor, FacilityConfig, Rejected
-from actors.ledger_writer import LedgerWriter, read_stream
-from actors.sensor import SensorActor, alert_id
-from actors.shard_host import Lane, ShardHost, SnapshotPolicy
-from actors.snapshot import Snapshot, SnapshotUnusable
-from actors.staleness import StaleWatch
+from plumeline.actors.accounting import FLOW_ROLES, CarbonBalance
+from plumeline.actors.alerts import AlertBook
+from plumeline.actors.derivation import Derivation, Derived
+from plumeline.actors.detection import DetectorConfig, RobustBaseline, severity_of
+from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected
+from plumeline.actors.ledger_writer import LedgerWriter, read_stream
+from plumeline.actors.sensor import SensorActor, alert_id
+from plumeline.actors.shard_host import Lane, ShardHost, SnapshotPolicy
+from plumeline.actors.snapshot import Snapshot, SnapshotUnusable
+from plumeline.actors.staleness import StaleWatch
 
 __all__ = [
     "FLOW_ROLES",

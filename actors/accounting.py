@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import msgspec
 
-from events import EmissionsMeasured, Event, ReadingsSealed, SealFrontier, readings_leaf
+from plumeline.events import EmissionsMeasured, Event, ReadingsSealed, SealFrontier, readings_leaf
 
 __all__ = ["FLOW_ROLES", "CarbonBalance"]
 

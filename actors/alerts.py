@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import (
+from plumeline.events import (
     AlertAcknowledged,
     AlertCleared,
     AlertEscalated,

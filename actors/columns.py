@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from actors.facility import FacilityActor, FacilityConfig
+from plumeline.actors.facility import FacilityActor, FacilityConfig
 
 __all__ = ["SensorColumns"]
 
@@ -253,7 +253,7 @@ class SensorColumns:
 
 def _watch(config: FacilityConfig) -> dict:
     """The StaleWatch settings a facility of this config makes (FacilityActor)."""
-    from actors.staleness import StaleWatch
+    from plumeline.actors.staleness import StaleWatch
 
     w = StaleWatch(config.stale_after_ms, config.dropout_min_ms)
     return {"learn_after": w.learn_after, "dropout_min_ms": w.dropout_min_ms,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from actors.alerts import AlertBook
-from events import (
+from plumeline.actors.alerts import AlertBook
+from plumeline.events import (
     AcknowledgeAlert,
     AlertAcknowledged,
     AlertCleared,

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
-from actors.columns import SensorColumns
-from actors.facility import FacilityActor, FacilityConfig, Rejected, _time_of
-from events import (
+from plumeline.actors.columns import SensorColumns
+from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected, _time_of
+from plumeline.events import (
     Causation,
     Envelope,
     Frame,

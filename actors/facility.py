@@ -13,15 +13,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from math import isfinite
 
-from actors.accounting import FLOW_ROLES, CarbonBalance
-from actors.alerts import AlertBook
-from actors.commands import decide
-from actors.detection import DetectorConfig
-from actors.multivariate import FacilityModel, ModelConfig
-from actors.outcomes import OutcomeWatch
-from actors.sensor import SensorActor, alert_id
-from actors.staleness import QUIET_KINDS, StaleWatch
-from events import (
+from plumeline.actors.accounting import FLOW_ROLES, CarbonBalance
+from plumeline.actors.alerts import AlertBook
+from plumeline.actors.commands import decide
+from plumeline.actors.detection import DetectorConfig
+from plumeline.actors.multivariate import FacilityModel, ModelConfig
+from plumeline.actors.outcomes import OutcomeWatch
+from plumeline.actors.sensor import SensorActor, alert_id
+from plumeline.actors.staleness import QUIET_KINDS, StaleWatch
+from plumeline.events import (
     AlertCleared,
     AlertRaised,
     Command,

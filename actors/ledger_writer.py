@@ -65,7 +65,7 @@ import nats
 import structlog
 from nats.js import api
 
-from events import (
+from plumeline.events import (
     Ledger,
     SigningKey,
     TreeHead,

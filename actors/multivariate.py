@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
-from events import AlertCleared, AlertRaised, Event
+from plumeline.events import AlertCleared, AlertRaised, Event
 
 __all__ = ["FacilityModel", "ModelConfig"]
 

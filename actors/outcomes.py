@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from events import (
+from plumeline.events import (
     EmissionsMeasured,
     Event,
     RecommendationApproved,

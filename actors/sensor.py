@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from actors.detection import DetectorConfig, RobustBaseline, severity_of
-from events import AlertCleared, AlertRaised, Event, SensorSpec
+from plumeline.actors.detection import DetectorConfig, RobustBaseline, severity_of
+from plumeline.events import AlertCleared, AlertRaised, Event, SensorSpec
 
 __all__ = ["SensorActor", "alert_id"]
 

@@ -22,13 +22,13 @@ import nats
 import structlog
 from nats.js import api
 
-from actors import snapshot
-from actors.columns import SensorColumns
-from actors.derivation import Derivation, Derived, derive_batches
-from actors.facility import FacilityActor, FacilityConfig
-from actors.ledger_writer import LedgerClient
-from events import Envelope, encode_envelopes
-from events.aio import cancel_and_wait
+from plumeline.actors import snapshot
+from plumeline.actors.columns import SensorColumns
+from plumeline.actors.derivation import Derivation, Derived, derive_batches
+from plumeline.actors.facility import FacilityActor, FacilityConfig
+from plumeline.actors.ledger_writer import LedgerClient
+from plumeline.events import Envelope, encode_envelopes
+from plumeline.events.aio import cancel_and_wait
 
 __all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import msgspec
 
-import events
-from actors.columns import SensorColumns
-from actors.derivation import Derivation
-from actors.facility import FacilityConfig
+from plumeline import events
+from plumeline.actors.columns import SensorColumns
+from plumeline.actors.derivation import Derivation
+from plumeline.actors.facility import FacilityConfig
 
 __all__ = ["CODE_VERSION", "FORMAT", "Snapshot", "SnapshotUnusable", "restore", "take"]
 

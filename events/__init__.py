@@ -4,7 +4,7 @@ auditor's verifier. Other packages import from here, never from the submodules; 
 package imports nothing else of Plumeline.
 """
 
-from events.bundle import (
+from plumeline.events.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
     BundleHeader,
@@ -17,7 +17,7 @@ from events.bundle import (
     read_bundle,
     write_bundle,
 )
-from events.domain import (
+from plumeline.events.domain import (
     SCHEMA_VERSION,
     AlertAcknowledged,
     AlertCleared,
@@ -42,7 +42,7 @@ from events.domain import (
     SilenceStarted,
     event_id,
 )
-from events.ledger import (
+from plumeline.events.ledger import (
     GENESIS,
     Ledger,
     Record,
@@ -52,23 +52,23 @@ from events.ledger import (
     encode_envelopes,
     encode_record,
 )
-from events.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, node_hash
-from events.proofs import (
+from plumeline.events.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, node_hash
+from plumeline.events.proofs import (
     RootMismatch,
     root_from_inclusion_proof,
     verify_consistency,
     verify_inclusion,
 )
-from events.seal import SealedReadings, SealFrontier, readings_leaf
-from events.treehead import (
+from plumeline.events.seal import SealedReadings, SealFrontier, readings_leaf
+from plumeline.events.treehead import (
     TREE_HEAD_CONTEXT,
     SigningKey,
     TreeHead,
     tree_head_message,
     verify_head,
 )
-from events.verify import VerifyReport, verify_bundle
-from events.wire import (
+from plumeline.events.verify import VerifyReport, verify_bundle
+from plumeline.events.wire import (
     COMMANDS,
     AcknowledgeAlert,
     ApproveRecommendation,

@@ -15,7 +15,7 @@ from typing import IO
 
 import msgspec
 
-from events.treehead import TreeHead
+from plumeline.events.treehead import TreeHead
 
 __all__ = [
     "BUNDLE_FORMAT",

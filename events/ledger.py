@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import msgspec
 
-from events.domain import Envelope
-from events.merkle import MerkleTree, leaf_hash
+from plumeline.events.domain import Envelope
+from plumeline.events.merkle import MerkleTree, leaf_hash
 
 __all__ = [
     "GENESIS",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from events.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
+from plumeline.events.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
 
 __all__ = ["RootMismatch", "root_from_inclusion_proof", "verify_consistency", "verify_inclusion"]
 

@@ -22,7 +22,7 @@ from hashlib import sha256
 
 import msgspec
 
-from events.merkle import EMPTY_ROOT, node_hash
+from plumeline.events.merkle import EMPTY_ROOT, node_hash
 
 __all__ = ["SealFrontier", "SealedReadings", "readings_leaf"]
 

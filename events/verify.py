@@ -34,7 +34,7 @@ from typing import IO
 
 import msgspec
 
-from events.bundle import (
+from plumeline.events.bundle import (
     RECORD_PREFIX,
     BundleUnreadable,
     MalformedLine,
@@ -42,9 +42,9 @@ from events.bundle import (
     _is_hex,
     read_bundle,
 )
-from events.ledger import GENESIS, _canonical, _record_decoder
-from events.merkle import HASH_SIZE, MerkleTree
-from events.treehead import TreeHead, verify_head
+from plumeline.events.ledger import GENESIS, _canonical, _record_decoder
+from plumeline.events.merkle import HASH_SIZE, MerkleTree
+from plumeline.events.treehead import TreeHead, verify_head
 
 __all__ = ["BundleUnreadable", "VerifyReport", "verify_bundle"]
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import msgspec
 import nats
 
-from actors import read_stream
-from events import BundleUnreadable, SigningKey, TreeHead, verify_bundle, write_bundle
-from infra.cli import ExitStatus, UserError
-from infra.nats import LEDGER, TREEHEADS, connect
-from infra.runtime import nats_of
+from plumeline.actors import read_stream
+from plumeline.events import BundleUnreadable, SigningKey, TreeHead, verify_bundle, write_bundle
+from plumeline.infra.cli import ExitStatus, UserError
+from plumeline.infra.nats import LEDGER, TREEHEADS, connect
+from plumeline.infra.runtime import nats_of
 
 __all__ = ["export", "verify"]
 
@@ -51,7 +51,7 @@ def write_export(data_dir: Path, output: Path) -> int:
         records, heads = asyncio.run(_collect(url))
     if not any(h.size == len(records) for h in heads):
         # the newest records are not under a stored head yet: attest them now
-        from events import Ledger
+        from plumeline.events import Ledger
 
         ledger = Ledger()
         for data in records:

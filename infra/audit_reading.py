@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from actors import Derivation, FacilityConfig
-from events import (
+from plumeline.actors import Derivation, FacilityConfig
+from plumeline.events import (
     Frame,
     MerkleTree,
     ReadingsSealed,
@@ -30,10 +30,10 @@ from events import (
     readings_leaf,
     verify_inclusion,
 )
-from infra.cli import ExitStatus, UserError
-from infra.nats import connect
-from infra.runtime import nats_of
-from infra.streams import ledger_records, messages
+from plumeline.infra.cli import ExitStatus, UserError
+from plumeline.infra.nats import connect
+from plumeline.infra.runtime import nats_of
+from plumeline.infra.streams import ledger_records, messages
 
 __all__ = ["ReadingProof", "parse_time", "prove_reading", "reading"]
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import msgspec
 
-from actors import Derivation, FacilityConfig
-from events import Envelope
-from infra.cli import ExitStatus
-from infra.nats import connect
-from infra.runtime import nats_of
-from infra.streams import ledger_records, messages
+from plumeline.actors import Derivation, FacilityConfig
+from plumeline.events import Envelope
+from plumeline.infra.cli import ExitStatus
+from plumeline.infra.nats import connect
+from plumeline.infra.runtime import nats_of
+from plumeline.infra.streams import ledger_records, messages
 
 __all__ = ["Difference", "replay", "replay_differences"]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import msgspec
 
-from infra import bench_load, bench_parts
-from infra.settings import Settings
-from infra.system import start_ray, stop_ray
+from plumeline.infra import bench_load, bench_parts
+from plumeline.infra.settings import Settings
+from plumeline.infra.system import start_ray, stop_ray
 
 __all__ = ["run_bench"]
 

@@ -1,10 +1,10 @@
-"""HTTP load from a separate process: `python -m infra.bench_api URL CLIENTS SECONDS PATH…`.
+"""HTTP load from a separate process: `python -m plumeline.infra.bench_api URL CLIENTS SECONDS PATH…`.
 
 Prints one JSON object: per path, requests/s, p50 and p99 in ms, and errors. Requests
 go only to the given URL (the benchmark passes the system it started on 127.0.0.1);
 the loop is bounded by time and stops by itself.
 
-`python -m infra.bench_api paced URL CLIENTS RATE SECONDS PATH` is the open-loop
+`python -m plumeline.infra.bench_api paced URL CLIENTS RATE SECONDS PATH` is the open-loop
 load: CLIENTS connections offer RATE requests a second between them, each on its own
 fixed schedule whatever the answers take, which is what that many dashboards polling
 would see. A request's latency counts from when it was due, not from when it went out
@@ -12,7 +12,7 @@ would see. A request's latency counts from when it was due, not from when it wen
 server's); the client's own lateness in sending on a free connection is reported
 beside it, as the measure of whether this process kept up.
 
-`python -m infra.bench_api stream URL NATS_URL PARTITIONS FACILITY CLIENTS SECONDS RATE`
+`python -m plumeline.infra.bench_api stream URL NATS_URL PARTITIONS FACILITY CLIENTS SECONDS RATE`
 holds CLIENTS connections to `/stream` while it makes RATE ledger events a second
 (silence commands for FACILITY, each of which the facility answers with one event),
 and prints clients held, deliveries a second and the delay from append (the time
@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 import httpx
 from nats.js import api
 
-from events import SilenceSensor, encode_wire, readings_subject
-from infra.nats import LEDGER, connect
+from plumeline.events import SilenceSensor, encode_wire, readings_subject
+from plumeline.infra.nats import LEDGER, connect
 
 
 async def _load(url: str, clients: int, seconds: float, path: str) -> dict:

@@ -1,6 +1,6 @@
 """What a call from one async Ray actor to another costs, by Ray and by NATS request.
 
-`python -m infra.bench_calls [CALLS] [ROUNDS]` starts a private Ray and an embedded
+`python -m plumeline.infra.bench_calls [CALLS] [ROUNDS]` starts a private Ray and an embedded
 nats-server, then a "writer" actor that answers both a Ray method call and requests
 on a NATS subject, and a "caller" actor that makes CALLS calls of 2 KB in turn, by
 each way alternately for ROUNDS rounds, and prints p50 / p90 / p99 in ms: the round
@@ -18,7 +18,7 @@ from pathlib import Path
 import nats
 import ray
 
-from infra.nats import NatsServer
+from plumeline.infra.nats import NatsServer
 
 __all__ = ["run"]
 

@@ -1,6 +1,6 @@
 """What judging a batch's quiet frames in columns saves a shard host, per reading.
 
-`python -m infra.bench_columns [SENSORS] [READINGS] [BATCH ...]` derives one READINGS
+`python -m plumeline.infra.bench_columns [SENSORS] [READINGS] [BATCH ...]` derives one READINGS
 partition of the bench's workload (`bench_load.workload`: 100-sensor plants, frames of
 ~250 readings, 16 partitions) message by message (`Derivation.derive`, what the hosts
 did before) and in batches (`derive_batch`, what a host does with each fetch), in one
@@ -15,8 +15,8 @@ import time
 
 import msgspec
 
-from actors import Derivation, FacilityConfig
-from infra.bench_load import workload
+from plumeline.actors import Derivation, FacilityConfig
+from plumeline.infra.bench_load import workload
 
 __all__ = ["run"]
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from nats.js import api
 
-from actors import read_stream
-from events import decode_record, decode_wire, encode_wire, readings_subject
-from infra.bench_parts import percentiles
-from infra.nats import LEDGER, READINGS, NatsServer, connect, ensure_streams, free_port
-from infra.settings import Settings
-from infra.system import System
-from simulator import Simulation
+from plumeline.actors import read_stream
+from plumeline.events import decode_record, decode_wire, encode_wire, readings_subject
+from plumeline.infra.bench_parts import percentiles
+from plumeline.infra.nats import LEDGER, READINGS, NatsServer, connect, ensure_streams, free_port
+from plumeline.infra.settings import Settings
+from plumeline.infra.system import System
+from plumeline.simulator import Simulation
 
 __all__ = ["api_figures", "latency_figures", "raw_pipe", "whole_loop", "workload"]
 
@@ -279,7 +279,7 @@ def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1
                 client = "wrk"
             else:
                 out = subprocess.run(
-                    [sys.executable, "-m", "infra.bench_api", system.http_url, str(clients),
+                    [sys.executable, "-m", "plumeline.infra.bench_api", system.http_url, str(clients),
                      str(seconds), *paths],
                     capture_output=True, text=True, timeout=seconds * 4 + 120, check=True,
                 )
@@ -289,7 +289,7 @@ def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1
                 p: _paced(system.http_url, clients, paced_rate, seconds, p)
                 for p in [*paths, "/-/routes"]}}
             out = subprocess.run(
-                [sys.executable, "-m", "infra.bench_api", "stream", system.http_url, server.url,
+                [sys.executable, "-m", "plumeline.infra.bench_api", "stream", system.http_url, server.url,
                  str(PARTITIONS), facility, str(stream_clients), str(seconds), str(stream_rate)],
                 capture_output=True, text=True, timeout=seconds * 4 + 300, check=True,
             )
@@ -301,7 +301,7 @@ def api_figures(tmp: Path, clients: int, seconds: float, stream_clients: int = 1
 
 def _paced(url: str, clients: int, rate: float, seconds: float, path: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "infra.bench_api", "paced", url, str(clients), str(rate),
+        [sys.executable, "-m", "plumeline.infra.bench_api", "paced", url, str(clients), str(rate),
          str(seconds), path],
         capture_output=True, text=True, timeout=seconds * 4 + 120, check=True,
     )

@@ -12,8 +12,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from actors import Derivation, FacilityConfig, LedgerWriter
-from events import (
+from plumeline.actors import Derivation, FacilityConfig, LedgerWriter
+from plumeline.events import (
     AlertRaised,
     Causation,
     Envelope,
@@ -27,11 +27,11 @@ from events import (
     verify_bundle,
     write_bundle,
 )
-from infra.nats import NatsServer, connect, ensure_streams
-from projections import Projector, open_store
-from projections.queries import alerts as alerts_query
-from projections.readings import ReadingsProjector, latest_readings, sensor_history
-from simulator import Simulation
+from plumeline.infra.nats import NatsServer, connect, ensure_streams
+from plumeline.projections import Projector, open_store
+from plumeline.projections.queries import alerts as alerts_query
+from plumeline.projections.readings import ReadingsProjector, latest_readings, sensor_history
+from plumeline.simulator import Simulation
 
 __all__ = ["ledger_figures", "memory_figures", "projection_figures", "percentiles"]
 
@@ -171,7 +171,7 @@ def projection_figures(events: int, readings: int, tmp: Path) -> dict:
                          start_ms=T0, anomalies=False)
         frames = ReadingsProjector(store)
         frames.reset()
-        from events import encode_wire
+        from plumeline.events import encode_wire
 
         steps = max(1, readings // 10_000)
         seq, stored, started = 0, 0, time.perf_counter()

@@ -1,6 +1,6 @@
 """How many readings an array operation must cover before vectorising the detector pays.
 
-`python -m infra.bench_vector` times `RobustBaseline.update` (one Python call per
+`python -m plumeline.infra.bench_vector` times `RobustBaseline.update` (one Python call per
 reading, as the shard hosts run it) against the same arithmetic over arrays of N
 sensors in numpy (the level, spread, slow baseline and usual distance learned, the
 score, stuck run, drift and raise counters judged; nothing is raised), per reading,
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from actors.detection import DetectorConfig, RobustBaseline
+from plumeline.actors.detection import DetectorConfig, RobustBaseline
 
 __all__ = ["run"]
 

@@ -119,49 +119,49 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from infra import logs
+    from plumeline.infra import logs
 
     logs.configure()
     try:
         match args.command:
             case "up":
-                from infra.up import run_up
+                from plumeline.infra.up import run_up
 
                 return run_up(args)
             case "export":
-                from infra.audit import export
+                from plumeline.infra.audit import export
 
                 return export(args.data_dir, args.output)
             case "verify":
-                from infra.audit import verify
+                from plumeline.infra.audit import verify
 
                 return verify(args.bundle, args.data_dir, args.public_key)
             case "audit" if args.audit_command == "reading":
-                from infra.audit_reading import reading
+                from plumeline.infra.audit_reading import reading
 
                 return reading(args.data_dir, args.facility, args.sensor, args.at)
             case "audit":
-                from infra.audit_replay import replay
+                from plumeline.infra.audit_replay import replay
 
                 return replay(args.data_dir)
             case "bench":
-                from infra.bench import run_bench
+                from plumeline.infra.bench import run_bench
 
                 return run_bench(args)
             case "token":
-                from infra.tokens import create_token
+                from plumeline.infra.tokens import create_token
 
                 return create_token(args)
             case "evaluate":
-                from infra.evaluate import run_evaluate
+                from plumeline.infra.evaluate import run_evaluate
 
                 return run_evaluate(args)
             case "forecast-backtest":
-                from infra.forecast_backtest import run_forecast_backtest
+                from plumeline.infra.forecast_backtest import run_forecast_backtest
 
                 return run_forecast_backtest(args)
             case "nab":
-                from infra.nab import run_nab
+                from plumeline.infra.nab import run_nab
 
                 return run_nab(args)
     except KeyboardInterrupt:
@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m infra.cli` runs this file as __main__: go through the module, so that
+    # `python -m plumeline.infra.cli` runs this file as __main__: go through the module, so that
     # the UserError other modules raise is the one main() catches
-    from infra.cli import main as _main
+    from plumeline.infra.cli import main as _main
 
     sys.exit(_main())

@@ -13,10 +13,10 @@ import statistics
 import sys
 from collections import defaultdict
 
-from actors import FacilityConfig
-from actors.derivation import Derivation
-from events import encode_wire, readings_subject
-from simulator import KINDS, Simulation
+from plumeline.actors import FacilityConfig
+from plumeline.actors.derivation import Derivation
+from plumeline.events import encode_wire, readings_subject
+from plumeline.simulator import KINDS, Simulation
 
 __all__ = ["evaluate", "parse_duration", "run_evaluate"]
 
@@ -111,7 +111,7 @@ def table(result: dict) -> str:
 
 
 def run_evaluate(args) -> int:
-    from infra.cli import UserError
+    from plumeline.infra.cli import UserError
 
     try:
         seconds = parse_duration(args.duration)

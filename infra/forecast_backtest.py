@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
-from actors.accounting import FLOW_ROLES, CarbonBalance
-from projections.forecaster import LEVELS, fit, predict, seasonal_naive
-from simulator import Simulation
+from plumeline.actors.accounting import FLOW_ROLES, CarbonBalance
+from plumeline.projections.forecaster import LEVELS, fit, predict, seasonal_naive
+from plumeline.simulator import Simulation
 
 __all__ = ["backtest", "hourly_history", "run_forecast_backtest"]
 
@@ -93,7 +93,7 @@ def table(results: dict) -> str:
 
 
 def run_forecast_backtest(args) -> int:
-    from infra.cli import UserError
+    from plumeline.infra.cli import UserError
 
     if args.days < args.warmup + 7:
         raise UserError(f"--days must be at least --warmup + 7 ({args.warmup + 7}), "

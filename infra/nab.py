@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from actors import DetectorConfig, RobustBaseline
-from infra.cli import ExitStatus, UserError
-from simulator.nab import (
+from plumeline.actors import DetectorConfig, RobustBaseline
+from plumeline.infra.cli import ExitStatus, UserError
+from plumeline.simulator.nab import (
     Profile,
     load_corpus,
     load_detector_results,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import structlog
 
-from infra.nats import NatsServer
+from plumeline.infra.nats import NatsServer
 
 log = structlog.get_logger("plumeline.runtime")
 
@@ -39,7 +39,7 @@ def _alive(pid: int) -> bool:
 def nats_of(data_dir: Path):
     """Yield the NATS URL serving `data_dir`: the running system's, or an embedded
     nats-server started on the data dir's store for the duration."""
-    from infra.cli import UserError
+    from plumeline.infra.cli import UserError
 
     runtime = data_dir / "runtime.json"
     if runtime.exists():

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from nats.js import api
 
-from events import Record, decode_record
-from infra.nats import LEDGER, READINGS
+from plumeline.events import Record, decode_record
+from plumeline.infra.nats import LEDGER, READINGS
 
 __all__ = ["StoredMessage", "ledger_records", "messages"]
 

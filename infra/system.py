@@ -22,17 +22,17 @@ import ray
 import structlog
 from ray import serve
 
-from actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
-from events import partition_of
-from infra.audit import write_export
-from infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
-from infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
-from infra.settings import Settings
-from projections.notifier import Notifier
-from projections.runner import ProjectionRunner
-from serve.deployment import Api
-from serve.tokens import TokenKey
-from simulator import what_if
+from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
+from plumeline.events import partition_of
+from plumeline.infra.audit import write_export
+from plumeline.infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
+from plumeline.infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
+from plumeline.infra.settings import Settings
+from plumeline.projections.notifier import Notifier
+from plumeline.projections.runner import ProjectionRunner
+from plumeline.serve.deployment import Api
+from plumeline.serve.tokens import TokenKey
+from plumeline.simulator import what_if
 
 __all__ = ["System", "check_shards", "default_shards", "ray_env", "resuming",
            "shard_partitions", "start_ray", "stop_ray"]
@@ -179,7 +179,7 @@ def default_shards(partitions: int) -> int:
 
 
 def _check_free(host: str, port: int) -> None:
-    from infra.cli import UserError
+    from plumeline.infra.cli import UserError
 
     with socket.socket() as s:
         try:
@@ -190,7 +190,7 @@ def _check_free(host: str, port: int) -> None:
 
 def check_shards(s: Settings) -> None:
     """Refuse, before anything starts, shard and replica settings that cannot work."""
-    from infra.cli import UserError
+    from plumeline.infra.cli import UserError
 
     if s.shards is not None and s.shards < 1:
         raise UserError(f"--shards must be at least 1, not {s.shards}")

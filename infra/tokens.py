@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from infra.cli import ExitStatus, UserError
-from infra.settings import Settings
-from serve.tokens import TokenKey
+from plumeline.infra.cli import ExitStatus, UserError
+from plumeline.infra.settings import Settings
+from plumeline.serve.tokens import TokenKey
 
 __all__ = ["create_token"]
 

@@ -8,10 +8,10 @@ import time
 
 import structlog
 
-from infra.nats import connect
-from infra.settings import Settings
-from infra.system import System, check_shards
-from simulator import Simulation, publish, write_ground_truth
+from plumeline.infra.nats import connect
+from plumeline.infra.settings import Settings
+from plumeline.infra.system import System, check_shards
+from plumeline.simulator import Simulation, publish, write_ground_truth
 
 __all__ = ["run_up"]
 

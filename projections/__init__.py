@@ -6,11 +6,11 @@ as of any ledger position, back out as JSON-ready dicts. `Notifier` follows the 
 too, and POSTs alert events to webhook subscriptions (`WebhookRequest`).
 """
 
-from projections import queries
-from projections.forecast import MAX_HORIZON_H, Forecasts, emissions_history
-from projections.positions import caused_by, seq_at, seq_of
-from projections.projector import Projector, SequenceGap
-from projections.queries import (
+from plumeline.projections import queries
+from plumeline.projections.forecast import MAX_HORIZON_H, Forecasts, emissions_history
+from plumeline.projections.positions import caused_by, seq_at, seq_of
+from plumeline.projections.projector import Projector, SequenceGap
+from plumeline.projections.queries import (
     ALERT_STATES,
     SEVERITIES,
     alert,
@@ -21,12 +21,12 @@ from projections.queries import (
     projection_status,
     rejections_summary,
 )
-from projections.recommendations import RECOMMENDATION_STATES, recommendation, recommendations
-from projections.rows import rows_for
-from projections.schema import COLUMNS, TABLES
-from projections.store import Store, open_store
-from projections.webhooks import EVENT_TYPES as WEBHOOK_EVENT_TYPES
-from projections.webhooks import WebhookRequest
+from plumeline.projections.recommendations import RECOMMENDATION_STATES, recommendation, recommendations
+from plumeline.projections.rows import rows_for
+from plumeline.projections.schema import COLUMNS, TABLES
+from plumeline.projections.store import Store, open_store
+from plumeline.projections.webhooks import EVENT_TYPES as WEBHOOK_EVENT_TYPES
+from plumeline.projections.webhooks import WebhookRequest
 
 __all__ = [
     "ALERT_STATES",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import _params
-from projections.store import Store
+from plumeline.projections import _params
+from plumeline.projections.store import Store
 
 __all__ = ["ALERT_STATES", "SEVERITIES", "alert", "alerts"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import _params
-from projections.readings import READINGS_TABLE
-from projections.store import Store
+from plumeline.projections import _params
+from plumeline.projections.readings import READINGS_TABLE
+from plumeline.projections.store import Store
 
 __all__ = ["FLOWS", "emissions_current", "emissions_report", "emissions_summary",
            "facility_metrics"]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.projector import ledger_checkpoint, stored_checkpoint
-from projections.readings import READINGS_TABLE, ReadingsProjector
-from projections.store import Store
+from plumeline.projections.projector import ledger_checkpoint, stored_checkpoint
+from plumeline.projections.readings import READINGS_TABLE, ReadingsProjector
+from plumeline.projections.store import Store
 
 __all__ = ["figures"]
 

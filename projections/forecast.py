@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from projections import _params
-from projections.forecaster import DAY_MS, HOUR_MS, LEVELS, MIN_HISTORY_H, Fitted, fit, predict
-from projections.store import Store
+from plumeline.projections import _params
+from plumeline.projections.forecaster import DAY_MS, HOUR_MS, LEVELS, MIN_HISTORY_H, Fitted, fit, predict
+from plumeline.projections.store import Store
 
 __all__ = ["HISTORY_H", "MAX_HORIZON_H", "SERIES", "Forecasts", "emissions_history",
            "recent_balance"]

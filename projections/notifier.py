@@ -27,8 +27,8 @@ import nats
 import structlog
 from nats.js import api
 
-from events import decode_record
-from projections.webhooks import (
+from plumeline.events import decode_record
+from plumeline.projections.webhooks import (
     DEFAULT_EVENT_TYPES,
     SIGNATURE_HEADER,
     AlertFacts,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import _params
-from projections.store import Store
+from plumeline.projections import _params
+from plumeline.projections.store import Store
 
 __all__ = ["caused_by", "seq_at", "seq_of"]
 

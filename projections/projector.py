@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from events import decode_record, leaf_hash
-from projections.rows import rows_for
-from projections.schema import COLUMNS, TYPES, create_statements, drop_statements
-from projections.store import Store
+from plumeline.events import decode_record, leaf_hash
+from plumeline.projections.rows import rows_for
+from plumeline.projections.schema import COLUMNS, TYPES, create_statements, drop_statements
+from plumeline.projections.store import Store
 
 __all__ = ["Projector", "SequenceGap", "ledger_checkpoint", "stored_checkpoint"]
 

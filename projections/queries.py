@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import _params
-from projections._params import MAX_LIMIT
-from projections.alerts import ALERT_STATES, SEVERITIES, alert, alerts
-from projections.projector import ledger_checkpoint
-from projections.schema import TABLES
-from projections.store import Store
+from plumeline.projections import _params
+from plumeline.projections._params import MAX_LIMIT
+from plumeline.projections.alerts import ALERT_STATES, SEVERITIES, alert, alerts
+from plumeline.projections.projector import ledger_checkpoint
+from plumeline.projections.schema import TABLES
+from plumeline.projections.store import Store
 
 __all__ = [
     "ALERT_STATES",

@@ -11,10 +11,10 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from events import Frame, Name, decode_wire
-from projections import native
-from projections.projector import SequenceGap, stored_checkpoint
-from projections.store import Store
+from plumeline.events import Frame, Name, decode_wire
+from plumeline.projections import native
+from plumeline.projections.projector import SequenceGap, stored_checkpoint
+from plumeline.projections.store import Store
 
 __all__ = ["READINGS_TABLE", "RESOLUTIONS", "ReadingsProjector", "latest_readings", "sensor_history"]
 

@@ -8,7 +8,7 @@ derived at query time (which is what lets a query look at any past ledger positi
 
 from __future__ import annotations
 
-from events import (
+from plumeline.events import (
     AlertAcknowledged,
     AlertCleared,
     AlertEscalated,

@@ -21,22 +21,22 @@ import nats
 import structlog
 from nats.js import api
 
-from events.aio import cancel_and_wait
-from projections import queries
-from projections.emissions import (
+from plumeline.events.aio import cancel_and_wait
+from plumeline.projections import queries
+from plumeline.projections.emissions import (
     emissions_current,
     emissions_report,
     emissions_summary,
     facility_metrics,
 )
-from projections.figures import figures
-from projections.forecast import Forecasts
-from projections.positions import caused_by, seq_at, seq_of
-from projections.projector import Projector
-from projections.readings import ReadingsProjector, latest_readings, sensor_history
-from projections.recommendations import recommendation, recommendations
-from projections.silences import silences
-from projections.store import open_store
+from plumeline.projections.figures import figures
+from plumeline.projections.forecast import Forecasts
+from plumeline.projections.positions import caused_by, seq_at, seq_of
+from plumeline.projections.projector import Projector
+from plumeline.projections.readings import ReadingsProjector, latest_readings, sensor_history
+from plumeline.projections.recommendations import recommendation, recommendations
+from plumeline.projections.silences import silences
+from plumeline.projections.store import open_store
 
 __all__ = ["ProjectionRunner"]
 

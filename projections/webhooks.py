@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from events import Envelope, Name
-from projections.alerts import SEVERITIES
+from plumeline.events import Envelope, Name
+from plumeline.projections.alerts import SEVERITIES
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",

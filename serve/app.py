@@ -24,7 +24,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serve import (
+from plumeline.serve import (
     dashboard,
     emissions,
     forecast,
@@ -39,9 +39,9 @@ from serve import (
     stream,
     views,
 )
-from serve import webhooks as webhook_routes
-from serve.auth import BearerRoles, Verify, on_auth_error
-from serve.stream import Feed
+from plumeline.serve import webhooks as webhook_routes
+from plumeline.serve.auth import BearerRoles, Verify, on_auth_error
+from plumeline.serve.stream import Feed
 
 __all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "Webhooks", "build_app"]
 

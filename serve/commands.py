@@ -14,7 +14,7 @@ import re
 
 import nats
 
-from events import Command, encode_wire, readings_subject
+from plumeline.events import Command, encode_wire, readings_subject
 
 __all__ = ["CommandPublisher"]
 

@@ -8,11 +8,11 @@ from typing import Any
 import ray
 from ray import serve
 
-from serve.app import build_app
-from serve.cache import CachedReader
-from serve.commands import CommandPublisher
-from serve.feed import LedgerFeed
-from serve.tokens import TokenKey
+from plumeline.serve.app import build_app
+from plumeline.serve.cache import CachedReader
+from plumeline.serve.commands import CommandPublisher
+from plumeline.serve.feed import LedgerFeed
+from plumeline.serve.tokens import TokenKey
 
 __all__ = ["ActorLedger", "ActorReader", "ActorWebhooks", "Api"]
 

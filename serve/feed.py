@@ -16,7 +16,7 @@ import nats
 import structlog
 from nats.js import api
 
-from serve.stream import Broadcast, Entry, Listener, entry
+from plumeline.serve.stream import Broadcast, Entry, Listener, entry
 
 __all__ = ["LedgerFeed"]
 

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from projections import MAX_HORIZON_H
-from serve._params import BadRequest, as_of, integer, text
-from serve.auth import needs
+from plumeline.projections import MAX_HORIZON_H
+from plumeline.serve._params import BadRequest, as_of, integer, text
+from plumeline.serve.auth import needs
 
 __all__ = ["routes"]
 

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from events import Frame, encode_wire
-from serve._params import BadRequest
-from serve.auth import needs
+from plumeline.events import Frame, encode_wire
+from plumeline.serve._params import BadRequest
+from plumeline.serve.auth import needs
 
 __all__ = ["MAX_BODY", "MAX_FRAMES", "routes"]
 

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
-from serve._params import BadRequest, integer
-from serve.auth import needs
+from plumeline.serve._params import BadRequest, integer
+from plumeline.serve.auth import needs
 
 __all__ = ["routes"]
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from serve.auth import needs
+from plumeline.serve.auth import needs
 
 __all__ = ["CONTENT_TYPE", "render", "routes"]
 

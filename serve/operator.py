@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from events import (
+from plumeline.events import (
     AcknowledgeAlert,
     ApproveRecommendation,
     ClearAlert,
@@ -28,8 +28,8 @@ from events import (
     RejectRecommendation,
     SilenceSensor,
 )
-from serve._params import BadRequest, body
-from serve.auth import needs
+from plumeline.serve._params import BadRequest, body
+from plumeline.serve.auth import needs
 
 __all__ = ["Note", "Silence", "routes"]
 

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serve._params import BadRequest, as_of, choice, instant
-from serve.auth import needs
+from plumeline.serve._params import BadRequest, as_of, choice, instant
+from plumeline.serve.auth import needs
 
 __all__ = ["CSV_COLUMNS", "routes"]
 

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from serve._params import as_of, text
-from serve.auth import needs
+from plumeline.serve._params import as_of, text
+from plumeline.serve.auth import needs
 
 __all__ = ["routes"]
 

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from events import Name
-from serve._params import BadRequest, body
-from serve.auth import needs
+from plumeline.events import Name
+from plumeline.serve._params import BadRequest, body
+from plumeline.serve.auth import needs
 
 __all__ = ["MAX_BATCH", "WhatIf", "WhatIfBatch", "routes"]
 

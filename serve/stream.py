@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from events import Event, decode_record, leaf_hash
-from serve._params import BadRequest
-from serve.auth import needs
+from plumeline.events import Event, decode_record, leaf_hash
+from plumeline.serve._params import BadRequest
+from plumeline.serve.auth import needs
 
 __all__ = ["Broadcast", "Entry", "Feed", "Listener", "entry", "routes"]
 

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serve._params import as_of, integer, text
-from serve.auth import needs
-from serve.cache import json_view
+from plumeline.serve._params import as_of, integer, text
+from plumeline.serve.auth import needs
+from plumeline.serve.cache import json_view
 
 __all__ = ["routes"]
 

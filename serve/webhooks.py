@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from projections import WebhookRequest
-from serve._params import BadRequest, body, integer
-from serve.auth import needs
+from plumeline.projections import WebhookRequest
+from plumeline.serve._params import BadRequest, body, integer
+from plumeline.serve.auth import needs
 
 __all__ = ["routes"]
 

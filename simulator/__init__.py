@@ -4,14 +4,14 @@ Deterministic for a seed: the same seed, fleet and start time give the same read
 and the same anomalies, however the steps are batched into frames.
 """
 
-from simulator.anomalies import (
+from plumeline.simulator.anomalies import (
     KINDS,
     AnomalySchedule,
     AnomalyWindow,
     read_ground_truth,
     write_ground_truth,
 )
-from simulator.facilities import (
+from plumeline.simulator.facilities import (
     CCS,
     FACTORY,
     TEMPLATES,
@@ -20,9 +20,9 @@ from simulator.facilities import (
     facility_ids,
     facility_kinds,
 )
-from simulator.publisher import Published, frame_headers, manifest_headers, publish
-from simulator.scenarios import SCENARIO_KINDS, what_if
-from simulator.simulation import Readings, Simulation
+from plumeline.simulator.publisher import Published, frame_headers, manifest_headers, publish
+from plumeline.simulator.scenarios import SCENARIO_KINDS, what_if
+from plumeline.simulator.simulation import Readings, Simulation
 
 __all__ = [
     "CCS",

@@ -19,8 +19,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from simulator.facilities import FacilityTemplate, SensorTemplate
-from simulator.physics import LAG_MS
+from plumeline.simulator.facilities import FacilityTemplate, SensorTemplate
+from plumeline.simulator.physics import LAG_MS
 
 __all__ = [
     "FACILITY_KINDS",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator._nab_windows import MAX_TP, CorpusRows, corpus_rows
+from plumeline.simulator._nab_windows import MAX_TP, CorpusRows, corpus_rows
 
 __all__ = [
     "CorpusScore",

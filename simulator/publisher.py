@@ -15,8 +15,8 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from events.wire import Frame, encode_wire, readings_subject
-from simulator.simulation import Simulation
+from plumeline.events.wire import Frame, encode_wire, readings_subject
+from plumeline.simulator.simulation import Simulation
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.physics import CAPTURE_LOAD_SLOPE, CAPTURE_RATE_RANGE
+from plumeline.simulator.physics import CAPTURE_LOAD_SLOPE, CAPTURE_RATE_RANGE
 
 __all__ = ["CAPTURE_KINDS", "SCENARIO_KINDS", "project", "what_if"]
 

@@ -12,17 +12,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from events.wire import Frame, Manifest, SensorSpec
-from simulator._noise import MeasurementNoise
-from simulator.anomalies import (
+from plumeline.events.wire import Frame, Manifest, SensorSpec
+from plumeline.simulator._noise import MeasurementNoise
+from plumeline.simulator.anomalies import (
     AnomalySchedule,
     AnomalyWindow,
     Scheduled,
     apply_sensor_faults,
     facility_modifier,
 )
-from simulator.facilities import TEMPLATES, facility_ids, facility_kinds
-from simulator.physics import LAG_MS, channels, draw_params, nominal
+from plumeline.simulator.facilities import TEMPLATES, facility_ids, facility_kinds
+from plumeline.simulator.physics import LAG_MS, channels, draw_params, nominal
 
 __all__ = ["Readings", "Simulation"]
 

@@ -15,16 +15,16 @@ import msgspec
 import pytest
 import ray
 
-from actors import Derivation, FacilityConfig, Lane
-from events import encode_wire, readings_subject
-from infra.audit_replay import replay_differences
-from infra.cli import main
-from infra.nats import READINGS, connect
-from infra.settings import Settings
-from infra.streams import ledger_records, messages
-from infra.system import System
-from projections.queries import MAX_LIMIT
-from simulator import Simulation
+from plumeline.actors import Derivation, FacilityConfig, Lane
+from plumeline.events import encode_wire, readings_subject
+from plumeline.infra.audit_replay import replay_differences
+from plumeline.infra.cli import main
+from plumeline.infra.nats import READINGS, connect
+from plumeline.infra.settings import Settings
+from plumeline.infra.streams import ledger_records, messages
+from plumeline.infra.system import System
+from plumeline.projections.queries import MAX_LIMIT
+from plumeline.simulator import Simulation
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 PARTITIONS = 4

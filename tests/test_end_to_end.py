@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from events import (
+from plumeline.events import (
     Frame,
     Manifest,
     SensorSpec,
@@ -25,10 +25,10 @@ from events import (
     readings_subject,
     verify_inclusion,
 )
-from infra.cli import main
-from infra.nats import DEADLETTER, LEDGER, connect
-from infra.system import System
-from serve.tokens import TokenKey
+from plumeline.infra.cli import main
+from plumeline.infra.nats import DEADLETTER, LEDGER, connect
+from plumeline.infra.system import System
+from plumeline.serve.tokens import TokenKey
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 FACILITY = "ccs-07"
@@ -253,7 +253,7 @@ def test_an_alert_reaches_a_webhook_signed_and_the_delivery_is_logged(system):
 
 
 async def _ledger_records(url: str):
-    from actors import read_stream
+    from plumeline.actors import read_stream
 
     nc = await connect(url)
     js = nc.jetstream()

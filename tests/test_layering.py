@@ -23,10 +23,19 @@ def _imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
+            found |= {_package(alias.name) for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
+            if node.module == "plumeline":
+                found |= {alias.name for alias in node.names}
+            else:
+                found.add(_package(node.module))
     return found
+
+
+def _package(module: str) -> str:
+    """`plumeline.events.domain` -> `events`; anything else -> its top-level name."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "plumeline" and len(parts) > 1 else parts[0]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -15,8 +15,8 @@ from pathlib import Path
 import msgspec
 from test_crash import _ledger_and_replay
 
-from actors import FacilityConfig
-from infra.audit_replay import replay_differences
+from plumeline.actors import FacilityConfig
+from plumeline.infra.audit_replay import replay_differences
 
 HERE = Path(__file__).parent
 _canonical = msgspec.json.Encoder(order="sorted")

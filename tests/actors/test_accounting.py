@@ -2,8 +2,8 @@
 
 import pytest
 
-from actors import FacilityActor, FacilityConfig
-from events import (
+from plumeline.actors import FacilityActor, FacilityConfig
+from plumeline.events import (
     EmissionsMeasured,
     Frame,
     Manifest,

@@ -1,7 +1,7 @@
 """Operator commands as a facility's input: validated, recorded, and replayable."""
 
-from actors import AlertBook, FacilityActor, FacilityConfig
-from events import (
+from plumeline.actors import AlertBook, FacilityActor, FacilityConfig
+from plumeline.events import (
     AcknowledgeAlert,
     AlertAcknowledged,
     AlertCleared,

@@ -18,11 +18,11 @@ import pickle
 import msgspec
 import pytest
 
-from actors import Derivation, FacilityConfig
-from actors import snapshot as snapshots
-from actors.columns import SensorColumns
-from actors.derivation import derive_batches
-from events import (
+from plumeline.actors import Derivation, FacilityConfig
+from plumeline.actors import snapshot as snapshots
+from plumeline.actors.columns import SensorColumns
+from plumeline.actors.derivation import derive_batches
+from plumeline.events import (
     AcknowledgeAlert,
     AlertRaised,
     Manifest,
@@ -30,7 +30,7 @@ from events import (
     encode_wire,
     readings_subject,
 )
-from simulator import Simulation
+from plumeline.simulator import Simulation
 from tests.actors.test_frame_path import CONFIG as SHORT
 from tests.actors.test_frame_path import T0, spoiled
 
@@ -147,7 +147,7 @@ def test_a_snapshot_taken_between_batches_restores_the_same_derivation(story):
 def test_the_columns_benchmark_compares_like_with_like():
     """infra/bench_columns times derive against derive_batch: its figures mean
     something only if both gave the same events and the columns took the frames."""
-    from infra.bench_columns import run
+    from plumeline.infra.bench_columns import run
 
     rows = run(sensors=1_000, readings=200_000, batches=(64,))
     assert [r["batch"] for r in rows] == [1, 64]
@@ -158,7 +158,7 @@ def test_the_columns_benchmark_compares_like_with_like():
 def test_with_the_likelihood_on_every_frame_goes_one_by_one():
     """The likelihood's histograms are not in the columns: a configuration that scores
     it derives every message through `observe`, and still gives the same."""
-    from actors import DetectorConfig
+    from plumeline.actors import DetectorConfig
 
     config = FacilityConfig(detector=DetectorConfig(likelihood=True))
     messages = _workload(2, False, 300, 2)

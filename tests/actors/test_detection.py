@@ -1,6 +1,6 @@
 import numpy as np
 
-from actors import DetectorConfig, RobustBaseline, severity_of
+from plumeline.actors import DetectorConfig, RobustBaseline, severity_of
 
 
 def feed(detector, values):
@@ -163,7 +163,7 @@ def test_a_sensor_that_never_repeated_itself_is_stuck_after_a_few_repeats():
 def test_the_detector_arithmetic_over_arrays_is_the_same_bit_for_bit():
     """infra/bench_vector's numpy form of `update` (the measure of what vectorising
     would gain) must compute what `update` does, or its figures mean nothing."""
-    from infra.bench_vector import run
+    from plumeline.infra.bench_vector import run
 
     for sensors in (1, 7, 64):
         assert run(sensors, readings=3_000)[2], sensors

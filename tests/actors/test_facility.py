@@ -1,7 +1,7 @@
 import math
 
-from actors import FacilityActor, FacilityConfig
-from events import (
+from plumeline.actors import FacilityActor, FacilityConfig
+from plumeline.events import (
     AlertCleared,
     AlertRaised,
     FacilityRegistered,

@@ -13,8 +13,8 @@ silent, escalations, refused readings of every reason and frames out of time ord
 
 import msgspec
 
-from actors import FacilityActor, FacilityConfig
-from events import (
+from plumeline.actors import FacilityActor, FacilityConfig
+from plumeline.events import (
     AlertEscalated,
     AlertRaised,
     EmissionsMeasured,
@@ -24,7 +24,7 @@ from events import (
     SealFrontier,
     readings_leaf,
 )
-from simulator import Simulation
+from plumeline.simulator import Simulation
 
 T0 = 1_767_225_600_000
 # short windows and silences so that a quarter of an hour has many of each; the

@@ -12,8 +12,8 @@ import contextlib
 import msgspec
 import pytest
 
-from actors import LedgerWriter, read_stream
-from actors.ledger_writer import (
+from plumeline.actors import LedgerWriter, read_stream
+from plumeline.actors.ledger_writer import (
     APPEND_SUBJECT,
     STARTED_SUBJECT,
     LedgerAppendError,
@@ -21,7 +21,7 @@ from actors.ledger_writer import (
     _parts,
     _queue,
 )
-from events import (
+from plumeline.events import (
     AlertRaised,
     Causation,
     Envelope,
@@ -30,7 +30,7 @@ from events import (
     decode_record,
     encode_envelopes,
 )
-from infra.nats import LEDGER, connect, ensure_streams
+from plumeline.infra.nats import LEDGER, connect, ensure_streams
 
 T0 = 1_767_225_600_000
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from actors import FacilityActor, FacilityConfig
-from actors.multivariate import FacilityModel, ModelConfig
-from events import AlertCleared, AlertRaised, Frame, Manifest, SensorSpec
+from plumeline.actors import FacilityActor, FacilityConfig
+from plumeline.actors.multivariate import FacilityModel, ModelConfig
+from plumeline.events import AlertCleared, AlertRaised, Frame, Manifest, SensorSpec
 
 T0 = 1_767_225_600_000
 SPECS = [SensorSpec("flue_co2", "CO2 flow", "t/h", "emitted"),

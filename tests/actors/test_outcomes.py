@@ -3,9 +3,9 @@
 import math
 import pickle
 
-from actors import FacilityActor, FacilityConfig
-from actors.outcomes import verdict
-from events import (
+from plumeline.actors import FacilityActor, FacilityConfig
+from plumeline.actors.outcomes import verdict
+from plumeline.events import (
     ApproveRecommendation,
     Frame,
     Manifest,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from actors import Derivation, FacilityConfig, ShardHost, shard_host
-from events import encode_wire, readings_subject
-from simulator import Simulation
+from plumeline.actors import Derivation, FacilityConfig, ShardHost, shard_host
+from plumeline.events import encode_wire, readings_subject
+from plumeline.simulator import Simulation
 
 
 async def _append(payload: bytes) -> int:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from actors import Derivation, FacilityConfig, SnapshotUnusable
-from actors import snapshot as snapshots
-from events import encode_wire, readings_subject
-from simulator import Simulation
+from plumeline.actors import Derivation, FacilityConfig, SnapshotUnusable
+from plumeline.actors import snapshot as snapshots
+from plumeline.events import encode_wire, readings_subject
+from plumeline.simulator import Simulation
 
 T0 = 1_767_225_600_000
 _canonical = msgspec.json.Encoder(order="sorted")

@@ -1,7 +1,7 @@
 """A sensor silent for stale_after_ms of the facility's event time raises a stale alert."""
 
-from actors import FacilityActor, FacilityConfig
-from events import AlertCleared, AlertRaised, Frame, Manifest, SensorSpec
+from plumeline.actors import FacilityActor, FacilityConfig
+from plumeline.events import AlertCleared, AlertRaised, Frame, Manifest, SensorSpec
 
 T0 = 1_767_225_600_000
 SPECS = [SensorSpec("flue_co2", "CO2 flow", "t/h", "emitted"),

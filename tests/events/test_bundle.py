@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from events import (
+from plumeline.events import (
     GENESIS,
     AlertAcknowledged,
     AlertCleared,
@@ -38,7 +38,7 @@ from events import (
     verify_bundle,
     write_bundle,
 )
-from events import verify as verify_module
+from plumeline.events import verify as verify_module
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 N = 300

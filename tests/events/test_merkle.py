@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events import EMPTY_ROOT, MerkleTree, leaf_hash, node_hash
-from events import merkle as merkle_module
+from plumeline.events import EMPTY_ROOT, MerkleTree, leaf_hash, node_hash
+from plumeline.events import merkle as merkle_module
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "merkle"
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events import (
+from plumeline.events import (
     EMPTY_ROOT,
     MerkleTree,
     RootMismatch,

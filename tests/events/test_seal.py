@@ -1,7 +1,7 @@
 import msgspec
 import pytest
 
-from events import (
+from plumeline.events import (
     EMPTY_ROOT,
     Event,
     MerkleTree,

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from events import SigningKey, TreeHead, leaf_hash, tree_head_message, verify_head
+from plumeline.events import SigningKey, TreeHead, leaf_hash, tree_head_message, verify_head
 
 ROOT = leaf_hash(b"a record")
 

@@ -6,9 +6,9 @@ import asyncio
 
 import msgspec
 
-from events import SealedReadings, readings_leaf
-from infra.audit_reading import ReadingProof, parse_time, prove_reading
-from infra.runtime import nats_of
+from plumeline.events import SealedReadings, readings_leaf
+from plumeline.infra.audit_reading import ReadingProof, parse_time, prove_reading
+from plumeline.infra.runtime import nats_of
 
 T0 = 1_767_225_600_000
 
@@ -41,7 +41,7 @@ def test_a_root_other_than_the_sealed_one_fails_the_proof(pipeline, story, tmp_p
     pipeline(story("ccs-01", 150))
 
     async def prove(url):
-        from actors import FacilityConfig
+        from plumeline.actors import FacilityConfig
 
         return await prove_reading(url, "ccs-01", "solvent_temp", T0 + 600_000, FacilityConfig())
 

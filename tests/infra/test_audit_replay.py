@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors import DetectorConfig, FacilityConfig
+from plumeline.actors import DetectorConfig, FacilityConfig
 
 
 def two_plants(story):

@@ -11,7 +11,7 @@ import sys
 def test_quick_bench_reports_every_figure_with_a_chart(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "bench", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "plumeline.infra.cli", "bench", "--quick", "--json", str(out)],
         capture_output=True, text=True, timeout=900,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from events import AlertRaised, Causation, Envelope, Ledger, SigningKey, write_bundle
-from infra.cli import ExitStatus, main
+from plumeline.events import AlertRaised, Causation, Envelope, Ledger, SigningKey, write_bundle
+from plumeline.infra.cli import ExitStatus, main
 
 
 def _bundle(path, n=20) -> None:

@@ -2,8 +2,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from infra.evaluate import evaluate, parse_duration, score
-from simulator import AnomalyWindow
+from plumeline.infra.evaluate import evaluate, parse_duration, score
+from plumeline.simulator import AnomalyWindow
 
 
 def alert(facility, sensor, time, kind="deviation", id_="a"):

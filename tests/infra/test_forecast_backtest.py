@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from infra.cli import main
-from infra.forecast_backtest import hourly_history
+from plumeline.infra.cli import main
+from plumeline.infra.forecast_backtest import hourly_history
 
 
 def test_the_hourly_history_is_what_the_balance_closes():

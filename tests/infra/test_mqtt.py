@@ -8,8 +8,8 @@ import asyncio
 
 import paho.mqtt.client as mqtt
 
-from events import Frame, decode_wire, encode_wire, readings_subject
-from infra.nats import NatsServer, connect, ensure_streams, free_port
+from plumeline.events import Frame, decode_wire, encode_wire, readings_subject
+from plumeline.infra.nats import NatsServer, connect, ensure_streams, free_port
 
 
 def test_a_frame_published_over_mqtt_lands_in_readings(tmp_path):

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infra.cli import ExitStatus, main
-from simulator.nab import (
+from plumeline.infra.cli import ExitStatus, main
+from plumeline.simulator.nab import (
     load_corpus,
     load_detector_results,
     load_profiles,

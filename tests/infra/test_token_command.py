@@ -1,5 +1,5 @@
-from infra.cli import main
-from serve.tokens import TokenKey
+from plumeline.infra.cli import main
+from plumeline.serve.tokens import TokenKey
 
 
 def test_token_create_prints_a_token_the_data_dirs_key_verifies(tmp_path, capsys):

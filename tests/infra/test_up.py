@@ -13,13 +13,13 @@ from pathlib import Path
 
 import httpx
 
-from infra.cli import main
-from infra.nats import free_port
+from plumeline.infra.cli import main
+from plumeline.infra.nats import free_port
 
 
 def _up(data_dir, port, *more: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "up", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "plumeline.infra.cli", "up", "--data-dir", str(data_dir),
          "--port", str(port), "--facilities", "2", "--sensors-per-facility", "8", *more],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

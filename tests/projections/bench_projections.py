@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 
-from events import AlertAcknowledged, AlertCleared, AlertRaised, Causation, Envelope, Ledger
-from projections import Projector, alert, alerts, open_store
+from plumeline.events import AlertAcknowledged, AlertCleared, AlertRaised, Causation, Envelope, Ledger
+from plumeline.projections import Projector, alert, alerts, open_store
 
 T0 = 1_767_225_600_000
 SEVERITIES = ("warning", "minor", "major", "critical")

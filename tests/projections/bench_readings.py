@@ -15,10 +15,10 @@ import sys
 import tempfile
 import time
 
-from events import encode_wire
-from projections import Projector, open_store
-from projections.readings import ReadingsProjector
-from simulator import Simulation
+from plumeline.events import encode_wire
+from plumeline.projections import Projector, open_store
+from plumeline.projections.readings import ReadingsProjector
+from plumeline.simulator import Simulation
 
 T0 = 1_767_225_600_000
 

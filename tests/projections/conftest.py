@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from events import (
+from plumeline.events import (
     AlertAcknowledged,
     AlertCleared,
     AlertRaised,
@@ -27,7 +27,7 @@ from events import (
     RecommendationRejected,
     SensorRegistered,
 )
-from projections import Projector, open_store
+from plumeline.projections import Projector, open_store
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 

@@ -1,6 +1,6 @@
 """EmissionsMeasured becomes one `emissions` row per facility and window; twice is once."""
 
-from events import Causation, EmissionsMeasured, Envelope, Ledger
+from plumeline.events import Causation, EmissionsMeasured, Envelope, Ledger
 
 T0 = 1_767_225_600_000
 

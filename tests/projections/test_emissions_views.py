@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from events import (
+from plumeline.events import (
     EmissionsMeasured,
     Frame,
     SensorRegistered,
     SilenceStarted,
     encode_wire,
 )
-from projections.emissions import (
+from plumeline.projections.emissions import (
     emissions_current,
     emissions_report,
     emissions_summary,
     facility_metrics,
 )
-from projections.figures import figures
-from projections.readings import ReadingsProjector
-from projections.silences import silences
+from plumeline.projections.figures import figures
+from plumeline.projections.readings import ReadingsProjector
+from plumeline.projections.silences import silences
 from tests.projections.conftest import T0, _alert_raised, _seal
 
 H = 3_600_000

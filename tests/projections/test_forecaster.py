@@ -4,7 +4,7 @@ their level, and the same history gives the same forecast."""
 import numpy as np
 import pytest
 
-from projections.forecaster import HOUR_MS, MIN_HISTORY_H, fit, predict, seasonal_naive
+from plumeline.projections.forecaster import HOUR_MS, MIN_HISTORY_H, fit, predict, seasonal_naive
 
 T0 = 1_767_225_600_000  # a Thursday, midnight UTC
 
@@ -71,7 +71,7 @@ def test_too_little_history_is_refused():
 def test_a_cached_model_is_refitted_when_its_windows_differ_not_only_their_count():
     """Forecasts keeps one model per facility and series: an `as_of` view with the same
     cut and as many windows as the cached fit, but other values, gets its own fit."""
-    from projections.forecast import Forecasts
+    from plumeline.projections.forecast import Forecasts
 
     starts, y = plant(weeks=1)
     cut = int(starts[-1] + HOUR_MS)

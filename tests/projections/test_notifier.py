@@ -18,15 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import msgspec
 
-from actors import LedgerWriter
-from events import Causation, Envelope, encode_envelopes
-from infra.nats import connect, ensure_streams
-from infra.system import resuming
-from projections import WebhookRequest
-from projections.notifier import Notifier
-from projections.webhooks import RetryPolicy
-from serve.app import build_app
-from serve.tokens import TokenKey
+from plumeline.actors import LedgerWriter
+from plumeline.events import Causation, Envelope, encode_envelopes
+from plumeline.infra.nats import connect, ensure_streams
+from plumeline.infra.system import resuming
+from plumeline.projections import WebhookRequest
+from plumeline.projections.notifier import Notifier
+from plumeline.projections.webhooks import RetryPolicy
+from plumeline.serve.app import build_app
+from plumeline.serve.tokens import TokenKey
 from tests.projections.test_webhooks import CLEARED, ESCALATED, RAISED
 
 KEY = TokenKey(b"k" * 32)
@@ -355,7 +355,7 @@ def test_every_restart_finds_every_queued_delivery(nats_server):
     once in CI. The race needs a loaded machine to show, so this holds the loading to
     its contract rather than reproducing it: forty restarts in a row must each find
     the thirty deliveries left queued, and none of the five deleted."""
-    from projections.webhooks import Pending
+    from plumeline.projections.webhooks import Pending
 
     async def go():
         nc = await connect(nats_server.url)

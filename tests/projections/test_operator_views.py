@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from events import (
+from plumeline.events import (
     AlertAcknowledged,
     AlertEscalated,
     AlertUpdated,
@@ -13,7 +13,7 @@ from events import (
     RecommendationApproved,
     RecommendationIssued,
 )
-from projections import alert, caused_by, recommendation, recommendations, seq_at, seq_of
+from plumeline.projections import alert, caused_by, recommendation, recommendations, seq_at, seq_of
 from tests.projections.conftest import T0, _alert_raised, _seal
 
 

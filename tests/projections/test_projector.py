@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from projections import (
+from plumeline.projections import (
     Projector,
     SequenceGap,
     alert,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from events import leaf_hash
-from projections import (
+from plumeline.events import leaf_hash
+from plumeline.projections import (
     ALERT_STATES,
     SEVERITIES,
     alert,

@@ -3,9 +3,9 @@ import math
 import msgspec
 import numpy as np
 
-from events import Frame, Manifest, SensorSpec, encode_wire
-from projections import Projector
-from projections.readings import ReadingsProjector, _sorted, latest_readings, sensor_history
+from plumeline.events import Frame, Manifest, SensorSpec, encode_wire
+from plumeline.projections import Projector
+from plumeline.projections.readings import ReadingsProjector, _sorted, latest_readings, sensor_history
 
 T0 = 1_767_225_600_000
 
@@ -56,7 +56,7 @@ def test_history_raw_and_per_minute(chdb_store):
 def test_a_lost_delivery_is_a_gap_not_a_silent_hole(chdb_store):
     import pytest
 
-    from projections import SequenceGap
+    from plumeline.projections import SequenceGap
 
     p = fresh(chdb_store)
     p.apply([(1, frame(0, 40.0))])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from events import RecommendationApproved, RecommendationOutcomeMeasured
-from projections import recommendation, recommendations
+from plumeline.events import RecommendationApproved, RecommendationOutcomeMeasured
+from plumeline.projections import recommendation, recommendations
 from tests.projections.conftest import T0, _seal
 from tests.projections.test_operator_views import _issued
 

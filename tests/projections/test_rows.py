@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from events import decode_record, leaf_hash
-from projections import COLUMNS, rows_for
+from plumeline.events import decode_record, leaf_hash
+from plumeline.projections import COLUMNS, rows_for
 
 
 def rows_of(seq: int, records: list[tuple[int, bytes]]) -> dict[str, list[tuple]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from projections.runner import ProjectionRunner
+from plumeline.projections.runner import ProjectionRunner
 
 
 class _Store:

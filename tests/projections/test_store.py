@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from events import Frame, encode_wire
-from projections import Projector, alert, alerts, ledger_events, open_store
-from projections.readings import ReadingsProjector, latest_readings
+from plumeline.events import Frame, encode_wire
+from plumeline.projections import Projector, alert, alerts, ledger_events, open_store
+from plumeline.projections.readings import ReadingsProjector, latest_readings
 
 T0 = 1_767_225_600_000
 

@@ -9,7 +9,7 @@ import json
 import msgspec
 import pytest
 
-from events import (
+from plumeline.events import (
     AlertCleared,
     AlertEscalated,
     AlertRaised,
@@ -18,7 +18,7 @@ from events import (
     Record,
     encode_record,
 )
-from projections.webhooks import (
+from plumeline.projections.webhooks import (
     DEFAULT_EVENT_TYPES,
     AlertFacts,
     RetryPolicy,

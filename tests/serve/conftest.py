@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from events import Causation, Envelope, Ledger
-from projections import Projector, open_store
-from projections.readings import ReadingsProjector
-from projections.runner import QUERIES
+from plumeline.events import Causation, Envelope, Ledger
+from plumeline.projections import Projector, open_store
+from plumeline.projections.readings import ReadingsProjector
+from plumeline.projections.runner import QUERIES
 
 
 class StoreReader:

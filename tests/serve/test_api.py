@@ -9,9 +9,9 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from serve.app import build_app
-from serve.openapi import SPEC
-from serve.tokens import TokenKey
+from plumeline.serve.app import build_app
+from plumeline.serve.openapi import SPEC
+from plumeline.serve.tokens import TokenKey
 
 KEY = TokenKey(b"k" * 32)
 NOW = 1_767_225_600.0

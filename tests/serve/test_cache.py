@@ -3,7 +3,7 @@ import asyncio
 import pytest
 from starlette.responses import JSONResponse
 
-from serve.cache import CachedReader, encode, json_view
+from plumeline.serve.cache import CachedReader, encode, json_view
 
 
 class CountingReader:

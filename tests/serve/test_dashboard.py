@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from events import Frame, Manifest, encode_wire
-from infra.nats import connect
-from infra.streams import ledger_records
-from serve.tokens import TokenKey
+from plumeline.events import Frame, Manifest, encode_wire
+from plumeline.infra.nats import connect
+from plumeline.infra.streams import ledger_records
+from plumeline.serve.tokens import TokenKey
 from tests.infra.conftest import SPECS, T0  # the same plant, on the `system` fixture
 from tests.test_end_to_end import _publish as publish_readings
 

@@ -9,9 +9,9 @@ import io
 import pytest
 from starlette.testclient import TestClient
 
-from events import FacilityRegistered, Frame, encode_wire
-from serve.app import build_app
-from serve.tokens import TokenKey
+from plumeline.events import FacilityRegistered, Frame, encode_wire
+from plumeline.serve.app import build_app
+from plumeline.serve.tokens import TokenKey
 from tests.projections.test_emissions_views import STORY, T0, H
 
 KEY = TokenKey(b"k" * 32)

@@ -8,10 +8,10 @@ import math
 import pytest
 from starlette.testclient import TestClient
 
-from events import Causation, EmissionsMeasured, Envelope, Ledger
-from projections import Forecasts, Projector, open_store
-from serve.app import build_app
-from simulator import what_if
+from plumeline.events import Causation, EmissionsMeasured, Envelope, Ledger
+from plumeline.projections import Forecasts, Projector, open_store
+from plumeline.serve.app import build_app
+from plumeline.simulator import what_if
 from tests.serve.test_api import KEY, NOW, bearer
 from tests.serve.test_api import Ledger as LedgerView
 

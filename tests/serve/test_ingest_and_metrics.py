@@ -9,11 +9,11 @@ import pytest
 from nats.js import api
 from starlette.testclient import TestClient
 
-from events import Frame, decode_wire, readings_subject
-from serve.app import build_app
-from serve.commands import CommandPublisher
-from serve.ingest import MAX_FRAMES
-from serve.tokens import TokenKey
+from plumeline.events import Frame, decode_wire, readings_subject
+from plumeline.serve.app import build_app
+from plumeline.serve.commands import CommandPublisher
+from plumeline.serve.ingest import MAX_FRAMES
+from plumeline.serve.tokens import TokenKey
 from tests.projections.conftest import STORY, T0
 
 KEY = TokenKey(b"k" * 32)

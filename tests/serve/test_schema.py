@@ -14,13 +14,13 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import _get_portal
 
-from events import FacilityRegistered, Frame, encode_wire
-from projections.notifier import Notifier
-from serve.app import build_app
-from serve.commands import CommandPublisher
-from serve.openapi import SPEC
-from serve.tokens import TokenKey
-from simulator import what_if
+from plumeline.events import FacilityRegistered, Frame, encode_wire
+from plumeline.projections.notifier import Notifier
+from plumeline.serve.app import build_app
+from plumeline.serve.commands import CommandPublisher
+from plumeline.serve.openapi import SPEC
+from plumeline.serve.tokens import TokenKey
+from plumeline.simulator import what_if
 from tests.projections.conftest import STORY as OPERATIONS
 from tests.projections.test_emissions_views import STORY as EMISSIONS
 from tests.projections.test_emissions_views import T0, H

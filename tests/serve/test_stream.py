@@ -12,13 +12,13 @@ import httpx
 import pytest
 import uvicorn
 
-from actors import LedgerWriter
-from events import Causation, Envelope, FacilityRegistered, HotspotDetected, encode_envelopes
-from infra.nats import connect, ensure_streams, free_port
-from serve.app import build_app
-from serve.feed import LedgerFeed
-from serve.stream import Broadcast, entry
-from serve.tokens import TokenKey
+from plumeline.actors import LedgerWriter
+from plumeline.events import Causation, Envelope, FacilityRegistered, HotspotDetected, encode_envelopes
+from plumeline.infra.nats import connect, ensure_streams, free_port
+from plumeline.serve.app import build_app
+from plumeline.serve.feed import LedgerFeed
+from plumeline.serve.stream import Broadcast, entry
+from plumeline.serve.tokens import TokenKey
 
 KEY = TokenKey(b"s" * 32)
 T0 = 1_767_225_600_000
@@ -208,7 +208,7 @@ def test_the_broadcast_drops_only_the_listener_that_is_full():
 
 
 def _sealed(seq: int) -> bytes:
-    from events import Ledger
+    from plumeline.events import Ledger
 
     ledger = Ledger()
     return ledger.seal(_envelopes(1, seq))[-1].data

@@ -6,8 +6,8 @@ import msgspec
 import pytest
 from starlette.testclient import TestClient
 
-from serve.app import build_app
-from serve.tokens import TokenKey
+from plumeline.serve.app import build_app
+from plumeline.serve.tokens import TokenKey
 
 KEY = TokenKey(b"k" * 32)
 NOW = 1_767_225_600.0

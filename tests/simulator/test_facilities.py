@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from simulator import CCS, FACTORY, TEMPLATES, facility_ids, facility_kinds
+from plumeline.simulator import CCS, FACTORY, TEMPLATES, facility_ids, facility_kinds
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ROLES = {"emitted", "captured", "stored", "vented", "process"}

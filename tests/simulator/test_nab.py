@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator._nab_windows import probation_length
-from simulator.nab import (
+from plumeline.simulator._nab_windows import probation_length
+from plumeline.simulator.nab import (
     Profile,
     load_corpus,
     load_detector_results,

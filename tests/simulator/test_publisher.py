@@ -16,8 +16,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from events.wire import Frame, Manifest, decode_wire, partition_of
-from simulator import Published, Simulation, frame_headers, publish
+from plumeline.events.wire import Frame, Manifest, decode_wire, partition_of
+from plumeline.simulator import Published, Simulation, frame_headers, publish
 
 START = 1_763_856_000_000
 PARTITIONS = 4

@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from events.wire import Frame, Manifest, decode_wire, encode_wire
-from simulator import Simulation
+from plumeline.events.wire import Frame, Manifest, decode_wire, encode_wire
+from plumeline.simulator import Simulation
 
 START = 1_763_856_000_000  # Sunday 2025-11-23 00:00 UTC; the exact day matters only below
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
