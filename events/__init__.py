@@ -4,6 +4,16 @@ auditor's verifier. Other packages import from here, never from the submodules; 
 package imports nothing else of Plumeline.
 """
 
+from plumeline.events.acceptance import (
+    EARLIEST_MS,
+    LATEST_MS,
+    MAX_FUTURE_MS,
+    MAX_READINGS,
+    accepted,
+    edge_refusal,
+    in_schema,
+    refusal,
+)
 from plumeline.events.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
@@ -148,6 +158,14 @@ __all__ = [
     "WireMessage",
     "decode_envelopes",
     "decode_record",
+    "EARLIEST_MS",
+    "LATEST_MS",
+    "MAX_FUTURE_MS",
+    "MAX_READINGS",
+    "accepted",
+    "edge_refusal",
+    "in_schema",
+    "refusal",
     "decode_wire",
     "encode_envelopes",
     "encode_record",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import tempfile
 import time
@@ -31,15 +32,35 @@ async def _collect(url: str) -> tuple[list[bytes], list[TreeHead]]:
             raise UserError("this NATS holds no Plumeline ledger") from None
         records = [m.data async for m in read_stream(js, LEDGER, "ledger.records", 1, last)]
         first_head = max(1, heads_last - 100_000 + 1)
-        decode = msgspec.json.Decoder(TreeHead).decode
         heads = [
             head
             async for m in read_stream(js, TREEHEADS, "ledger.heads", first_head, heads_last)
-            if (head := decode(m.data)).size <= last
+            if (head := _head(m)) is not None and head.size <= last
         ]
         return records, heads
     finally:
         await nc.close()
+
+
+_decode_head = msgspec.json.Decoder(TreeHead).decode
+_HEX64, _HEX128 = re.compile(r"[0-9a-f]{64}"), re.compile(r"[0-9a-f]{128}")
+
+
+def _head(msg) -> TreeHead | None:
+    """A stored tree head, or None, with a warning, for one that cannot be read: the
+    bundle then lacks that head, which `verify` does not need (the export signs one
+    for the newest records when none covers them)."""
+    try:
+        head = _decode_head(msg.data)
+        if head.size < 0 or not _HEX64.fullmatch(head.root) \
+                or not _HEX128.fullmatch(head.signature):
+            raise ValueError("size, root or signature out of form")
+        return head
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        seq = msg.metadata.sequence.stream
+        print(f"plumeline export: warning: skipped tree head {seq} of {TREEHEADS}, "
+              f"unreadable: {exc}", file=sys.stderr)
+        return None
 
 
 def write_export(data_dir: Path, output: Path) -> int:

@@ -28,6 +28,7 @@ import structlog
 from nats.js import api
 
 from plumeline.events import decode_record
+from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.webhooks import (
     DEFAULT_EVENT_TYPES,
     SIGNATURE_HEADER,
@@ -88,7 +89,8 @@ class Notifier:
         self.log = structlog.get_logger("plumeline.notifier")
         self.subs: dict[str, Subscription] = {}
         self.alerts: dict[str, AlertFacts] = {}
-        self.counts = {"delivered": 0, "retried": 0, "failed": 0, "dropped": 0}
+        self.counts = {"delivered": 0, "retried": 0, "failed": 0, "dropped": 0,
+                       "dead_lettered": 0}
         self._running: dict[str, asyncio.Task] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._follow_task: asyncio.Task | None = None
@@ -264,7 +266,14 @@ class Notifier:
                 except TimeoutError:
                     continue
                 for msg in msgs:
-                    await self._handle(msg.metadata.sequence.stream, msg.data)
+                    seq = msg.metadata.sequence.stream
+                    try:
+                        await self._handle(seq, msg.data)
+                    except Exception as exc:  # NATS away: retried; the record's fault: skipped
+                        if transient(exc):
+                            raise
+                        await self._deadletter(seq, msg.data,
+                                               f"cannot notify: {type(exc).__name__}: {exc}")
                     await msg.ack()
             except asyncio.CancelledError:
                 raise
@@ -317,12 +326,8 @@ class Notifier:
 
     async def _deadletter(self, seq: int, data: bytes, reason: str) -> None:
         self.log.error("ledger_record_refused", seq=seq, reason=reason)
-        await self.js.publish("deadletter.notifier", data, headers={
-            "Plumeline-Reason": reason[:1000],
-            "Plumeline-Source-Subject": RECORDS_SUBJECT,
-            "Plumeline-Source-Seq": str(seq),
-            "Nats-Msg-Id": f"deadletter:notifier:{seq}",
-        })
+        await dead_letter(self.js, "notifier", RECORDS_SUBJECT, seq, data, reason)
+        self.counts["dead_lettered"] += 1
 
     # -- delivering --------------------------------------------------------------------
 

@@ -106,6 +106,14 @@ class Projector:
             self._visible = 0
         return last - start
 
+    def skip(self, seq: int) -> None:
+        """Move past record `seq`, which cannot be applied (the runner dead-letters it).
+        Kept in memory: the checkpoint is the `ledger` table's last seq, so it is
+        stored with the next record applied; a restart before that meets the record
+        again and skips it again."""
+        if seq == self.checkpoint() + 1:
+            self._checkpoint = seq
+
     def _insert(self, table: str, rows: list[tuple]) -> None:
         self.store.insert_columns(table, list(zip(*rows)), COLUMNS[table], TYPES[table])
 

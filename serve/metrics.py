@@ -54,6 +54,9 @@ async def metrics(request: Request) -> Response:
          [({}, stored)]),
         ("plumeline_alerts", "gauge", "alerts by state",
          [({"state": s}, n) for s, n in figures["alerts"].items()]),
+        ("plumeline_follower_dead_lettered_total", "counter",
+         "messages a projection's follower could not apply, dead-lettered and skipped",
+         [({"follower": f}, n) for f, n in figures.get("dead_lettered", {}).items()]),
     ]
     last = getattr(state, "metrics_last", None)
     if last is not None and now > last[0]:
