@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
                          "with its own view cache and live-stream feed)")
     up.add_argument("--mqtt-port", type=int, default=None,
                     help="MQTT listener of the embedded nats-server (default: a free port)")
+    up.add_argument("--allow-private-webhooks", action="store_true", default=None,
+                    help="let webhooks reach loopback and private networks (a lab, not a plant)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))

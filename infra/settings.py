@@ -38,6 +38,9 @@ class Settings:
     open_reads: bool = True  # GET routes answer callers without a token
     api_replicas: int = 1  # Serve replicas of the HTTP API, each a Python process
     mqtt_port: int = 0  # the embedded nats-server's MQTT listener; 0 = a free port
+    # webhooks may reach loopback and private networks: for a lab whose receivers are
+    # on the same machine, never for a plant (projections/webhook_targets.py)
+    allow_private_webhooks: bool = False
 
     @classmethod
     def from_env(cls, **given) -> Settings:

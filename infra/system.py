@@ -275,7 +275,8 @@ class System:
             clickhouse_url=s.clickhouse_url,
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
-        self.notifier = resuming(Notifier).options(**actor).remote(self.nats_url)
+        self.notifier = resuming(Notifier).options(**actor).remote(
+            self.nats_url, allow_private=self.settings.allow_private_webhooks)
         self.shards = self._place_shards()
         ray.get(self.ledger.start.remote())
         ray.get(self.projections.start.remote())

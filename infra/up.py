@@ -26,6 +26,7 @@ def run_up(args) -> int:
         shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
         api_replicas=args.api_replicas,
+        allow_private_webhooks=args.allow_private_webhooks,
     )
     check_shards(settings)
     system = System(settings)

@@ -4,7 +4,12 @@ At least once. A ledger record is acknowledged only when each delivery it calls 
 is written to the KV bucket WEBHOOK_QUEUE; a delivery leaves the queue when it is
 delivered, refused, or out of attempts, and every attempt is appended to the
 DELIVERIES stream, the log operators read. A restarted notifier resumes its durable
-consumer and the queue. Receivers drop doubles by `Idempotency-Key` (the event id).
+consumer and the queue. Receivers drop doubles by `webhook-id` (and `Idempotency-Key`,
+both the event id) and replays by the signed `webhook-timestamp` (Standard Webhooks).
+
+Targets are public addresses only (projections/webhook_targets.py), checked when a
+subscription is made and at every connection; each attempt has a total deadline; the
+delivery log keeps the outcome's class, never what the remote said.
 
 Each delivery waits and retries in its own task, and at most `per_endpoint` of one
 subscription's are in flight at once, so a slow or failing endpoint holds up only its
@@ -20,6 +25,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -29,9 +35,15 @@ from nats.js import api
 
 from plumeline.events import decode_record
 from plumeline.projections.deadletter import dead_letter, transient
+from plumeline.projections.webhook_targets import (
+    PinnedTransport,
+    Resolver,
+    TargetRefused,
+    checked_addresses,
+    system_resolver,
+)
 from plumeline.projections.webhooks import (
     DEFAULT_EVENT_TYPES,
-    SIGNATURE_HEADER,
     AlertFacts,
     DeliveryAttempt,
     Pending,
@@ -40,8 +52,9 @@ from plumeline.projections.webhooks import (
     WebhookRequest,
     facts_after,
     matches,
+    new_secret,
     payload,
-    sign,
+    signature_headers,
     verdict,
 )
 
@@ -78,10 +91,19 @@ class Notifier:
         batch: int = 500,
         idle_s: float = 0.5,
         clock: Callable[[], float] = time.time,
+        deadline_s: float = 30.0,
+        allow_private: bool = False,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        """`timeout_s` bounds each connect and read, `deadline_s` a whole attempt
+        (a receiver trickling its answer a byte at a time meets it). `allow_private`
+        lets webhooks reach loopback and private networks: for a lab, never a plant."""
         self.nats_url = nats_url
         self.retry = retry or RetryPolicy()
         self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
+        self.allow_private = allow_private
+        self.resolver = resolver
         self.per_endpoint = per_endpoint
         self.batch = batch
         self.idle_s = idle_s
@@ -111,8 +133,10 @@ class Notifier:
         self.alerts_kv = await self.js.key_value("WEBHOOK_ALERTS")
         self.subs = await self._load("WEBHOOKS", Subscription)
         self.alerts = await self._load("WEBHOOK_ALERTS", AlertFacts)
-        self.http = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False,
-                                      headers={"User-Agent": "Plumeline-Webhooks/1"})
+        self.http = httpx.AsyncClient(
+            timeout=self.timeout_s, follow_redirects=False,
+            transport=PinnedTransport(self.resolver, self.allow_private),
+            headers={"User-Agent": "Plumeline-Webhooks/1"})
         pending = await self._load("WEBHOOK_QUEUE", Pending)
         for p in pending.values():
             self._spawn(p)
@@ -190,13 +214,18 @@ class Notifier:
     # -- subscriptions, as the HTTP layer asks for them --------------------------------
 
     async def subscribe(self, request: WebhookRequest, user: str) -> dict:
-        """Store a subscription; the answer is the only one that shows its secret."""
+        """Store a subscription; the answer is the only one that shows its secret.
+        Raises TargetRefused (a ValueError) for a target inside our networks."""
         self._check_ready()
+        parts = urlsplit(request.url)
+        await checked_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https"
+                                                               else 80),
+                                self.resolver, self.allow_private)
         sub = Subscription(
             id=f"wh_{secrets.token_hex(8)}", url=request.url, facility=request.facility,
             severities=tuple(request.severities) if request.severities else None,
             event_types=tuple(request.event_types or DEFAULT_EVENT_TYPES),
-            secret=request.secret or secrets.token_urlsafe(32),
+            secret=request.secret or new_secret(),
             created_ms=int(self.clock() * 1000), created_by=user,
         )
         await self.subs_kv.put(sub.id, _encode(sub))
@@ -359,7 +388,7 @@ class Notifier:
             await self.queue.delete(p.key)
             return None
         async with self._slots.setdefault(sub.id, asyncio.Semaphore(self.per_endpoint)):
-            status, error = await self._post(sub, p)
+            status, result = await self._post(sub, p)
         attempt = p.attempts + 1
         outcome = verdict(status)
         if outcome == "retry" and attempt >= self.retry.max_attempts:
@@ -368,13 +397,13 @@ class Notifier:
         due = now + int(self.retry.delay(attempt, p.key) * 1000) if outcome == "retry" else None
         await self.js.publish(_log_subject(sub.id), _encode(DeliveryAttempt(
             subscription=sub.id, event_seq=p.event_seq, event_id=p.event_id,
-            event_type=p.event_type, attempt=attempt, time_ms=now, status=status, error=error,
-            outcome=outcome, next_retry_ms=due)))
+            event_type=p.event_type, attempt=attempt, time_ms=now, status=status,
+            outcome=outcome, next_retry_ms=due, result=result)))
         if outcome == "retry":
             p = msgspec.structs.replace(p, attempts=attempt, due_ms=due)
             await self.queue.put(p.key, _encode(p))
             self.counts["retried"] += 1
-            log.warning("delivery_retrying", attempt=attempt, status=status, error=error,
+            log.warning("delivery_retrying", attempt=attempt, status=status, result=result,
                         next_retry_ms=due)
             return p
         await self.queue.delete(p.key)
@@ -382,14 +411,17 @@ class Notifier:
         if outcome == "delivered":
             log.info("delivery_delivered", attempt=attempt, status=status)
         else:
-            log.warning("delivery_failed", attempt=attempt, status=status, error=error)
+            log.warning("delivery_failed", attempt=attempt, status=status, result=result)
         return None
 
-    async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str | None]:
+    async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str]:
+        """(HTTP status or None, the outcome's class). What the remote said, and any
+        error's text, stay out of the log (it would tell a subscriber whether a port
+        is open); the notifier's own log keeps the error, for operators."""
         body = p.body.encode()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(sub.secret, body),
+            **signature_headers(sub.secret, p.event_id, int(self.clock()), body),
             "Idempotency-Key": p.event_id,
             "X-Plumeline-Event": p.event_type,
             "X-Plumeline-Subscription": sub.id,
@@ -397,7 +429,18 @@ class Notifier:
         }
         try:
             # the answer's body is not read: a receiver cannot make us download anything
-            async with self.http.stream("POST", sub.url, content=body, headers=headers) as r:
-                return r.status_code, None
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500]
+            async with asyncio.timeout(self.deadline_s):
+                async with self.http.stream("POST", sub.url, content=body,
+                                            headers=headers) as r:
+                    status = r.status_code
+        except TargetRefused as exc:
+            self.log.warning("delivery_target_refused", subscription=sub.id, reason=str(exc))
+            return None, "refused_target"
+        except (TimeoutError, httpx.TimeoutException):
+            return None, "timeout"
+        except (httpx.HTTPError, OSError) as exc:
+            self.log.info("delivery_connect_failed", subscription=sub.id, error=repr(exc))
+            return None, "connect_failed"
+        if 200 <= status < 300:
+            return status, "delivered"
+        return status, f"http_{status // 100}xx"
