@@ -7,6 +7,7 @@ package imports nothing else of Plumeline.
 from plumeline.events.acceptance import (
     EARLIEST_MS,
     LATEST_MS,
+    MAX_ABS_VALUE,
     MAX_FUTURE_MS,
     MAX_READINGS,
     accepted,
@@ -160,6 +161,7 @@ __all__ = [
     "decode_record",
     "EARLIEST_MS",
     "LATEST_MS",
+    "MAX_ABS_VALUE",
     "MAX_FUTURE_MS",
     "MAX_READINGS",
     "accepted",

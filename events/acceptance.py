@@ -25,6 +25,7 @@ __all__ = [
     "EARLIEST_MS",
     "EDGE_FUTURE_MS",
     "LATEST_MS",
+    "MAX_ABS_VALUE",
     "MAX_FUTURE_MS",
     "MAX_ITEMS",
     "MAX_NAME",
@@ -48,6 +49,9 @@ MAX_READINGS = 100_000  # readings in one frame (READINGS takes 8 MB messages: ~
 MAX_NAME = 64  # a facility's or a sensor's name
 MAX_TEXT = 2_000  # an operator's note or reason (serve/operator.py takes as much)
 MAX_ITEMS = 10_000  # sensors in one manifest
+# No instrument reads beyond this; a day of readings near 1.8e308 would sum to inf in a
+# balance or a per-minute mean, which neither JSON nor the ledger can carry.
+MAX_ABS_VALUE = 1e12
 
 Time = Annotated[int, msgspec.Meta(ge=EARLIEST_MS, le=LATEST_MS)]
 Label = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
@@ -59,10 +63,13 @@ def in_schema(time: int) -> bool:
 
 
 def refusal(time: int, value: float, future_ms: int) -> str | None:
-    """Why a reading is refused by the stateless rule, or None. `future_ms` is the
-    message's stored time plus the facility's `max_future_ms`."""
+    """Why a reading is refused by the stateless rule, or None: a value not finite or
+    beyond ±MAX_ABS_VALUE, a time past `future_ms` (the message's stored time plus
+    the facility's `max_future_ms`)."""
     if not isfinite(value):
         return "value not finite"
+    if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+        return "value out of range"
     if time > future_ms:
         return "timestamp in the future"
     return None
@@ -72,7 +79,7 @@ def accepted(times, values, future_ms):
     """`refusal` of whole columns: a boolean mask of the readings it lets through.
     `times` and `values` are numpy arrays (int64, float64), `future_ms` a number or an
     array of one bound per reading."""
-    return np.isfinite(values) & (times <= future_ms)
+    return (np.abs(values) <= MAX_ABS_VALUE) & (times <= future_ms)  # NaN compares False
 
 
 def edge_refusal(times: list[int], values: list[float], now_ms: int) -> str | None:
@@ -84,4 +91,6 @@ def edge_refusal(times: list[int], values: list[float], now_ms: int) -> str | No
     for v in values:
         if not isfinite(v):
             return f"value {v} is not a finite number"
+        if abs(v) > MAX_ABS_VALUE:
+            return f"value {v} is beyond ±{MAX_ABS_VALUE:g}"
     return None

@@ -161,3 +161,22 @@ def test_a_message_that_cannot_be_applied_can_be_skipped(chdb_store):
     assert ReadingsProjector(chdb_store).checkpoint() == 2  # stored
     p.apply([(3, frame(1, 41.0))])
     assert p.checkpoint() == 3
+
+
+def test_a_value_beyond_any_instrument_is_refused_by_actors_and_projection_alike(chdb_store):
+    from plumeline.actors.derivation import Derivation
+    from plumeline.actors.facility import FacilityConfig
+
+    p = fresh(chdb_store)
+    msgs = [(1, frame(0, 1.7e308)), (2, frame(1, -2e12, 1e12))]
+    p.apply(msgs, [T0 + 10_000] * 2)
+    rows = chdb_store.rows("SELECT sensor, value FROM readings ORDER BY time, sensor")
+    assert [(r["sensor"], r["value"]) for r in rows] == [("flow", 100.0), ("flow", 1e12)]
+    d = Derivation(FacilityConfig())
+    d.derive("readings.0.ccs-01", 0, T0, encode_wire(Manifest(
+        facility="ccs-01", name="x", kind="ccs", sensors=[
+            SensorSpec(sensor="temp", quantity="t", unit="C"),
+            SensorSpec(sensor="flow", quantity="f", unit="t/h")])))
+    refused = [d.derive("readings.0.ccs-01", s, T0 + 10_000, m).rejected for s, m in msgs]
+    assert [(r.sensors, r.reasons) for r in refused] == [
+        (["temp"], ["value out of range"]), (["temp"], ["value out of range"])]
