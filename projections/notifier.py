@@ -38,8 +38,8 @@ from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.webhook_targets import (
     PinnedTransport,
     Resolver,
-    TargetRefused,
     checked_addresses,
+    post_signed,
     system_resolver,
 )
 from plumeline.projections.webhooks import (
@@ -54,7 +54,6 @@ from plumeline.projections.webhooks import (
     matches,
     new_secret,
     payload,
-    signature_headers,
     verdict,
 )
 
@@ -415,32 +414,12 @@ class Notifier:
         return None
 
     async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str]:
-        """(HTTP status or None, the outcome's class). What the remote said, and any
-        error's text, stay out of the log (it would tell a subscriber whether a port
-        is open); the notifier's own log keeps the error, for operators."""
-        body = p.body.encode()
         headers = {
-            "Content-Type": "application/json",
-            **signature_headers(sub.secret, p.event_id, int(self.clock()), body),
             "Idempotency-Key": p.event_id,
             "X-Plumeline-Event": p.event_type,
             "X-Plumeline-Subscription": sub.id,
             "X-Plumeline-Attempt": str(p.attempts + 1),
         }
-        try:
-            # the answer's body is not read: a receiver cannot make us download anything
-            async with asyncio.timeout(self.deadline_s):
-                async with self.http.stream("POST", sub.url, content=body,
-                                            headers=headers) as r:
-                    status = r.status_code
-        except TargetRefused as exc:
-            self.log.warning("delivery_target_refused", subscription=sub.id, reason=str(exc))
-            return None, "refused_target"
-        except (TimeoutError, httpx.TimeoutException):
-            return None, "timeout"
-        except (httpx.HTTPError, OSError) as exc:
-            self.log.info("delivery_connect_failed", subscription=sub.id, error=repr(exc))
-            return None, "connect_failed"
-        if 200 <= status < 300:
-            return status, "delivered"
-        return status, f"http_{status // 100}xx"
+        return await post_signed(self.http, sub.url, sub.secret, p.event_id, p.body.encode(),
+                                 headers, int(self.clock()), self.deadline_s,
+                                 self.log.bind(subscription=sub.id))

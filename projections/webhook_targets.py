@@ -20,8 +20,10 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-__all__ = ["PinnedTransport", "Resolver", "TargetRefused", "checked_addresses", "refusal",
-           "system_resolver"]
+from plumeline.projections.webhooks import signature_headers
+
+__all__ = ["PinnedTransport", "Resolver", "TargetRefused", "checked_addresses", "post_signed",
+           "refusal", "system_resolver"]
 
 # (host, port) -> the addresses it resolves to, as strings
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -97,3 +99,29 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+async def post_signed(http: httpx.AsyncClient, url: str, secret: str, msg_id: str, body: bytes,
+                      headers: dict, now_s: int, deadline_s: float, log) -> tuple[int | None, str]:
+    """POST `body` signed (Standard Webhooks) within `deadline_s` in all: (HTTP status
+    or None, the outcome's class). What the remote said, and any error's text, stay out
+    of the answer (in a delivery log they would tell a subscriber whether a port is
+    open); `log` keeps the error, for operators. The answer's body is not read: a
+    receiver cannot make us download anything."""
+    headers = {"Content-Type": "application/json",
+               **signature_headers(secret, msg_id, now_s, body), **headers}
+    try:
+        async with asyncio.timeout(deadline_s):
+            async with http.stream("POST", url, content=body, headers=headers) as r:
+                status = r.status_code
+    except TargetRefused as exc:
+        log.warning("delivery_target_refused", reason=str(exc))
+        return None, "refused_target"
+    except (TimeoutError, httpx.TimeoutException):
+        return None, "timeout"
+    except (httpx.HTTPError, OSError) as exc:
+        log.info("delivery_connect_failed", error=repr(exc))
+        return None, "connect_failed"
+    if 200 <= status < 300:
+        return status, "delivered"
+    return status, f"http_{status // 100}xx"
