@@ -215,3 +215,30 @@ def test_projections_pass_hostile_messages_and_unappliable_records(ray_session, 
     finally:
         ray_session.get(runner.stop.remote())
         ray_session.kill(runner)
+
+
+def test_export_skips_a_malformed_tree_head_with_a_warning(nats_server, tmp_path, capsys):
+    from plumeline.infra.cli import main
+    from plumeline.infra.nats import TREEHEADS
+    from tests.infra.conftest import plant_story, run_pipeline
+
+    size = asyncio.run(run_pipeline(nats_server.url, tmp_path, plant_story(FACILITY, 40)))
+    assert size > 0
+
+    async def spoil():
+        nc = await connect(nats_server.url)
+        js = nc.jetstream()
+        await js.publish("ledger.heads", b'{"size": "many", "root": 7}')
+        await js.publish("ledger.heads", b'{"size": 1, "root": "zz", "timestamp": 0, '
+                                         b'"signature": "00"}')
+        last = (await js.stream_info(TREEHEADS)).state.last_seq
+        await nc.close()
+        return last
+
+    last = asyncio.run(spoil())
+    bundle = tmp_path / "ledger.bundle"
+    capsys.readouterr()
+    assert main(["export", "--data-dir", str(tmp_path), "-o", str(bundle)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped tree head {last - 1}" in err and f"skipped tree head {last}" in err
+    assert main(["verify", str(bundle)]) == 0
