@@ -85,12 +85,15 @@ class ReadingsProjector:
             self._checkpoint = stored_checkpoint(self.store, self.name)
         return self._checkpoint
 
-    def apply(self, messages: list[tuple[int, bytes]], stored: list[int] | None = None) -> int:
+    def apply(self, messages: list[tuple[int, bytes]], stored: list[int] | None = None,
+              subjects: list[str] | None = None) -> int:
         """(READINGS seq, payload) in seq order; frames become one Native insert.
         `stored` holds each message's JetStream timestamp in ms, the "now" of the
         acceptance rule (None: no time is judged in the future, for callers that have
-        no stream). Malformed messages, manifests and refused readings are not
-        readings to keep (the shard hosts dead-letter them)."""
+        no stream), `subjects` each message's subject: a frame naming a facility other
+        than its subject's is refused, as the actors refuse it (None: not judged).
+        Malformed messages, manifests and refused readings are not readings to keep
+        (the shard hosts dead-letter them)."""
         if len(self._lists) > _KNOWN_LISTS or len(self._names) > _KNOWN_NAMES:
             self._ids, self._names, self._lists = {}, [], {}
         frames: list[tuple[int, str, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -102,7 +105,8 @@ class ReadingsProjector:
             if s != last + 1:  # READINGS keeps every message: a gap is a lost delivery
                 raise SequenceGap(expected=last + 1, got=s)
             last = s
-            if (columns := self._columns(payload)) is not None:
+            if (columns := self._columns(payload)) is not None and (
+                    subjects is None or subjects[k].split(".", 2)[-1] == columns[0]):
                 frames.append((s, *columns))
                 futures.append(LATEST_MS if stored is None else stored[k] + self.max_future_ms)
         if last == start:

@@ -167,18 +167,20 @@ class ProjectionRunner:
         batch = [(m.metadata.sequence.stream, m.data) for m in msgs]
         # the raw readings' "now" is each message's stored time (events/acceptance.py)
         stored = [_stored_ms(m) for m in msgs] if name == "readings" else None
+        subjects = [m.subject for m in msgs] if name == "readings" else None
         try:
             # in a thread: the event loop must keep reading the NATS socket while
             # ClickHouse works, or the server drops this client as a slow consumer
-            await asyncio.to_thread(_holding, lock, _apply, projector, batch, stored)
+            await asyncio.to_thread(_holding, lock, _apply, projector, batch, stored, subjects)
             return
         except Exception as exc:
             if transient(exc) or isinstance(exc, SequenceGap):
                 raise
         for k, m in enumerate(msgs):
-            one = None if stored is None else stored[k:k + 1]
+            alone = [None if x is None else x[k:k + 1] for x in (stored, subjects)]
             try:
-                await asyncio.to_thread(_holding, lock, _apply, projector, batch[k:k + 1], one)
+                await asyncio.to_thread(_holding, lock, _apply, projector, batch[k:k + 1],
+                                        *alone)
             except Exception as exc:
                 if transient(exc) or isinstance(exc, SequenceGap):
                     raise
@@ -251,8 +253,12 @@ class ProjectionRunner:
         self._start_following()
 
 
-def _apply(projector, batch: list[tuple[int, bytes]], stored: list[int] | None) -> int:
-    return projector.apply(batch) if stored is None else projector.apply(batch, stored)
+def _apply(projector, batch: list[tuple[int, bytes]], stored: list[int] | None,
+           subjects: list[str] | None) -> int:
+    """The ledger's projector takes records; the readings' also their stored times and
+    subjects."""
+    return projector.apply(batch) if stored is None else projector.apply(batch, stored,
+                                                                          subjects)
 
 
 def _stored_ms(msg) -> int:

@@ -152,6 +152,14 @@ def test_readings_the_actors_refuse_are_not_kept(chdb_store):
     assert isinstance(d.facilities["ccs-01"], FacilityActor)
 
 
+def test_a_frame_on_another_facility_s_subject_is_refused(chdb_store):
+    p = fresh(chdb_store)
+    p.apply([(1, frame(0, 40.0)), (2, frame(1, 41.0))], [T0 + 10_000] * 2,
+            ["readings.3.ccs-01", "readings.5.ccs-02"])  # ccs-01's frame on ccs-02's subject
+    rows = chdb_store.rows("SELECT DISTINCT seq FROM readings")
+    assert [r["seq"] for r in rows] == [1] and p.checkpoint() == 2
+
+
 def test_a_message_that_cannot_be_applied_can_be_skipped(chdb_store):
     p = fresh(chdb_store)
     p.apply([(1, frame(0, 40.0))])

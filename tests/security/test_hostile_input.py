@@ -91,7 +91,7 @@ class _Poisoned:
     def rows(self, sql):
         return [{"1": 1}]
 
-    def apply(self, batch, stored=None):
+    def apply(self, batch, stored=None, subjects=None):
         if any(b"poison" in data for _, data in batch):
             raise KeyError("a bug")
         self.applied += [s for s, _ in batch]
