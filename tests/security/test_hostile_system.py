@@ -210,6 +210,9 @@ def test_after_the_fuzz_the_system_is_healthy_and_its_ledger_verifies_and_replay
     _routes_answer(system)
     dead = _dead_letters(system.nats_url)
     assert dead and all(m.headers.get("Plumeline-Reason") for m in dead)
+    metrics = httpx.get(f"{system.http_url}/metrics", timeout=30).text
+    for follower in ("ledger", "readings", "stream_feed"):
+        assert f'plumeline_follower_dead_lettered_total{{follower="{follower}"}} 0' in metrics
     latest = ray.get(system.projections.query.remote("latest_readings", facility=FACILITY))
     assert latest and all(math.isfinite(r["value"]) for r in latest)
     assert all(r["time_ms"] <= int(time.time() * 1000) + 600_000 for r in latest)
