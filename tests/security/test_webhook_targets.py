@@ -154,3 +154,16 @@ async def _scenario(url: str, key_path: str) -> None:
         await notifier.stop()
     await ledger.stop()
     await nc.close()
+
+
+def test_private_targets_are_a_lab_setting_off_by_default():
+    from plumeline.infra.cli import _parser
+    from plumeline.infra.settings import Settings
+
+    lab = _parser().parse_args(["up", "--allow-private-webhooks"])
+    plant = _parser().parse_args(["up"])
+    assert Settings.from_env(allow_private_webhooks=lab.allow_private_webhooks
+                             ).allow_private_webhooks is True
+    assert Settings.from_env(allow_private_webhooks=plant.allow_private_webhooks
+                             ).allow_private_webhooks is False
+    assert Notifier("nats://127.0.0.1:1").allow_private is False
