@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
                          "with its own view cache and live-stream feed)")
     up.add_argument("--mqtt-port", type=int, default=None,
                     help="MQTT listener of the embedded nats-server (default: a free port)")
+    up.add_argument("--closed-reads", action="store_true", default=None,
+                    help="every read needs at least a viewer token (for production; "
+                         "env PLUMELINE_CLOSED_READS=1)")
+    up.add_argument("--max-body", type=int, default=None, metavar="BYTES",
+                    help="largest request body taken (default 1 MiB; /ingest 4 MiB)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
@@ -88,7 +93,17 @@ def _parser() -> argparse.ArgumentParser:
                         choices=["viewer", "operator", "auditor", "admin", "device"])
     create.add_argument("--user", required=True)
     create.add_argument("--ttl", type=int, default=30 * 86_400, help="seconds (default 30 days)")
+    create.add_argument("--facility", action="append", default=None, metavar="F",
+                        help="a facility the device may post readings for (repeatable; "
+                             "required for --role device)")
     create.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+    keys = token_sub.add_parser("keys", help="list the token keys still accepted")
+    rotate = token_sub.add_parser("rotate", help="sign new tokens with a new key; the old "
+                                  "key's tokens stay valid until it is retired")
+    retire = token_sub.add_parser("retire", help="stop accepting tokens of a key")
+    retire.add_argument("kid", help="the key's id, as `token keys` lists it")
+    for p_ in (keys, rotate, retire):
+        p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
     evaluate = sub.add_parser("evaluate",
                               help="the actors against the simulator's injected anomalies")
@@ -149,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
 
                 return run_bench(args)
             case "token":
-                from plumeline.infra.tokens import create_token
+                from plumeline.infra.tokens import token_command
 
-                return create_token(args)
+                return token_command(args)
             case "evaluate":
                 from plumeline.infra.evaluate import run_evaluate
 

@@ -28,10 +28,10 @@ from plumeline.infra.audit import write_export
 from plumeline.infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
 from plumeline.infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
 from plumeline.infra.settings import Settings
+from plumeline.infra.tokens import KeyStore
 from plumeline.projections.notifier import Notifier
 from plumeline.projections.runner import ProjectionRunner
 from plumeline.serve.deployment import Api
-from plumeline.serve.tokens import TokenKey
 from plumeline.simulator import what_if
 
 __all__ = ["System", "check_shards", "default_shards", "ray_env", "resuming",
@@ -287,7 +287,8 @@ class System:
             api = Api.options(num_replicas=s.api_replicas)
             serve.run(api.bind(self.projections, self.ledger, nats_url=self.nats_url,
                                partitions=s.partitions,
-                               token_key=TokenKey.load_or_create(s.api_key_path),
+                               token_keys=KeyStore.of(s).ring(),
+                               limits=s.http_limits,
                                exporter=partial(write_export, s.data_dir),
                                open_reads=s.open_reads, what_if=what_if,
                                notifier=self.notifier),
