@@ -69,6 +69,10 @@ class KeyRing:
             keys[kid] = public
         return cls(keys)
 
+    def __reduce__(self):
+        # sent to every replica: as raw bytes, since key objects do not pickle
+        return (KeyRing.from_raw, (self.to_raw(),))
+
     def to_raw(self) -> dict[str, str]:
         return {kid: base64.urlsafe_b64encode(_raw(k)).decode() for kid, k in self.keys.items()}
 

@@ -3,18 +3,15 @@ foreign tokens, closed reads, oversized bodies, the page's framing and CSV formu
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
-import hmac
 import io
-import json
 
 import pytest
 from starlette.testclient import TestClient
 
 from plumeline.serve.app import build_app
 from plumeline.serve.tokens import KeyRing, TokenKey
+from tests.serve.test_tokens import forged, public_pem
 
 KEY, OLD = TokenKey(b"h" * 32), TokenKey(b"o" * 32)
 NOW = 1_767_225_600
@@ -54,25 +51,10 @@ def client(*, ring: KeyRing | None = None, open_reads: bool = True, **options) -
     return TestClient(app)
 
 
-def _forged(alg: str, secret: bytes | None) -> str:
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    signed = (b64(json.dumps({"alg": alg, "typ": "JWT", "kid": KEY.kid}).encode()) + "."
-              + b64(json.dumps({"sub": "eve", "role": "admin", "iat": NOW,
-                                "exp": NOW + 600}).encode()))
-    tag = b64(hmac.new(secret, signed.encode(), hashlib.sha256).digest()) if secret else ""
-    return f"{signed}.{tag}"
-
-
 def test_forged_expired_and_retired_tokens_get_401():
-    from cryptography.hazmat.primitives import serialization
-
-    public_pem = KEY.public.public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     c = client(open_reads=False)
     assert c.get("/alerts", headers=bearer("viewer")).status_code == 200
-    for token in (_forged("none", None), _forged("HS256", public_pem)):
+    for token in (forged("none", None, KEY, NOW), forged("HS256", public_pem(KEY), KEY, NOW)):
         r = c.get("/alerts", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401 and "alg" in r.json()["error"], r.text
     expired = c.get("/alerts", headers=bearer("viewer", expires=NOW))

@@ -21,12 +21,20 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _forged(alg: str, secret: bytes | None) -> str:
-    header = _b64(json.dumps({"alg": alg, "typ": "JWT", "kid": KEY.kid}).encode())
-    claims = _b64(json.dumps({"sub": "eve", "role": "admin", "iat": 0, "exp": EXP}).encode())
+def forged(alg: str, secret: bytes | None, key: TokenKey = KEY, now: int = 0) -> str:
+    """An admin token for `key`'s kid under another algorithm: `none`, or an HMAC keyed
+    with `secret` (the public key, in the classic confusion)."""
+    header = _b64(json.dumps({"alg": alg, "typ": "JWT", "kid": key.kid}).encode())
+    claims = _b64(json.dumps({"sub": "eve", "role": "admin", "iat": now,
+                              "exp": EXP}).encode())
     signed = f"{header}.{claims}".encode()
     tag = _b64(hmac.new(secret, signed, hashlib.sha256).digest()) if secret else ""
     return f"{header}.{claims}.{tag}"
+
+
+def public_pem(key: TokenKey) -> bytes:
+    return key.public.public_bytes(serialization.Encoding.PEM,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def test_a_token_is_a_standard_jwt_any_library_reads_with_the_public_key():
@@ -40,13 +48,11 @@ def test_a_token_is_a_standard_jwt_any_library_reads_with_the_public_key():
 
 
 def test_other_algorithms_are_refused_whatever_the_header_says():
-    public_pem = KEY.public.public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    for forged in (_forged("none", None), _forged("HS256", public_pem),
-                   _forged("HS256", KEY.public.public_bytes(serialization.Encoding.Raw,
-                                                            serialization.PublicFormat.Raw))):
+    raw = KEY.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    for token in (forged("none", None), forged("HS256", public_pem(KEY)),
+                  forged("HS256", raw)):
         with pytest.raises(InvalidToken, match="alg"):
-            KEY.ring().verify(forged, 0)
+            KEY.ring().verify(token, 0)
 
 
 def test_expired_tampered_and_unknown_key_tokens_are_refused():
