@@ -83,8 +83,9 @@ def _quiet_collector() -> None:
 
 
 # access logs off: at thousands of requests a second they would cost more than the answers.
-# A /stream client holds one ongoing request for as long as it listens: room for a
-# thousand of them beside the requests.
+# A /stream client holds one ongoing request for as long as it listens: the replica
+# takes at most MAX_STREAM_CLIENTS (1,000) of them, so that streams can never fill the
+# 3,000 and queue a command behind them (tests/security/test_http_floods.py).
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=3000,
                   logging_config={"enable_access_log": False, "log_level": "WARNING"})
 @serve.ingress()
