@@ -40,7 +40,9 @@ __all__ = ["MAX_REPLAY", "MAX_STREAM_CLIENTS", "RETRY_AFTER_S", "Broadcast", "En
 log = structlog.get_logger("plumeline.stream")
 
 MAX_STREAM_CLIENTS = 1000  # per replica; Serve's max_ongoing_requests leaves room beside
-MAX_REPLAY = 10_000  # records replayed on resume at most: a few seconds of a busy ledger
+# records replayed on resume at most: above the 4,096 a client falls behind before it is
+# dropped (serve/feed.py), so a dropped client resumes without a gap
+MAX_REPLAY = 5_000
 RETRY_AFTER_S = 30
 
 EVENT_TYPES = frozenset(t.__struct_config__.tag for t in typing.get_args(Event))
@@ -229,18 +231,19 @@ async def stream(request: Request) -> StreamingResponse:
         raise HTTPException(503, "this deployment has no live stream")
     facility, types, after = _filters(request)
     if state.stream_clients >= state.max_stream_clients:
-        log.warning("stream_clients_full", clients=state.stream_clients)
         raise HTTPException(503, f"this replica serves {state.max_stream_clients} live "
                                  "streams already; try again later",
                             headers={"Retry-After": str(RETRY_AFTER_S)})
-    end = await feed.end() if after is not None else 0
-    if after is not None and after > end:
-        # an id from another ledger (a data dir started afresh): resuming would skip
-        # every record up to it
-        raise BadRequest(f"Last-Event-ID {after} is past the ledger's end ({end}); "
-                         "reconnect without it")
-    state.stream_clients += 1
+    state.stream_clients += 1  # taken before any wait, so that the cap holds exactly
+    if state.stream_clients == state.max_stream_clients:
+        log.warning("stream_clients_full", clients=state.stream_clients)  # once, not per refusal
     try:
+        end = await feed.end() if after is not None else 0
+        if after is not None and after > end:
+            # an id from another ledger (a data dir started afresh): resuming would skip
+            # every record up to it
+            raise BadRequest(f"Last-Event-ID {after} is past the ledger's end ({end}); "
+                             "reconnect without it")
         listener = await feed.listen(facility, types)
     except BaseException:
         state.stream_clients -= 1
