@@ -54,7 +54,12 @@ class Settings:
         if values.pop("closed_reads", None) or _yes(env.get("PLUMELINE_CLOSED_READS", "")):
             values["open_reads"] = False
         if "max_body" not in values and (raw := env.get("PLUMELINE_MAX_BODY")):
-            values["max_body"] = int(raw)
+            values["max_body"] = int(raw) if raw.strip().isdigit() else 0
+        if values.get("max_body") is not None and values["max_body"] < 1:
+            from plumeline.infra.cli import UserError
+
+            raise UserError("the body limit (--max-body, PLUMELINE_MAX_BODY) is a positive "
+                            "number of bytes")
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         if "pin" in values:

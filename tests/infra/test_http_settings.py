@@ -1,6 +1,8 @@
 """`up --closed-reads` / PLUMELINE_CLOSED_READS and the body limit reach the settings."""
 
-from plumeline.infra.cli import _parser
+import pytest
+
+from plumeline.infra.cli import UserError, _parser
 from plumeline.infra.settings import Settings
 
 
@@ -16,3 +18,6 @@ def test_reads_are_open_unless_closed_by_flag_or_environment(monkeypatch):
     monkeypatch.setenv("PLUMELINE_MAX_BODY", "4096")
     s = Settings.from_env(closed_reads=args.closed_reads)
     assert s.open_reads is False and s.http_limits == {"max_body": 4096}
+    monkeypatch.setenv("PLUMELINE_MAX_BODY", "lots")
+    with pytest.raises(UserError, match="positive number of bytes"):
+        Settings.from_env()
