@@ -13,7 +13,13 @@ import pytest
 import uvicorn
 
 from plumeline.actors import LedgerWriter
-from plumeline.events import Causation, Envelope, FacilityRegistered, HotspotDetected, encode_envelopes
+from plumeline.events import (
+    Causation,
+    Envelope,
+    FacilityRegistered,
+    HotspotDetected,
+    encode_envelopes,
+)
 from plumeline.infra.nats import connect, ensure_streams, free_port
 from plumeline.serve.app import build_app
 from plumeline.serve.feed import LedgerFeed
