@@ -47,3 +47,7 @@ fmt: bootstrap
 
 lint: bootstrap
     {{venv}}/bin/ruff check .
+
+# write docs/schema/*.json, the JSON Schemas of the ledger's lines, from events/
+schema: bootstrap
+    {{py}} -m plumeline.events.schema docs/schema
