@@ -107,3 +107,20 @@ def test_the_schema_agrees_with_msgspec_on_what_decodes():
     assert not _validator("ledger-record.json").is_valid(record)
     with pytest.raises(msgspec.ValidationError):
         decode_record(json.dumps(record).encode())
+
+
+def test_the_ledger_doc_lists_every_event_type_with_its_fields_and_types():
+    """docs/ledger.md, "Event bodies": one row per type, each field with its type."""
+    doc = (SCHEMA_DIR.parent / "ledger.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) == 3 and cells[0].startswith("`") and "." in cells[0]:
+            rows[cells[0].strip("`")] = cells[1]
+    names = {msgspec.inspect.StrType: "string", msgspec.inspect.IntType: "integer",
+             msgspec.inspect.FloatType: "float", msgspec.inspect.DictType: "object of integers"}
+    assert rows.keys() == _event_types().keys()
+    for tag, kind in _event_types().items():
+        fields = [f for f in msgspec.inspect.type_info(kind).fields if f.name != "facility"]
+        listed = [f"`{f.encode_name}` {names[type(f.type)]}" for f in fields]
+        assert [part.split(" =")[0] for part in rows[tag].split(", ")] == listed, tag
