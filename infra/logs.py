@@ -9,7 +9,7 @@ Ray's worker_process_setup_hook, with the choice in two environment variables, s
 `plumeline up` writes one stream in one format. A worker's stderr is a file that Ray
 forwards to the driver's; in JSON, Ray's "(ShardHost pid=…)" prefix would break every
 line, so the job gets a Ray LoggingConfig, which drops the prefix (and puts Ray's own
-warnings in JSON too), and each line says its process's `pid` itself.
+warnings in JSON too), and each JSON line says its process's `pid` itself.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def _add_pid(_logger, _method: str, event: dict) -> dict:
 def configure_worker() -> None:
     """Ray's worker_process_setup_hook: the format and level the driver chose."""
     json = os.environ.get(FORMAT_VAR, "json") != "console"
-    configure(json=json, level=int(os.environ.get(LEVEL_VAR, logging.INFO)), pid=True)
+    # on a terminal Ray's "(ShardHost pid=…)" prefix already says which process
+    configure(json=json, level=int(os.environ.get(LEVEL_VAR, logging.INFO)), pid=json)
 
 
 def _choice() -> tuple[bool, int]:

@@ -47,6 +47,7 @@ def test_on_a_terminal_the_workers_write_readable_lines(monkeypatch, capsys):
     log.warning("tree_head_failed", error="disk full")
     (line,) = capsys.readouterr().err.splitlines()
     assert "tree_head_failed" in line and "error='disk full'" in line and "{" not in line
+    assert "pid=" not in line  # Ray's prefix names the process
 
 
 def test_ray_options_put_the_hook_and_the_choice_in_the_runtime_env():
