@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _lock_tool():
-    spec = importlib.util.spec_from_file_location("lock", ROOT / "tools" / "lock.py")
+    spec = importlib.util.spec_from_file_location("lock", ROOT / ".ci" / "lock.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
