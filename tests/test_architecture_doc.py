@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 # `actors/shard_host.py`, `tests/test_crash.py`, or `views.py` after serve/app.py
-NAMED = re.compile(r"`((?:[a-z_]+/)*[a-z_]+\.py)`")
+NAMED = re.compile(r"`((?:[.a-z_]+/)*[a-z_]+\.py)`")
 
 
 def _packages() -> dict[str, str]:
