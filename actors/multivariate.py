@@ -62,6 +62,7 @@ class FacilityModel:
         self.mean = self.scale = None
         self.pca: PCA | None = None
         self.limit = 0.0  # the alert threshold on the distance
+        self.last_spe: float | None = None  # the latest score's distance, for a caller to show
         self.above = self.below = 0
         self.open: AlertRaised | None = None
 
@@ -119,7 +120,7 @@ class FacilityModel:
         z = (np.array([latest[s] for s in self.sensors]) - self.mean) / self.scale
         fitted = self.pca.inverse_transform(self.pca.transform(z[None, :]))[0]
         residual = z - fitted
-        spe = float(residual @ residual)
+        spe = self.last_spe = float(residual @ residual)
         if self.open is None:
             self.above = self.above + 1 if spe > self.limit else 0
             if self.above < c.raise_after:

@@ -15,6 +15,7 @@ chose (a threshold tuned on data the category is not part of).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -117,7 +118,7 @@ def _table(detectors: dict, windows, profiles: dict[str, Profile]) -> str:
     lines = [f"{'detector':<18}" + "".join(f"{n:>20}" for n in names)]
     for detector, results in detectors.items():
         scores = [score_corpus(results, windows, profiles[n]) for n in names]
-        lines.append(f"{detector:<18}" + "".join(f"{s.normalized:>20.2f}" for s in scores))
+        lines.append(f"{detector:<18}" + "".join(f"{_cell(s.normalized):>20}" for s in scores))
     files = len(next(iter(detectors.values())))
     count = sum(len(windows[p]) for p in next(iter(detectors.values())))
     lines.append(
@@ -143,9 +144,15 @@ def _breakdown(detectors: dict, windows, profiles: dict[str, Profile]) -> str:
                 own = score_corpus(inside, windows, profiles[n]).normalized
                 chosen = score_corpus(rest, windows, profiles[n]).threshold
                 other = score_corpus(inside, windows, profiles[n], threshold=chosen).normalized
-                cells.append(f"{own:>9.2f} /{other:>8.2f}")
+                cells.append(f"{_cell(own):>9} /{_cell(other):>8}")
             lines.append(f"{detector:<18}{category:<24}" + "".join(f"{c:>20}" for c in cells))
     lines.append(
         "per category: threshold swept on the category / threshold swept on the other categories"
+        "; n/a: no labelled window to score"
     )
     return "\n".join(lines)
+
+
+def _cell(normalized: float) -> str:
+    """A normalised score, or n/a where there is no labelled window to set its scale."""
+    return "n/a" if math.isnan(normalized) else f"{normalized:.2f}"
