@@ -122,9 +122,10 @@ def test_a_category_without_windows_scores_n_a(tmp_path, capsys):
     _generated_corpus(tmp_path / "corpus")
     argv = ["nab", "--data", str(tmp_path / "corpus" / "data"), "--out", str(tmp_path / "out")]
     assert main(argv) == ExitStatus.OK
-    table, breakdown = capsys.readouterr().out.split("\n\n")
+    table, breakdown, held_out = capsys.readouterr().out.strip().split("\n\n")
     assert table.splitlines()[1].startswith("plumeline")
     assert float(table.splitlines()[1].split()[1]) > 0  # the step is found
     rows = {line.split()[1]: line.split()[2:] for line in breakdown.splitlines()[1:-1]}
     assert rows["noAnomaly"][:2] == ["n/a", "/"]
     assert rows["withAnomaly"][0] != "n/a"
+    assert held_out.startswith("plumeline, in-sample / threshold chosen leaving each file out")
