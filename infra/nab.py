@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from plumeline.actors import DetectorConfig, RobustBaseline
+from plumeline.actors import DetectorConfig, FacilityConfig, RobustBaseline
 from plumeline.infra.cli import ExitStatus, UserError
 from plumeline.infra.nab_cv import by_file, cross_validate
 from plumeline.simulator.nab import (
@@ -35,7 +36,7 @@ from plumeline.simulator.nab import (
     write_results,
 )
 
-__all__ = ["DETECTOR", "run_nab", "score_series"]
+__all__ = ["DETECTOR", "fleet_config", "run_nab", "score_series"]
 
 DETECTOR = "plumeline"
 # NAB's three profiles (config/profiles.json), for label sets that come without them
@@ -46,9 +47,15 @@ PROFILES = {
 }
 
 
+def fleet_config() -> DetectorConfig:
+    """The sensor actors' detector configuration, with the likelihood switched on: every
+    other parameter is the fleet's, so a change to the fleet's detector is scored here."""
+    return replace(FacilityConfig().detector, likelihood=True)
+
+
 def score_series(values, config: DetectorConfig | None = None) -> np.ndarray:
     """One series as one sensor: the detector's likelihood after each reading."""
-    detector = RobustBaseline(config or DetectorConfig(likelihood=True))
+    detector = RobustBaseline(config or fleet_config())
     scores = np.empty(len(values))
     for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
         detector.update(x)
