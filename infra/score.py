@@ -152,7 +152,7 @@ def score_table(table: Table, train_rows: int | None = None) -> tuple[np.ndarray
     score, alert = np.zeros(n), np.zeros(n, dtype=np.int8)
     raise_score = config.raise_score
     for i in range(n):
-        row, top, open_ = table.values[i], 0.0, False
+        row, top = table.values[i], 0.0
         for j in range(m):
             x = row[j]
             if x != x:  # empty cell
@@ -161,14 +161,15 @@ def score_table(table: Table, train_rows: int | None = None) -> tuple[np.ndarray
             s, _ = d.update(float(x))
             latest[table.sensors[j]] = float(x)
             top = max(top, s / (s + raise_score))
-            open_ = open_ or d.active is not None or d.drift_open
         for event in model.step(int(table.times_ms[i]), lambda: latest):
             model.apply(event)
         if model.pca is not None and model.last_ratio is not None:
             r = model.last_ratio
             top = max(top, r / (r + 1.0))
         score[i] = top
-        alert[i] = open_ or model.open is not None
+        # a sensor with nothing in this row keeps an alert it has open
+        alert[i] = model.open is not None or any(
+            d.active is not None or d.drift_open for d in detectors)
     return score, alert
 
 

@@ -20,7 +20,7 @@ def _plant(path, rows: int = 4000, sep: str = ",") -> None:
     t = np.arange(rows)
     process = 5.0 * np.sin(2 * np.pi * t / 700.0) + 2.0 * np.sin(2 * np.pi * t / 290.0)
     flow = 2.0 * process + 40.0
-    flow[BREAK:] = flow[BREAK - 1]
+    flow[BREAK:] = flow[min(BREAK, rows) - 1]
     columns = {
         "load": process + 100.0 + rng.normal(0, 0.1, rows),
         "flow": flow + rng.normal(0, 0.1, rows),
@@ -106,3 +106,17 @@ def test_a_missing_file_is_one_clear_error(tmp_path, capsys):
     argv = ["score", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o.csv")]
     assert main(argv) == ExitStatus.ERROR
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_an_empty_cell_is_a_sensor_that_said_nothing(tmp_path):
+    data, out = tmp_path / "gaps.csv", tmp_path / "o.csv"
+    _plant(data, rows=1500)
+    lines = data.read_text().splitlines()
+    for k in range(900, 920):  # the flow says nothing for 20 s: not an error, not a fault
+        cells = lines[k].split(",")
+        cells[2] = ""
+        lines[k] = ",".join(cells)
+    data.write_text("\n".join(lines) + "\n")
+    assert main(["score", str(data), "--out", str(out), "--time-column", "time"]) == 0
+    stamps, score, alert = _read(out)
+    assert len(stamps) == 1500 and alert[700:].sum() == 0
