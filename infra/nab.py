@@ -106,7 +106,24 @@ def run_nab(args) -> int:
     print(_breakdown(detectors, windows, profiles))
     print()
     print(_held_out(results, windows, profiles))
+    print()
+    print(_per_file(results, windows, profiles))
     return ExitStatus.OK
+
+
+def _per_file(results, windows, profiles: dict[str, Profile]) -> str:
+    """Each file's normalised score at the run's threshold; n/a for a file with no window."""
+    names = list(profiles)
+    thresholds = {n: score_corpus(results, windows, profiles[n]).threshold for n in names}
+    lines = [f"{'file':<64}{'windows':>8}" + "".join(f"{n:>20}" for n in names)]
+    for path in sorted(results):
+        one = {path: results[path]}
+        cells = [score_corpus(one, windows, profiles[n], threshold=thresholds[n]).normalized
+                 for n in names]
+        lines.append(f"{path:<64}{len(windows[path]):>8}"
+                     + "".join(f"{_cell(c):>20}" for c in cells))
+    lines.append(f"{DETECTOR} per file, at the thresholds swept over the whole run")
+    return "\n".join(lines)
 
 
 def _held_out(results, windows, profiles: dict[str, Profile]) -> str:

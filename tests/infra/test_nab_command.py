@@ -122,10 +122,13 @@ def test_a_category_without_windows_scores_n_a(tmp_path, capsys):
     _generated_corpus(tmp_path / "corpus")
     argv = ["nab", "--data", str(tmp_path / "corpus" / "data"), "--out", str(tmp_path / "out")]
     assert main(argv) == ExitStatus.OK
-    table, breakdown, held_out = capsys.readouterr().out.strip().split("\n\n")
+    table, breakdown, held_out, per_file = capsys.readouterr().out.strip().split("\n\n")
     assert table.splitlines()[1].startswith("plumeline")
     assert float(table.splitlines()[1].split()[1]) > 0  # the step is found
     rows = {line.split()[1]: line.split()[2:] for line in breakdown.splitlines()[1:-1]}
     assert rows["noAnomaly"][:2] == ["n/a", "/"]
     assert rows["withAnomaly"][0] != "n/a"
     assert held_out.startswith("plumeline, in-sample / threshold chosen leaving each file out")
+    files = {line.split()[0]: line.split()[1:] for line in per_file.splitlines()[1:-1]}
+    assert files["noAnomaly/quiet.csv"] == ["0", "n/a", "n/a", "n/a"]
+    assert files["withAnomaly/step.csv"][0] == "1" and float(files["withAnomaly/step.csv"][1]) > 0
