@@ -47,9 +47,9 @@ class ModelConfig:
     clear_after: int = 6
     min_sensors: int = 3
     # also judge where the vector sits inside the subspace (Hotelling's T^2, against the
-    # same multiple of its training 99th percentile): meaningful only for a model fitted
-    # on rows declared normal (`plumeline score --train-rows`), not on a rolling hour of
-    # a plant whose operating point moves, so the fleet leaves it off
+    # same multiple of its training 99th percentile): for a model fitted on rows that span
+    # the plant's whole normal range. Off in the fleet (a rolling hour of a moving plant
+    # is no such range) and in `plumeline score` (cross-validated, docs/detection.md)
     t2: bool = False
 
 
