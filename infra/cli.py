@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
     )
+    from plumeline.infra.score import add_arguments  # plumeline score: its own module
+
+    add_arguments(sub.add_parser("score", help="run the production detectors over a table"))
     return p
 
 
@@ -179,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.nab import run_nab
 
                 return run_nab(args)
+            case "score":
+                from plumeline.infra.score import run_score
+
+                return run_score(args)
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
     except UserError as exc:
