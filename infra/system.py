@@ -24,14 +24,15 @@ from ray import serve
 
 from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
 from plumeline.events import partition_of
+from plumeline.infra import logs
 from plumeline.infra.audit import write_export
 from plumeline.infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
 from plumeline.infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
 from plumeline.infra.settings import Settings
+from plumeline.infra.tokens import KeyStore
 from plumeline.projections.notifier import Notifier
 from plumeline.projections.runner import ProjectionRunner
 from plumeline.serve.deployment import Api
-from plumeline.serve.tokens import TokenKey
 from plumeline.simulator import what_if
 
 __all__ = ["System", "check_shards", "default_shards", "ray_env", "resuming",
@@ -107,6 +108,7 @@ def start_ray(s: Settings) -> None:
             num_cpus=s.num_cpus if s.ray_address is None else None,
             include_dashboard=False,
             logging_level="WARNING",
+            **logs.ray_options(),  # every worker logs as this process does
         )
     finally:
         for name in env:
@@ -284,11 +286,13 @@ class System:
         ray.get(self.notifier.start.remote())
         ray.get([shard.start.remote() for shard in self.shards])
         if http:
-            serve.start(http_options={"host": s.host, "port": s.port})
-            api = Api.options(num_replicas=s.api_replicas)
+            serve.start(http_options={"host": s.host, "port": s.port},
+                        logging_config=logs.serve_logging())
+            api = Api.options(num_replicas=s.api_replicas, logging_config=logs.serve_logging())
             serve.run(api.bind(self.projections, self.ledger, nats_url=self.nats_url,
                                partitions=s.partitions,
-                               token_key=TokenKey.load_or_create(s.api_key_path),
+                               token_keys=KeyStore.of(s).ring(),
+                               limits=s.http_limits,
                                exporter=partial(write_export, s.data_dir),
                                open_reads=s.open_reads, what_if=what_if,
                                notifier=self.notifier),
