@@ -26,6 +26,7 @@ from plumeline.projections.rows import rows_for
 from plumeline.projections.schema import COLUMNS, TABLES
 from plumeline.projections.store import Store, open_store
 from plumeline.projections.webhooks import EVENT_TYPES as WEBHOOK_EVENT_TYPES
+from plumeline.projections.webhooks import OUTCOMES as WEBHOOK_OUTCOMES
 from plumeline.projections.webhooks import WebhookRequest
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "SEVERITIES",
     "TABLES",
     "WEBHOOK_EVENT_TYPES",
+    "WEBHOOK_OUTCOMES",
     "Projector",
     "SequenceGap",
     "Store",

@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from plumeline.projections import WEBHOOK_OUTCOMES
+
 __all__ = ["SPEC", "routes"]
 
 _OBJ = {"type": "object"}
@@ -137,14 +139,17 @@ _NEW_WEBHOOK = {"required": True, "content": {"application/json": {"schema": {
                        "description": "absent: every severity"},
         "event_types": {"type": "array", "items": _WEBHOOK_TYPES, "minItems": 1,
                         "description": "absent: alert.raised, alert.escalated, alert.cleared"},
-        "secret": {"type": "string", "minLength": 16, "maxLength": 256,
-                   "description": "HMAC-SHA256 key of X-Plumeline-Signature; "
+        "secret": {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$",
+                   "maxLength": 256,
+                   "description": "Standard Webhooks secret, whsec_ and the base64 of 24 "
+                                  "to 64 bytes: the key of webhook-signature; "
                                   "absent: one is made and returned once"}}}}}}
 _DELIVERY = {"type": "object", "properties": {
     "subscription": {"type": "string"}, "event_seq": _SEQ, "event_id": {"type": "string"},
     "event_type": _WEBHOOK_TYPES, "attempt": {"type": "integer", "minimum": 1},
     "time_ms": {"type": "integer"}, "status": {"type": ["integer", "null"]},
-    "error": {"type": ["string", "null"]},
+    "result": {"type": "string", "enum": list(WEBHOOK_OUTCOMES),
+               "description": "what happened, as a class; never the receiver's words"},
     "outcome": {"type": "string", "enum": ["delivered", "retry", "failed"]},
     "next_retry_ms": {"type": ["integer", "null"]}}}
 _WEBHOOK_ID = _p("webhook_id", "the subscription's id")
