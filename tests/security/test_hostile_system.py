@@ -36,7 +36,9 @@ ROUTES = ["/health", "/alerts", "/hotspots", "/facilities", f"/facilities/{FACIL
 
 def bearer(system, role: str) -> dict:
     key = TokenKey.load_or_create(system.settings.api_key_path)
-    return {"Authorization": f"Bearer {key.issue('ada', role, int(time.time()) + 3600)}"}
+    facilities = [FACILITY] if role == "device" else []  # a device names where it posts
+    token = key.issue("ada", role, int(time.time()) + 3600, facilities=facilities)
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def _publish(url: str, messages: list[tuple[str, bytes]]) -> None:
