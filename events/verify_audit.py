@@ -10,6 +10,7 @@ the signed tree heads against the tree.
 from __future__ import annotations
 
 import msgspec
+
 from plumeline.events.ledger import GENESIS
 from plumeline.events.merkle import HASH_SIZE, MerkleTree
 from plumeline.events.treehead import TreeHead

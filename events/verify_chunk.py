@@ -20,6 +20,7 @@ import hashlib
 from dataclasses import dataclass
 
 import msgspec
+
 from plumeline.events.bundle import RECORD_PREFIX, MalformedLine, _classify, _is_hex
 from plumeline.events.ledger import _canonical, _record_decoder
 from plumeline.events.treehead import TreeHead, verify_head

@@ -10,6 +10,8 @@ import msgspec
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
+from test_bundle import KEY, bundle_lines
+
 from plumeline.events import (
     GENESIS,
     MerkleTree,
@@ -20,7 +22,6 @@ from plumeline.events import (
     verify_head,
 )
 from plumeline.events.bundle import _TreeHeadEntry
-from test_bundle import KEY, bundle_lines
 
 LINES = bundle_lines()
 _head = msgspec.json.Decoder(_TreeHeadEntry)
