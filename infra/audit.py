@@ -11,7 +11,6 @@ from pathlib import Path
 import msgspec
 import nats
 
-from plumeline.actors import read_stream
 from plumeline.events import BundleUnreadable, SigningKey, TreeHead, verify_bundle, write_bundle
 from plumeline.infra.cli import ExitStatus, UserError
 from plumeline.infra.nats import LEDGER, TREEHEADS, connect
@@ -22,6 +21,11 @@ __all__ = ["export", "verify"]
 
 
 async def _collect(url: str) -> tuple[list[bytes], list[TreeHead]]:
+    # imported here: plumeline.actors takes seconds to import (scikit-learn) and starts
+    # BLAS threads, after which verify's workers must come from a fork server; a bundle
+    # file is verified without it
+    from plumeline.actors import read_stream
+
     nc = await connect(url, name="export")
     try:
         js = nc.jetstream()
