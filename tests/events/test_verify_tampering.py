@@ -196,7 +196,7 @@ def tampered(draw) -> bytes:
     return b"".join([LINES[0], *lines])
 
 
-def test_the_reference_walk_passes_an_untouched_bundle_and_names_a_flip():
+def test_the_reference_walk_passes_an_untouched_bundle_and_names_an_altered_record():
     assert reference(b"".join(LINES)) == (None, None)
     lines = list(LINES)
     lines[50] = lines[50].replace(b'"plant-', b'"plant_', 1)
