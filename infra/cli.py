@@ -129,9 +129,15 @@ def _parser() -> argparse.ArgumentParser:
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
     )
-    from plumeline.infra.score import add_arguments  # plumeline score: its own module
-
-    add_arguments(sub.add_parser("score", help="run the production detectors over a table"))
+    # numpy is imported only when `score` runs: verify's workers fork from a process
+    # without BLAS threads
+    score = sub.add_parser("score", help="run the production detectors over a table")
+    score.add_argument("file", type=Path, help="delimited file: a timestamp column, numeric columns")
+    score.add_argument("--out", type=Path, required=True, help="timestamp,anomaly_score,alert")
+    score.add_argument("--time-column", help="default: timestamp/time/datetime/date, else the first")
+    score.add_argument("--sep", default=",", help="column separator (default ,)")
+    score.add_argument("--train-rows", type=int, default=None, metavar="N",
+                       help="the first N rows are normal: the facility model learns from them only")
     return p
 
 
