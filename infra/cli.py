@@ -39,7 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
-    up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
+    up.add_argument("--nats", help="URL of a NATS server, or a cluster's URLs comma-separated "
+                                   "(default: embedded)")
+    up.add_argument("--replicas", type=int, default=None, metavar="N",
+                    help="copies of each stream on the NATS cluster (default 1; 3 for a "
+                         "cluster of 3 or more)")
+    up.add_argument("--ray-address", default=None, metavar="ADDR",
+                    help="join this Ray cluster, e.g. 10.0.0.1:6379 (default: $RAY_ADDRESS, "
+                         "or a private local Ray)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
     up.add_argument("--shards", type=int, default=None,
                     help="shard hosts sharing the partitions (default: the Ray cluster's CPUs)")

@@ -25,7 +25,8 @@ def run_up(args) -> int:
         simulator=not args.no_simulator, nats_url=args.nats, clickhouse_url=args.clickhouse,
         shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
-        api_replicas=args.api_replicas,
+        api_replicas=args.api_replicas, nats_replicas=args.replicas,
+        ray_address=args.ray_address,
     )
     check_shards(settings)
     system = System(settings)

@@ -1,0 +1,226 @@
+"""A JetStream cluster of nats-server nodes: their configuration files, and a launcher
+that runs them on this machine (for tests, and to try a cluster out).
+
+Each node has its own store, client port and cluster port, and routes to every node;
+JetStream elects a leader per stream among the nodes holding its replicas. With three
+nodes and streams of three replicas (`plumeline up --replicas 3`), any one node can
+be lost: the others elect new leaders within seconds and nothing stored is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from plumeline.infra.nats import _quote, connect, free_port, nats_server_binary
+
+__all__ = ["CLUSTER_NAME", "NatsCluster", "NatsNode", "node_config", "write_configs"]
+
+log = structlog.get_logger("plumeline.nats_cluster")
+
+CLUSTER_NAME = "plumeline"
+
+
+def node_config(name: str, *, host: str, port: int, cluster_host: str, cluster_port: int,
+                routes: list[str], store_dir: Path | str, extra: str = "") -> str:
+    """One node's nats-server configuration. `routes`: every node's cluster address
+    (host:port), this one's included (a server skips the route to itself). `extra`
+    is appended as it is: an `authorization { ... }` block, say."""
+    lines = [
+        f"server_name: {name}",
+        f"listen: {host}:{port}",
+        "max_payload: 8MB",
+        f"jetstream {{ store_dir: {_quote(Path(store_dir))}, max_memory_store: 1GB }}",
+        "cluster {",
+        f"  name: {CLUSTER_NAME}",
+        f"  listen: {cluster_host}:{cluster_port}",
+        "  routes: [",
+        *(f"    nats-route://{route}" for route in routes),
+        "  ]",
+        "}",
+    ]
+    text = "\n".join(lines) + "\n"
+    return text + (extra.rstrip("\n") + "\n" if extra else "")
+
+
+def write_configs(out: Path, hosts: list[str], *, port: int = 4222, cluster_port: int = 6222,
+                  store_dir: str = "/var/lib/plumeline/nats", extra: str = "") -> list[Path]:
+    """`plumeline nats-config`: a configuration file per machine, nats-N.conf, each
+    listening on all interfaces and routing to the others by hostname."""
+    out.mkdir(parents=True, exist_ok=True)
+    routes = [f"{h}:{cluster_port}" for h in hosts]
+    written = []
+    for i, _ in enumerate(hosts, 1):
+        path = out / f"nats-{i}.conf"
+        path.write_text(node_config(f"nats-{i}", host="0.0.0.0", port=port,
+                                    cluster_host="0.0.0.0", cluster_port=cluster_port,
+                                    routes=routes, store_dir=store_dir, extra=extra))
+        written.append(path)
+    return written
+
+
+@dataclass
+class NatsNode:
+    name: str
+    dir: Path
+    port: int
+    cluster_port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class NatsCluster:
+    """`n` nats-server processes on 127.0.0.1 forming one JetStream cluster, their
+    stores and logs under `base_dir`/<node name>. `extra_config` goes at the end of
+    every node's configuration."""
+
+    n: int
+    base_dir: Path
+    extra_config: str = ""
+    nodes: list[NatsNode] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.base_dir = Path(self.base_dir)
+        ports: set[int] = set()
+        while len(ports) < 2 * self.n:
+            ports.add(free_port())
+        ports_list = sorted(ports)
+        self.nodes = [NatsNode(f"n{i}", self.base_dir / f"n{i}", ports_list[2 * i],
+                               ports_list[2 * i + 1]) for i in range(self.n)]
+
+    @property
+    def url(self) -> str:
+        """Every node's URL, comma-separated: what `--nats` takes."""
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, timeout: float = 30.0) -> NatsCluster:
+        routes = [f"127.0.0.1:{node.cluster_port}" for node in self.nodes]
+        for node in self.nodes:
+            node.dir.mkdir(parents=True, exist_ok=True)
+            (node.dir / "nats-server.conf").write_text(node_config(
+                node.name, host="127.0.0.1", port=node.port, cluster_host="127.0.0.1",
+                cluster_port=node.cluster_port, routes=routes, store_dir=node.dir / "js",
+                extra=self.extra_config))
+            self._launch(node)
+        try:
+            for node in self.nodes:
+                self._wait_listening(node, timeout)
+            asyncio.run(self._wait_jetstream(timeout))
+        except BaseException:
+            self.stop()
+            raise
+        log.info("nats_cluster_started", url=self.url, nodes=self.n)
+        return self
+
+    def _launch(self, node: NatsNode) -> None:
+        with open(node.dir / "nats-server.log", "ab") as logfile:
+            node.process = subprocess.Popen(
+                [nats_server_binary(), "-c", str(node.dir / "nats-server.conf")],
+                stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @staticmethod
+    def _wait_listening(node: NatsNode, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not node.running:
+                raise RuntimeError(f"nats-server {node.name} exited; see "
+                                   f"{node.dir / 'nats-server.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", node.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"nats-server {node.name} did not listen on {node.port}")
+
+    async def _wait_jetstream(self, timeout: float) -> None:
+        """Until the cluster has a JetStream meta leader: before that, declaring a
+        stream fails."""
+        nc = await connect(self.url, name="cluster-check")
+        try:
+            js = nc.jetstream()
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    await js.account_info()
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+
+    def kill(self, i: int) -> None:
+        """SIGKILL node i: a machine lost, nothing flushed."""
+        node = self.nodes[i]
+        if node.running:
+            os.killpg(node.process.pid, signal.SIGKILL)
+            node.process.wait()
+            log.warning("nats_node_killed", node=node.name)
+
+    def restart(self, i: int, timeout: float = 30.0) -> None:
+        """Start node i again on its ports and store: it catches up from the others."""
+        node = self.nodes[i]
+        self._launch(node)
+        self._wait_listening(node, timeout)
+        log.info("nats_node_restarted", node=node.name)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for node in self.nodes:
+            if node.running:
+                node.process.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            if node.process is None:
+                continue
+            try:
+                node.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.process.pid, signal.SIGKILL)
+                node.process.wait()
+        log.info("nats_cluster_stopped", url=self.url)
+
+    def index(self, server_name: str) -> int:
+        return next(i for i, node in enumerate(self.nodes) if node.name == server_name)
+
+    async def leader(self, stream: str, timeout: float = 30.0) -> int:
+        """The index of the node leading `stream` now (waiting while it has none)."""
+        nc = await connect(",".join(n.url for n in self.nodes if n.running),
+                           name="cluster-leader")
+        try:
+            js = nc.jetstream()
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    cluster = (await js.stream_info(stream)).cluster
+                    if cluster is not None and cluster.leader:
+                        return self.index(cluster.leader)
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{stream} has no leader")
+                await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
