@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--mqtt-port", type=int, default=None,
                     help="MQTT listener of the embedded nats-server (default: a free port)")
 
+    nats_config = sub.add_parser("nats-config",
+                                 help="write the configuration files of a NATS cluster")
+    nats_config.add_argument("--nodes", type=int, default=3)
+    nats_config.add_argument("--out", type=Path, required=True, help="nats-N.conf go here")
+    nats_config.add_argument("--hosts", default=None,
+                             help="the machines' hostnames, comma-separated (default nats-1,...)")
+    nats_config.add_argument("--port", type=int, default=4222, help="client port")
+    nats_config.add_argument("--cluster-port", type=int, default=6222, help="route port")
+    nats_config.add_argument("--store-dir", default="/var/lib/plumeline/nats")
+
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
     export.add_argument("-o", "--output", type=Path, required=True)
@@ -135,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.up import run_up
 
                 return run_up(args)
+            case "nats-config":
+                from plumeline.infra.nats_cluster import run_nats_config
+
+                return run_nats_config(args)
             case "export":
                 from plumeline.infra.audit import export
 

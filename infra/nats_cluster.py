@@ -10,11 +10,13 @@ be lost: the others elect new leaders within seconds and nothing stored is lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,8 @@ import structlog
 
 from plumeline.infra.nats import _quote, connect, free_port, nats_server_binary
 
-__all__ = ["CLUSTER_NAME", "NatsCluster", "NatsNode", "node_config", "write_configs"]
+__all__ = ["CLUSTER_NAME", "NatsCluster", "NatsNode", "node_config", "run_nats_config",
+           "write_configs"]
 
 log = structlog.get_logger("plumeline.nats_cluster")
 
@@ -30,13 +33,16 @@ CLUSTER_NAME = "plumeline"
 
 
 def node_config(name: str, *, host: str, port: int, cluster_host: str, cluster_port: int,
-                routes: list[str], store_dir: Path | str, extra: str = "") -> str:
+                routes: list[str], store_dir: Path | str, monitor_port: int | None = None,
+                extra: str = "") -> str:
     """One node's nats-server configuration. `routes`: every node's cluster address
-    (host:port), this one's included (a server skips the route to itself). `extra`
-    is appended as it is: an `authorization { ... }` block, say."""
+    (host:port), this one's included (a server skips the route to itself).
+    `monitor_port`: HTTP monitoring, whose /healthz says when the node is current.
+    `extra` is appended as it is: an `authorization { ... }` block, say."""
     lines = [
         f"server_name: {name}",
         f"listen: {host}:{port}",
+        *([f"http: {host}:{monitor_port}"] if monitor_port else []),
         "max_payload: 8MB",
         f"jetstream {{ store_dir: {_quote(Path(store_dir))}, max_memory_store: 1GB }}",
         "cluster {",
@@ -62,9 +68,29 @@ def write_configs(out: Path, hosts: list[str], *, port: int = 4222, cluster_port
         path = out / f"nats-{i}.conf"
         path.write_text(node_config(f"nats-{i}", host="0.0.0.0", port=port,
                                     cluster_host="0.0.0.0", cluster_port=cluster_port,
-                                    routes=routes, store_dir=store_dir, extra=extra))
+                                    routes=routes, store_dir=store_dir, monitor_port=8222,
+                                    extra=extra))
         written.append(path)
     return written
+
+
+def run_nats_config(args) -> int:
+    from plumeline.infra.cli import UserError
+
+    hosts = ([h.strip() for h in args.hosts.split(",") if h.strip()] if args.hosts
+             else [f"nats-{i}" for i in range(1, args.nodes + 1)])
+    if len(hosts) != args.nodes:
+        raise UserError(f"--hosts names {len(hosts)} machines, --nodes says {args.nodes}")
+    if args.nodes < 1:
+        raise UserError(f"--nodes must be at least 1, not {args.nodes}")
+    for path in write_configs(args.out, hosts, port=args.port, cluster_port=args.cluster_port,
+                              store_dir=args.store_dir):
+        print(path)
+    urls = ",".join(f"nats://{h}:{args.port}" for h in hosts)
+    replicas = min(3, args.nodes)
+    print(f"start each with `nats-server -c nats-N.conf`; then "
+          f"`plumeline up --nats {urls} --replicas {replicas}`")
+    return 0
 
 
 @dataclass
@@ -73,6 +99,7 @@ class NatsNode:
     dir: Path
     port: int
     cluster_port: int
+    monitor_port: int
     process: subprocess.Popen | None = None
 
     @property
@@ -98,11 +125,11 @@ class NatsCluster:
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir)
         ports: set[int] = set()
-        while len(ports) < 2 * self.n:
+        while len(ports) < 3 * self.n:
             ports.add(free_port())
-        ports_list = sorted(ports)
-        self.nodes = [NatsNode(f"n{i}", self.base_dir / f"n{i}", ports_list[2 * i],
-                               ports_list[2 * i + 1]) for i in range(self.n)]
+        p = sorted(ports)
+        self.nodes = [NatsNode(f"n{i}", self.base_dir / f"n{i}", *p[3 * i:3 * i + 3])
+                      for i in range(self.n)]
 
     @property
     def url(self) -> str:
@@ -116,7 +143,7 @@ class NatsCluster:
             (node.dir / "nats-server.conf").write_text(node_config(
                 node.name, host="127.0.0.1", port=node.port, cluster_host="127.0.0.1",
                 cluster_port=node.cluster_port, routes=routes, store_dir=node.dir / "js",
-                extra=self.extra_config))
+                monitor_port=node.monitor_port, extra=self.extra_config))
             self._launch(node)
         try:
             for node in self.nodes:
@@ -174,12 +201,32 @@ class NatsCluster:
             node.process.wait()
             log.warning("nats_node_killed", node=node.name)
 
-    def restart(self, i: int, timeout: float = 30.0) -> None:
-        """Start node i again on its ports and store: it catches up from the others."""
+    def restart(self, i: int, timeout: float = 60.0) -> None:
+        """Start node i again on its ports and store, and wait until it has caught up
+        with the others on every stream and consumer (its /healthz): only then can
+        another node be lost without a group losing its quorum."""
         node = self.nodes[i]
+        started = time.monotonic()
         self._launch(node)
         self._wait_listening(node, timeout)
-        log.info("nats_node_restarted", node=node.name)
+        self._wait_healthy(node, timeout)
+        log.info("nats_node_restarted", node=node.name,
+                 seconds=round(time.monotonic() - started, 2))
+
+    @staticmethod
+    def _wait_healthy(node: NatsNode, timeout: float) -> None:
+        url = f"http://127.0.0.1:{node.monitor_port}/healthz"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    if json.load(answer).get("status") == "ok":
+                        return
+            except (OSError, ValueError):  # 503 while it catches up
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nats-server {node.name} not healthy within {timeout}s")
+            time.sleep(0.2)
 
     def stop(self, timeout: float = 10.0) -> None:
         for node in self.nodes:
