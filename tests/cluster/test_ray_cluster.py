@@ -11,6 +11,7 @@ Ray on the machine)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -92,10 +93,8 @@ def ray_cluster():
         for _ in range(3):  # workers a dying raylet leaves are gone a moment later
             for pid in _pids_naming(temp_dir):
                 if pid != os.getpid():
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
             time.sleep(0.5)
         subprocess.run(["rm", "-rf", temp_dir], check=False)
 
