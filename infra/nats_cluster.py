@@ -10,6 +10,7 @@ be lost: the others elect new leaders within seconds and nothing stored is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -197,8 +198,7 @@ class NatsCluster:
         """SIGKILL node i: a machine lost, nothing flushed."""
         node = self.nodes[i]
         if node.running:
-            os.killpg(node.process.pid, signal.SIGKILL)
-            node.process.wait()
+            _kill(node.process)
             log.warning("nats_node_killed", node=node.name)
 
     def restart(self, i: int, timeout: float = 60.0) -> None:
@@ -229,17 +229,17 @@ class NatsCluster:
             time.sleep(0.2)
 
     def stop(self, timeout: float = 10.0) -> None:
-        for node in self.nodes:
-            if node.running:
-                node.process.send_signal(signal.SIGTERM)
-        for node in self.nodes:
-            if node.process is None:
-                continue
-            try:
-                node.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(node.process.pid, signal.SIGKILL)
-                node.process.wait()
+        """SIGTERM to every node at once (JetStream flushes its store), SIGKILL to any
+        still running `timeout` seconds later."""
+        running = [node.process for node in self.nodes if node.running]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.1, deadline - time.monotonic()))
+            if process.poll() is None:
+                _kill(process)
         log.info("nats_cluster_stopped", url=self.url)
 
     def index(self, server_name: str) -> int:
@@ -271,3 +271,8 @@ class NatsCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)  # its own session: the server and nothing else
+    process.wait()

@@ -9,7 +9,6 @@ size and `plumeline verify`'s exit status, taken while the system still runs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,17 +17,12 @@ import time
 from pathlib import Path
 
 import ray
-from test_crash import PARTITIONS, _acked, _publish, _workload
+from cluster_scenario import lose_a_node_mid_stream
+from test_crash import PARTITIONS
 
 from plumeline.infra.cli import main as cli
 from plumeline.infra.settings import Settings
 from plumeline.infra.system import System, start_ray, stop_ray
-
-DEADLINE_S = 150.0
-
-
-def _nodes(system: System) -> list[str]:
-    return ray.get([s.node.remote() for s in system.shards], timeout=60)
 
 
 def main(address: str, nats_url: str, data_dir: str, raylet_pid: str) -> int:
@@ -39,29 +33,15 @@ def main(address: str, nats_url: str, data_dir: str, raylet_pid: str) -> int:
     while len([n for n in ray.nodes() if n["Alive"]]) < 2:
         time.sleep(0.2)
     system = System(settings)
-    try:
-        system.start(http=False)
-        before = _nodes(system)
-        workload = _workload()
-        half = len(workload) // 2
-        last = asyncio.run(_publish(nats_url, workload[:half]))
-        deadline = time.monotonic() + DEADLINE_S
-        while ray.get(system.ledger.size.remote()) == 0:
-            assert time.monotonic() < deadline, "nothing reached the ledger"
-            time.sleep(0.05)
+
+    def kill_the_worker(before: list[str]) -> dict:
         os.kill(int(raylet_pid), signal.SIGKILL)  # the worker machine is lost
-        killed = time.monotonic()
-        last |= asyncio.run(_publish(nats_url, workload[half:]))
-        while not asyncio.run(_acked(nats_url, last, {})):
-            assert time.monotonic() < deadline, "not every reading acknowledged"
-            time.sleep(0.5)
-        recovered = time.monotonic() - killed
-        after = _nodes(system)
-        size = ray.get(system.ledger.size.remote())
-        verified = cli(["verify", "--data-dir", data_dir])
-        print(json.dumps({"before": before, "after": after, "size": size,
-                          "verify": int(verified), "recovered_s": round(recovered, 2)}),
-              flush=True)
+        return {}
+
+    try:
+        report = lose_a_node_mid_stream(system, nats_url, kill_the_worker)
+        report["verify"] = int(cli(["verify", "--data-dir", data_dir]))  # while it runs
+        print(json.dumps(report), flush=True)
     finally:
         system.stop()
         stop_ray()
