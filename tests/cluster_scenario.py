@@ -28,7 +28,15 @@ DEADLINE_S = 150.0
 
 
 def _nodes(system: System) -> list[str]:
-    return ray.get([s.node.remote() for s in system.shards], timeout=60)
+    """The shard hosts' nodes; a host whose node was just lost answers once Ray has
+    noticed and restarted it elsewhere."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        try:
+            return ray.get([s.node.remote() for s in system.shards], timeout=60)
+        except ray.exceptions.ActorUnavailableError:
+            assert time.monotonic() < deadline, "a shard host never came back"
+            time.sleep(1.0)
 
 
 def lose_a_node_mid_stream(system: System, nats_url: str,

@@ -1,6 +1,7 @@
 """Run by tests/cluster/test_ray_cluster.py in a process of its own: a system that
 joins an existing Ray cluster by address (as `plumeline up --ray-address` does), with
-its shard hosts spread over the nodes; the worker node's raylet is killed mid-stream.
+its shard hosts spread over the nodes; the worker node (its raylet and the processes
+it started) is killed mid-stream.
 
     python ray_join_scenario.py RAY_ADDRESS NATS_URL DATA_DIR WORKER_RAYLET_PID
 
@@ -9,6 +10,7 @@ size and `plumeline verify`'s exit status, taken while the system still runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +27,21 @@ from plumeline.infra.settings import Settings
 from plumeline.infra.system import System, start_ray, stop_ray
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def main(address: str, nats_url: str, data_dir: str, raylet_pid: str) -> int:
     settings = Settings.from_env(data_dir=Path(data_dir), nats_url=nats_url,
                                  ray_address=address, partitions=PARTITIONS, shards=2,
@@ -35,8 +52,13 @@ def main(address: str, nats_url: str, data_dir: str, raylet_pid: str) -> int:
     system = System(settings)
 
     def kill_the_worker(before: list[str]) -> dict:
-        os.kill(int(raylet_pid), signal.SIGKILL)  # the worker machine is lost
-        return {}
+        """The worker machine is lost: its raylet and the worker processes it started
+        (the shard hosts among them), with SIGKILL, at once."""
+        doomed = _descendants(int(raylet_pid)) + [int(raylet_pid)]
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return {"killed": len(doomed)}
 
     try:
         report = lose_a_node_mid_stream(system, nats_url, kill_the_worker)

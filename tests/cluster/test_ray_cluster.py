@@ -1,7 +1,7 @@
 """`plumeline up --ray-address`: a system joins a Ray cluster started the way a user
 starts one (`ray start --head`, then `ray start --address` on another node), spreads
-its shard hosts over the nodes, and loses the worker node (its raylet killed with
-SIGKILL) mid-stream: the hosts that were there resume on the head node, and the
+its shard hosts over the nodes, and loses the worker node (its raylet and the
+processes it started, killed with SIGKILL) mid-stream: the hosts that were there resume on the head node, and the
 ledger is exactly an uninterrupted derivation of READINGS and verifies.
 
 Both nodes run on this machine, under a temp dir of their own; they are stopped by
