@@ -39,3 +39,8 @@ def test_extra_config_goes_into_every_node(tmp_path):
 def test_hosts_and_nodes_must_agree(tmp_path, capsys):
     assert main(["nats-config", "--nodes", "3", "--out", str(tmp_path), "--hosts", "a,b"]) == 2
     assert "--hosts names 2 machines, --nodes says 3" in capsys.readouterr().err
+
+
+def test_up_refuses_replicas_jetstream_cannot_make(tmp_path, capsys):
+    assert main(["up", "--data-dir", str(tmp_path), "--replicas", "7"]) == 2
+    assert "--replicas must be 1 to 5, not 7" in capsys.readouterr().err
