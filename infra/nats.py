@@ -234,6 +234,9 @@ async def ensure_streams(js, replicas: int = 1) -> None:
             await js.add_stream(replace(config, num_replicas=replicas))
             log.info("stream_created", stream=config.name, replicas=replicas)
             continue
+        if (info.config.num_replicas or 1) != replicas:  # moving data is the operator's call
+            log.warning("stream_replicas_differ", stream=config.name,
+                        replicas=info.config.num_replicas, asked=replicas)
         if config.allow_atomic and not info.config.allow_atomic:
             # a data dir from before atomic appends: the one setting that must change
             await js.update_stream(replace(info.config, allow_atomic=True))
