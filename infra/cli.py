@@ -39,7 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
-    up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
+    up.add_argument("--nats", help="URL of a NATS server, or a cluster's URLs comma-separated "
+                                   "(default: embedded)")
+    up.add_argument("--replicas", type=int, default=None, metavar="N",
+                    help="copies of each stream on the NATS cluster (default 1; 3 for a "
+                         "cluster of 3 or more)")
+    up.add_argument("--ray-address", default=None, metavar="ADDR",
+                    help="join this Ray cluster, e.g. 10.0.0.1:6379 (default: $RAY_ADDRESS, "
+                         "or a private local Ray)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
     up.add_argument("--shards", type=int, default=None,
                     help="shard hosts sharing the partitions (default: the Ray cluster's CPUs)")
@@ -59,6 +66,16 @@ def _parser() -> argparse.ArgumentParser:
                          "env PLUMELINE_CLOSED_READS=1)")
     up.add_argument("--max-body", type=int, default=None, metavar="BYTES",
                     help="largest request body taken (default 1 MiB; /ingest 4 MiB)")
+
+    nats_config = sub.add_parser("nats-config",
+                                 help="write the configuration files of a NATS cluster")
+    nats_config.add_argument("--nodes", type=int, default=3)
+    nats_config.add_argument("--out", type=Path, required=True, help="nats-N.conf go here")
+    nats_config.add_argument("--hosts", default=None,
+                             help="the machines' hostnames, comma-separated (default nats-1,...)")
+    nats_config.add_argument("--port", type=int, default=4222, help="client port")
+    nats_config.add_argument("--cluster-port", type=int, default=6222, help="route port")
+    nats_config.add_argument("--store-dir", default="/var/lib/plumeline/nats")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
@@ -152,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.up import run_up
 
                 return run_up(args)
+            case "nats-config":
+                from plumeline.infra.nats_cluster import run_nats_config
+
+                return run_nats_config(args)
             case "export":
                 from plumeline.infra.audit import export
 
