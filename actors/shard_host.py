@@ -29,6 +29,7 @@ from plumeline.actors.facility import FacilityActor, FacilityConfig
 from plumeline.actors.ledger_writer import LedgerClient
 from plumeline.events import Envelope, encode_envelopes
 from plumeline.events.aio import cancel_and_wait
+from plumeline.events.bus import nats_servers
 
 __all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
 
@@ -139,7 +140,8 @@ class ShardHost:
         self._nc = None
 
     async def start(self) -> None:
-        self._nc = await nats.connect(self.nats_url, name=self.name, max_reconnect_attempts=-1)
+        self._nc = await nats.connect(servers=nats_servers(self.nats_url), name=self.name,
+                                      max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         if self.append is None:
             self.append = (await LedgerClient(self._nc).start()).append

@@ -39,7 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
-    up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
+    up.add_argument("--nats", help="URL of a NATS server, or a cluster's URLs comma-separated "
+                                   "(default: embedded)")
+    up.add_argument("--replicas", type=int, default=None, metavar="N",
+                    help="copies of each stream on the NATS cluster (default 1; 3 for a "
+                         "cluster of 3 or more)")
+    up.add_argument("--ray-address", default=None, metavar="ADDR",
+                    help="join this Ray cluster, e.g. 10.0.0.1:6379 (default: $RAY_ADDRESS, "
+                         "or a private local Ray)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
     up.add_argument("--shards", type=int, default=None,
                     help="shard hosts sharing the partitions (default: the Ray cluster's CPUs)")
@@ -61,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="largest request body taken (default 1 MiB; /ingest 4 MiB)")
     up.add_argument("--allow-private-webhooks", action="store_true", default=None,
                     help="let webhooks reach loopback and private networks (a lab, not a plant)")
+
+    nats_config = sub.add_parser("nats-config",
+                                 help="write the configuration files of a NATS cluster")
+    nats_config.add_argument("--nodes", type=int, default=3)
+    nats_config.add_argument("--out", type=Path, required=True, help="nats-N.conf go here")
+    nats_config.add_argument("--hosts", default=None,
+                             help="the machines' hostnames, comma-separated (default nats-1,...)")
+    nats_config.add_argument("--port", type=int, default=4222, help="client port")
+    nats_config.add_argument("--cluster-port", type=int, default=6222, help="route port")
+    nats_config.add_argument("--store-dir", default="/var/lib/plumeline/nats")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
@@ -131,9 +148,15 @@ def _parser() -> argparse.ArgumentParser:
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
     )
-    from plumeline.infra.score import add_arguments  # plumeline score: its own module
-
-    add_arguments(sub.add_parser("score", help="run the production detectors over a table"))
+    # numpy is imported only when `score` runs: verify's workers fork from a process
+    # without BLAS threads
+    score = sub.add_parser("score", help="run the production detectors over a table")
+    score.add_argument("file", type=Path, help="delimited file: a timestamp column, numeric columns")
+    score.add_argument("--out", type=Path, required=True, help="timestamp,anomaly_score,alert")
+    score.add_argument("--time-column", help="default: timestamp/time/datetime/date, else the first")
+    score.add_argument("--sep", default=",", help="column separator (default ,)")
+    score.add_argument("--train-rows", type=int, default=None, metavar="N",
+                       help="the first N rows are normal: the facility model learns from them only")
     return p
 
 
@@ -148,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.up import run_up
 
                 return run_up(args)
+            case "nats-config":
+                from plumeline.infra.nats_cluster import run_nats_config
+
+                return run_nats_config(args)
             case "export":
                 from plumeline.infra.audit import export
 

@@ -22,6 +22,8 @@ import nats
 import structlog
 from nats.js import api
 
+from plumeline.events.bus import nats_servers
+
 __all__ = [
     "DEADLETTER",
     "DELIVERIES",
@@ -154,7 +156,8 @@ def _quote(path: Path) -> str:
 
 
 async def connect(url: str, name: str = "plumeline") -> nats.NATS:
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    return await nats.connect(servers=nats_servers(url), name=name, max_reconnect_attempts=-1,
+                              reconnect_time_wait=0.5)
 
 
 STREAMS = [
@@ -212,23 +215,28 @@ WEBHOOK_BUCKETS = [
 ]
 
 
-async def ensure_streams(js) -> None:
+async def ensure_streams(js, replicas: int = 1) -> None:
     """Declare the streams, the KV buckets and the snapshot store; existing ones are
     left as they are. Snapshots are big blobs that only the newest of each name matters
-    of: a JetStream object store chunks them and keeps one per name."""
+    of: a JetStream object store chunks them and keeps one per name. `replicas`: copies
+    of each, on as many nodes of a NATS cluster (3 survives the loss of one)."""
     try:
         await js.object_store(SNAPSHOTS)
     except nats.js.errors.BucketNotFoundError:
         await js.create_object_store(SNAPSHOTS, config=api.ObjectStoreConfig(
-            storage=api.StorageType.FILE, description="shard host snapshots"))
-        log.info("object_store_created", bucket=SNAPSHOTS)
+            storage=api.StorageType.FILE, description="shard host snapshots",
+            replicas=replicas))
+        log.info("object_store_created", bucket=SNAPSHOTS, replicas=replicas)
     for config in STREAMS:
         try:
             info = await js.stream_info(config.name)
         except nats.js.errors.NotFoundError:
-            await js.add_stream(config)
-            log.info("stream_created", stream=config.name)
+            await js.add_stream(replace(config, num_replicas=replicas))
+            log.info("stream_created", stream=config.name, replicas=replicas)
             continue
+        if (info.config.num_replicas or 1) != replicas:  # moving data is the operator's call
+            log.warning("stream_replicas_differ", stream=config.name,
+                        replicas=info.config.num_replicas, asked=replicas)
         if config.allow_atomic and not info.config.allow_atomic:
             # a data dir from before atomic appends: the one setting that must change
             await js.update_stream(replace(info.config, allow_atomic=True))
@@ -236,5 +244,5 @@ async def ensure_streams(js) -> None:
         try:
             await js.key_value(bucket.bucket)
         except nats.js.errors.BucketNotFoundError:
-            await js.create_key_value(bucket)
-            log.info("bucket_created", bucket=bucket.bucket)
+            await js.create_key_value(replace(bucket, replicas=replicas))
+            log.info("bucket_created", bucket=bucket.bucket, replicas=replicas)

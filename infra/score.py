@@ -28,7 +28,7 @@ import numpy as np
 
 from plumeline.infra.cli import ExitStatus, UserError
 
-__all__ = ["Table", "add_arguments", "model_config", "read_table", "run_score", "score_table"]
+__all__ = ["Table", "model_config", "read_table", "run_score", "score_table"]
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date")
 NEVER = 2**62  # a refit period no data reaches
@@ -38,15 +38,6 @@ NEVER = 2**62  # a refit period no data reaches
 # relation, a drift, a step, a common step, no fault) and 4 simulator facilities;
 # held-out pooled row F1 0.64, every fold choosing the same (docs/detection.md).
 TRAINED_THRESHOLD = 1.0
-
-
-def add_arguments(p) -> None:
-    p.add_argument("file", type=Path, help="delimited file: a timestamp column, numeric columns")
-    p.add_argument("--out", type=Path, required=True, help="timestamp,anomaly_score,alert")
-    p.add_argument("--time-column", help="default: timestamp/time/datetime/date, else the first")
-    p.add_argument("--sep", default=",", help="column separator (default ,)")
-    p.add_argument("--train-rows", type=int, default=None, metavar="N",
-                   help="the first N rows are normal: the facility model learns from them only")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ class Settings:
     rate_hz: float = 1.0
     seed: int = 7
     simulator: bool = True
-    nats_url: str | None = None  # a NATS cluster; None = embedded nats-server
+    nats_url: str | None = None  # a NATS cluster, URLs comma-separated; None = embedded
+    nats_replicas: int = 1  # copies of each stream on a NATS cluster's nodes; 3 survives one
     clickhouse_url: str | None = None  # a ClickHouse server; None = embedded chDB
     ray_address: str | None = None  # a Ray cluster; None = a private local Ray
     partitions: int = 16  # READINGS partitions; fixed for the life of a deployment
@@ -63,6 +64,8 @@ class Settings:
 
             raise UserError("the body limit (--max-body, PLUMELINE_MAX_BODY) is a positive "
                             "number of bytes")
+        if env.get("PLUMELINE_NATS_REPLICAS"):
+            values.setdefault("nats_replicas", int(env["PLUMELINE_NATS_REPLICAS"]))
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         if "pin" in values:

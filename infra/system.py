@@ -196,6 +196,8 @@ def check_shards(s: Settings) -> None:
 
     if s.shards is not None and s.shards < 1:
         raise UserError(f"--shards must be at least 1, not {s.shards}")
+    if not 1 <= s.nats_replicas <= 5:  # JetStream's own bounds
+        raise UserError(f"--replicas must be 1 to 5, not {s.nats_replicas}")
     if s.api_replicas < 1:
         raise UserError(f"--api-replicas must be at least 1, not {s.api_replicas}")
     for f in s.pin:
@@ -376,7 +378,7 @@ class System:
     async def _declare_streams(self) -> None:
         nc = await connect(self.nats_url)
         try:
-            await ensure_streams(nc.jetstream())
+            await ensure_streams(nc.jetstream(), self.settings.nats_replicas)
         finally:
             await nc.close()
 

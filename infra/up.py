@@ -26,7 +26,8 @@ def run_up(args) -> int:
         shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
         api_replicas=args.api_replicas, closed_reads=args.closed_reads,
-        max_body=args.max_body, allow_private_webhooks=args.allow_private_webhooks,
+        max_body=args.max_body, nats_replicas=args.replicas, ray_address=args.ray_address,
+        allow_private_webhooks=args.allow_private_webhooks,
     )
     check_shards(settings)
     system = System(settings)

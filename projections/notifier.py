@@ -34,6 +34,7 @@ import structlog
 from nats.js import api
 
 from plumeline.events import decode_record
+from plumeline.events.bus import nats_servers
 from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.webhook_targets import (
     PinnedTransport,
@@ -125,7 +126,8 @@ class Notifier:
         unfinished deliveries were resumed."""
         self._stopping = False
         self._ready = False
-        self._nc = await nats.connect(self.nats_url, name="notifier", max_reconnect_attempts=-1)
+        self._nc = await nats.connect(servers=nats_servers(self.nats_url), name="notifier",
+                                      max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self.subs_kv = await self.js.key_value("WEBHOOKS")
         self.queue = await self.js.key_value("WEBHOOK_QUEUE")

@@ -22,6 +22,7 @@ import structlog
 from nats.js import api
 
 from plumeline.events.aio import cancel_and_wait
+from plumeline.events.bus import nats_servers
 from plumeline.projections import queries
 from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.emissions import (
@@ -108,7 +109,7 @@ class ProjectionRunner:
         self._readings_store = open_store(url=self.clickhouse_url, path=self.clickhouse_path)
         self.readings = ReadingsProjector(self._readings_store)
         self.readings.ensure_schema()
-        self._nc = await nats.connect(self.nats_url, name="projections",
+        self._nc = await nats.connect(servers=nats_servers(self.nats_url), name="projections",
                                       max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self._start_following()
