@@ -42,8 +42,10 @@ class Note(msgspec.Struct, forbid_unknown_fields=True):
 
 class Silence(msgspec.Struct, forbid_unknown_fields=True):
     facility: Name
-    sensor: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    until_ms: Annotated[int, msgspec.Meta(ge=0, lt=2**53)] | None = None
+    sensor: Annotated[str, msgspec.Meta(
+        max_length=64, description="empty or absent: every sensor of the facility")] = ""
+    until_ms: Annotated[int, msgspec.Meta(ge=0, lt=2**53, description="epoch milliseconds")
+                        ] | None = None
     duration_s: Annotated[int, msgspec.Meta(gt=0, le=366 * 86_400)] | None = None
     reason: Text = ""
 
