@@ -19,6 +19,7 @@ from plumeline.events.bundle import (
 )
 from plumeline.events.domain import (
     SCHEMA_VERSION,
+    SEVERITIES,
     AlertAcknowledged,
     AlertCleared,
     AlertEscalated,
@@ -39,7 +40,9 @@ from plumeline.events.domain import (
     RecommendationOutcomeMeasured,
     RecommendationRejected,
     SensorRegistered,
+    Severity,
     SilenceStarted,
+    alert_id,
     event_id,
 )
 from plumeline.events.ledger import (
@@ -95,6 +98,7 @@ __all__ = [
     "EMPTY_ROOT",
     "GENESIS",
     "SCHEMA_VERSION",
+    "SEVERITIES",
     "TREE_HEAD_CONTEXT",
     "AcknowledgeAlert",
     "AlertAcknowledged",
@@ -139,6 +143,7 @@ __all__ = [
     "SealedRecord",
     "SensorRegistered",
     "SensorSpec",
+    "Severity",
     "SigningKey",
     "SilenceSensor",
     "SilenceStarted",
@@ -146,6 +151,7 @@ __all__ = [
     "TreeHeadLine",
     "VerifyReport",
     "WireMessage",
+    "alert_id",
     "decode_envelopes",
     "decode_record",
     "decode_wire",

@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from plumeline.events import Envelope, Name
-from plumeline.projections.alerts import SEVERITIES
+from plumeline.events import Envelope, Name, Severity
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",
@@ -42,9 +41,7 @@ SIGNATURE_HEADER = "X-Plumeline-Signature"
 
 EventType = Literal["alert.raised", "alert.updated", "alert.escalated", "alert.acknowledged",
                     "alert.cleared"]
-Severity = Literal["warning", "minor", "major", "critical"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-assert get_args(Severity) == SEVERITIES, "the severities the alert view knows"
 
 
 def check_url(url: str) -> str:
@@ -70,11 +67,20 @@ def check_url(url: str) -> str:
 class WebhookRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The body of `POST /webhooks`. Unset filters match everything."""
 
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
-    facility: Name | None = None
-    severities: Annotated[list[Severity], msgspec.Meta(min_length=1)] | None = None
-    event_types: Annotated[list[EventType], msgspec.Meta(min_length=1)] | None = None
-    secret: Annotated[str, msgspec.Meta(min_length=16, max_length=256)] | None = None
+    url: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=2048,
+        description="http or https; receives a POST per matching event")]
+    facility: Annotated[Name | None, msgspec.Meta(description="absent: every facility")] = None
+    severities: Annotated[
+        Annotated[list[Severity], msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(description="absent: every severity")] = None
+    event_types: Annotated[
+        Annotated[list[EventType], msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(description="absent: " + ", ".join(DEFAULT_EVENT_TYPES))] = None
+    secret: Annotated[
+        Annotated[str, msgspec.Meta(min_length=16, max_length=256)] | None,
+        msgspec.Meta(description=f"HMAC-SHA256 key of {SIGNATURE_HEADER}; "
+                                 "absent: one is made and returned once")] = None
 
     def __post_init__(self) -> None:
         check_url(self.url)  # a ValueError here is a ValidationError naming the field
