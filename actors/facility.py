@@ -18,7 +18,7 @@ from plumeline.actors.commands import decide
 from plumeline.actors.detection import DetectorConfig
 from plumeline.actors.multivariate import FacilityModel, ModelConfig
 from plumeline.actors.outcomes import OutcomeWatch
-from plumeline.actors.sensor import SensorActor, alert_id
+from plumeline.actors.sensor import SensorActor
 from plumeline.actors.staleness import QUIET_KINDS, StaleWatch
 from plumeline.events import (
     AlertCleared,
@@ -32,6 +32,7 @@ from plumeline.events import (
     Manifest,
     RecommendationIssued,
     SensorRegistered,
+    alert_id,
     refusal,
 )
 

@@ -19,14 +19,13 @@ most of the distance.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
 
-from plumeline.events import AlertCleared, AlertRaised, Event
+from plumeline.events import AlertCleared, AlertRaised, Event, alert_id
 
 __all__ = ["FacilityModel", "ModelConfig"]
 
@@ -166,9 +165,8 @@ class FacilityModel:
         named = ", ".join(f"{s} {p:.0%} ({latest[s]:.4g} where {expected[i]:.4g} {where})"
                           for (s, p), i in zip(top, order))
         sensor = top[0][0]
-        key = f"{self.facility}/{sensor}/{KIND}/{now}".encode()
         return AlertRaised(
-            facility=self.facility, alert_id=hashlib.sha256(key).hexdigest()[:20],
+            facility=self.facility, alert_id=alert_id(self.facility, sensor, KIND, now),
             sensor=sensor, kind=KIND, severity="warning" if spe < 4 * self.limit and inside < 4 else "minor",
             value=round(spe, 6), baseline=round(self.limit, 6),
             score=round(ratio, 3), model=MODEL,

@@ -30,6 +30,7 @@ from plumeline.events.bundle import (
 )
 from plumeline.events.domain import (
     SCHEMA_VERSION,
+    SEVERITIES,
     AlertAcknowledged,
     AlertCleared,
     AlertEscalated,
@@ -50,7 +51,9 @@ from plumeline.events.domain import (
     RecommendationOutcomeMeasured,
     RecommendationRejected,
     SensorRegistered,
+    Severity,
     SilenceStarted,
+    alert_id,
     event_id,
 )
 from plumeline.events.ledger import (
@@ -106,6 +109,7 @@ __all__ = [
     "EMPTY_ROOT",
     "GENESIS",
     "SCHEMA_VERSION",
+    "SEVERITIES",
     "TREE_HEAD_CONTEXT",
     "AcknowledgeAlert",
     "AlertAcknowledged",
@@ -150,6 +154,7 @@ __all__ = [
     "SealedRecord",
     "SensorRegistered",
     "SensorSpec",
+    "Severity",
     "SigningKey",
     "SilenceSensor",
     "SilenceStarted",
@@ -157,6 +162,7 @@ __all__ = [
     "TreeHeadLine",
     "VerifyReport",
     "WireMessage",
+    "alert_id",
     "decode_envelopes",
     "decode_record",
     "EARLIEST_MS",

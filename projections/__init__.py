@@ -21,7 +21,11 @@ from plumeline.projections.queries import (
     projection_status,
     rejections_summary,
 )
-from plumeline.projections.recommendations import RECOMMENDATION_STATES, recommendation, recommendations
+from plumeline.projections.recommendations import (
+    RECOMMENDATION_STATES,
+    recommendation,
+    recommendations,
+)
 from plumeline.projections.rows import rows_for
 from plumeline.projections.schema import COLUMNS, TABLES
 from plumeline.projections.store import Store, open_store

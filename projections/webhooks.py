@@ -24,8 +24,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from plumeline.events import Envelope, Name
-from plumeline.projections.alerts import SEVERITIES
+from plumeline.events import Envelope, Name, Severity
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",
@@ -58,9 +57,7 @@ OUTCOMES = ("delivered", "http_3xx", "http_4xx", "http_5xx", "timeout", "refused
 
 EventType = Literal["alert.raised", "alert.updated", "alert.escalated", "alert.acknowledged",
                     "alert.cleared"]
-Severity = Literal["warning", "minor", "major", "critical"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-assert get_args(Severity) == SEVERITIES, "the severities the alert view knows"
 
 
 def check_url(url: str) -> str:
@@ -86,12 +83,22 @@ def check_url(url: str) -> str:
 class WebhookRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The body of `POST /webhooks`. Unset filters match everything."""
 
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
-    facility: Name | None = None
-    severities: Annotated[list[Severity], msgspec.Meta(min_length=1)] | None = None
-    event_types: Annotated[list[EventType], msgspec.Meta(min_length=1)] | None = None
-    secret: Annotated[str, msgspec.Meta(
-        pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$", max_length=256)] | None = None
+    url: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=2048,
+        description="http or https; receives a POST per matching event")]
+    facility: Annotated[Name | None, msgspec.Meta(description="absent: every facility")] = None
+    severities: Annotated[
+        Annotated[list[Severity], msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(description="absent: every severity")] = None
+    event_types: Annotated[
+        Annotated[list[EventType], msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(description="absent: " + ", ".join(DEFAULT_EVENT_TYPES))] = None
+    secret: Annotated[
+        Annotated[str, msgspec.Meta(pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$",
+                                    max_length=256)] | None,
+        msgspec.Meta(description="Standard Webhooks secret, whsec_ and the base64 of 24 to "
+                                 "64 bytes: the key of webhook-signature; absent: one is "
+                                 "made and returned once")] = None
 
     def __post_init__(self) -> None:
         check_url(self.url)  # a ValueError here is a ValidationError naming the field

@@ -17,12 +17,14 @@ import nats
 from plumeline.events import Command, encode_wire, readings_subject
 from plumeline.events.bus import nats_servers
 
-__all__ = ["CommandPublisher"]
+__all__ = ["BusPublisher"]
 
 _SHARD_CONSUMER = re.compile(r"^shard-p(\d+)$")
 
 
-class CommandPublisher:
+class BusPublisher:
+    """The app's one publisher onto READINGS: operator commands and posted frames."""
+
     def __init__(self, nats_url: str, partitions: int) -> None:
         self.nats_url = nats_url
         self.partitions = partitions

@@ -5,7 +5,12 @@ import numpy as np
 
 from plumeline.events import Frame, Manifest, SensorSpec, encode_wire
 from plumeline.projections import Projector
-from plumeline.projections.readings import ReadingsProjector, _sorted, latest_readings, sensor_history
+from plumeline.projections.readings import (
+    ReadingsProjector,
+    _sorted,
+    latest_readings,
+    sensor_history,
+)
 
 T0 = 1_767_225_600_000
 
