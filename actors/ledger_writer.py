@@ -71,6 +71,7 @@ from plumeline.events import (
     TreeHead,
     decode_envelopes,
     encode_envelopes,
+    inbox_prefix,
 )
 
 __all__ = ["LedgerAppendError", "LedgerClient", "LedgerWriter", "read_stream"]
@@ -142,7 +143,8 @@ class LedgerWriter:
 
     async def start(self) -> dict:
         self.key = SigningKey.load_or_create(self.key_path)
-        self._nc = await nats.connect(self.nats_url, name="ledger", max_reconnect_attempts=-1)
+        self._nc = await nats.connect(self.nats_url, name="ledger", max_reconnect_attempts=-1,
+                                      inbox_prefix=inbox_prefix(self.nats_url))
         self.js = self._nc.jetstream()
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)

@@ -17,6 +17,7 @@ from plumeline.events.bundle import (
     read_bundle,
     write_bundle,
 )
+from plumeline.events.bus import inbox_prefix, redact
 from plumeline.events.domain import (
     SCHEMA_VERSION,
     AlertAcknowledged,
@@ -89,6 +90,8 @@ from plumeline.events.wire import (
 )
 
 __all__ = [
+    "inbox_prefix",
+    "redact",
     "BUNDLE_FORMAT",
     "COMMANDS",
     "BUNDLE_VERSION",

@@ -39,7 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
-    up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
+    up.add_argument("--nats", metavar="URL",
+                    help="URL of a NATS server or cluster, with its credentials: "
+                         "nats://USER:PASSWORD@HOST:PORT or nats://TOKEN@HOST:PORT; every "
+                         "component logs in with them (default: the embedded nats-server, "
+                         "one identity per component, made in DATA_DIR/credentials). "
+                         "Without credentials, a warning: anyone reaching it can write")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
     up.add_argument("--shards", type=int, default=None,
                     help="shard hosts sharing the partitions (default: the Ray cluster's CPUs)")
@@ -89,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--user", required=True)
     create.add_argument("--ttl", type=int, default=30 * 86_400, help="seconds (default 30 days)")
     create.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+
+    device = sub.add_parser(
+        "device", help="identities devices publish readings with",
+        description="A device logs in to the embedded nats-server (NATS or MQTT) with an "
+                    "identity of its own, which may publish its facility's readings and "
+                    "nothing else. `device add` writes its credentials to "
+                    "DATA_DIR/credentials/device-FACILITY.json (user, password, subject, "
+                    "MQTT topic) and has a running `plumeline up` load them.")
+    device_sub = device.add_subparsers(dest="device_command", required=True)
+    add_device = device_sub.add_parser(
+        "add", help="make FACILITY's device identity, and load it into the running server")
+    add_device.add_argument("facility", metavar="FACILITY")
+    add_device.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
     evaluate = sub.add_parser("evaluate",
                               help="the actors against the simulator's injected anomalies")
@@ -152,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.tokens import create_token
 
                 return create_token(args)
+            case "device":
+                from plumeline.infra.devices import add
+
+                return add(args)
             case "evaluate":
                 from plumeline.infra.evaluate import run_evaluate
 

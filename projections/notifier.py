@@ -27,7 +27,7 @@ import nats
 import structlog
 from nats.js import api
 
-from plumeline.events import decode_record
+from plumeline.events import decode_record, inbox_prefix
 from plumeline.projections.webhooks import (
     DEFAULT_EVENT_TYPES,
     SIGNATURE_HEADER,
@@ -102,7 +102,8 @@ class Notifier:
         unfinished deliveries were resumed."""
         self._stopping = False
         self._ready = False
-        self._nc = await nats.connect(self.nats_url, name="notifier", max_reconnect_attempts=-1)
+        self._nc = await nats.connect(self.nats_url, name="notifier", max_reconnect_attempts=-1,
+                                      inbox_prefix=inbox_prefix(self.nats_url))
         self.js = self._nc.jetstream()
         self.subs_kv = await self.js.key_value("WEBHOOKS")
         self.queue = await self.js.key_value("WEBHOOK_QUEUE")

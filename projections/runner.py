@@ -21,6 +21,7 @@ import nats
 import structlog
 from nats.js import api
 
+from plumeline.events import inbox_prefix
 from plumeline.events.aio import cancel_and_wait
 from plumeline.projections import queries
 from plumeline.projections.emissions import (
@@ -105,7 +106,8 @@ class ProjectionRunner:
         self.readings = ReadingsProjector(self._readings_store)
         self.readings.ensure_schema()
         self._nc = await nats.connect(self.nats_url, name="projections",
-                                      max_reconnect_attempts=-1)
+                                      max_reconnect_attempts=-1,
+                                      inbox_prefix=inbox_prefix(self.nats_url))
         self.js = self._nc.jetstream()
         self._start_following()
         checkpoint = self.projector.checkpoint()

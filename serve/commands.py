@@ -14,7 +14,7 @@ import re
 
 import nats
 
-from plumeline.events import Command, encode_wire, readings_subject
+from plumeline.events import Command, encode_wire, inbox_prefix, readings_subject
 
 __all__ = ["CommandPublisher"]
 
@@ -67,7 +67,8 @@ class CommandPublisher:
         async with self._connecting:
             if self._js is None:
                 self._nc = await nats.connect(self.nats_url, name="serve-commands",
-                                              max_reconnect_attempts=-1)
+                                              max_reconnect_attempts=-1,
+                                      inbox_prefix=inbox_prefix(self.nats_url))
                 self._js = self._nc.jetstream()
         return self._js
 

@@ -16,6 +16,7 @@ import nats
 import structlog
 from nats.js import api
 
+from plumeline.events import inbox_prefix
 from plumeline.serve.stream import Broadcast, Entry, Listener, entry
 
 __all__ = ["LedgerFeed"]
@@ -87,7 +88,8 @@ class LedgerFeed:
             if self._sub is not None:
                 return
             self._nc = await nats.connect(self.nats_url, name="serve-stream",
-                                          max_reconnect_attempts=-1)
+                                          max_reconnect_attempts=-1,
+                                      inbox_prefix=inbox_prefix(self.nats_url))
             js = self._nc.jetstream()
             last = (await js.stream_info(LEDGER_STREAM)).state.last_seq
             self.broadcast.last_seq = last
