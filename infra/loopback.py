@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-__all__ = ["REPLICA_HOOK", "loopback_env", "ray_on_loopback", "replica_on_loopback"]
+__all__ = ["WORKER_HOOK", "grpc_on_loopback", "loopback_env", "ray_on_loopback"]
 
 _RAY_CLUSTERS = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -50,19 +50,21 @@ def loopback_env(directory: str) -> dict[str, str]:
     return {_RAY_CLUSTERS: "0", "RAY_SERVE_HAPROXY_BINARY_PATH": str(wrapper)}
 
 
-# for the HTTP API's replicas: runtime_env {"worker_process_setup_hook": REPLICA_HOOK}
-REPLICA_HOOK = "plumeline.infra.loopback.replica_on_loopback"
+# every worker of the private Ray: ray.init(runtime_env={"worker_process_setup_hook": ...})
+WORKER_HOOK = "plumeline.infra.loopback.grpc_on_loopback"
 
 
-def replica_on_loopback() -> None:
-    """In a Serve replica's process, before the replica starts: its gRPC servers (for
-    calls between deployments, and HAProxy's direct ingress) bind "[::]:PORT" with no
-    setting to change it; on a private Ray whose node address is 127.0.0.1 that is
-    where their callers look for them anyway."""
-    from ray.serve._private import default_impl, replica
+def grpc_on_loopback() -> None:
+    """In each worker of the private Ray, before it runs anything: a Serve replica's
+    server for calls between deployments binds "[::]:0", with no setting to change
+    it; on a Ray whose node address is 127.0.0.1 that is where its callers look for
+    it anyway. The replica's module imports the function when it is first imported,
+    after this."""
+    from ray._common import tls_utils
 
-    def on_loopback(bind):
-        return lambda server, address: bind(server, address.replace("[::]", "127.0.0.1", 1))
+    bind = tls_utils.add_port_to_grpc_server
 
-    replica.add_port_to_grpc_server = on_loopback(replica.add_port_to_grpc_server)
-    default_impl.add_grpc_address = on_loopback(default_impl.add_grpc_address)
+    def on_loopback(server, address: str):
+        return bind(server, address.replace("[::]", "127.0.0.1", 1))
+
+    tls_utils.add_port_to_grpc_server = on_loopback

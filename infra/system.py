@@ -26,7 +26,7 @@ from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
 from plumeline.events import partition_of
 from plumeline.infra.audit import write_export
 from plumeline.events import redact
-from plumeline.infra.loopback import REPLICA_HOOK, loopback_env, ray_on_loopback
+from plumeline.infra.loopback import WORKER_HOOK, loopback_env, ray_on_loopback
 from plumeline.infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
 from plumeline.infra.nats_auth import (
     Credential,
@@ -119,6 +119,9 @@ def start_ray(s: Settings) -> None:
             num_cpus=s.num_cpus if s.ray_address is None else None,
             include_dashboard=False,
             logging_level="WARNING",
+            # the private Ray's workers keep Serve's gRPC servers on loopback too
+            runtime_env={"worker_process_setup_hook": WORKER_HOOK} if s.ray_address is None
+            else None,
         )
     finally:
         for name in env:
@@ -307,9 +310,6 @@ class System:
         if http:
             serve.start(http_options={"host": s.host, "port": s.port})
             api = Api.options(num_replicas=s.api_replicas)
-            if s.ray_address is None:  # the private Ray: the replicas on loopback too
-                api = api.options(ray_actor_options={
-                    "num_cpus": 0, "runtime_env": {"worker_process_setup_hook": REPLICA_HOOK}})
             serve.run(api.bind(self.projections, self.ledger, nats_url=self.url_for("serve"),
                                partitions=s.partitions,
                                token_key=TokenKey.load_or_create(s.api_key_path),
