@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from plumeline.actors import Lane, ShardHost
+from plumeline.actors import ShardHost
 from plumeline.events import Manifest, SensorSpec, encode_wire, partition_of
 from plumeline.infra.nats import connect, ensure_streams
 
