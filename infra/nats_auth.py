@@ -66,8 +66,10 @@ def _kv(bucket: str) -> list[str]:
 
 
 def _objects(bucket: str) -> list[str]:
-    # a put purges the chunks of the object's previous version
-    return _reads(f"OBJ_{bucket}") + [f"$O.{bucket}.>", f"{_API}.STREAM.PURGE.OBJ_{bucket}"]
+    # a put purges the chunks of the object's previous version; a get finds the
+    # bucket's stream by the chunks' subject (a list of stream names, no contents)
+    return _reads(f"OBJ_{bucket}") + [f"$O.{bucket}.>", f"{_API}.STREAM.PURGE.OBJ_{bucket}",
+                                      f"{_API}.STREAM.NAMES"]
 
 
 _LEDGER_READS = _reads("LEDGER") + _reads("TREEHEADS")

@@ -23,9 +23,26 @@ class Login:
         self.refused = refused
 
     async def settle(self) -> list[str]:
-        """The refusals so far, after a round trip that lets any still on the way arrive."""
+        """The refusals so far, after a round trip that lets any still on the way arrive
+        (the server answers the PING after the -ERR; nats-py hands the -ERR to the
+        error callback in a task of its own, which then needs a turn of the loop)."""
         await self.nc.flush()
+        await asyncio.sleep(0.2)
         return self.refused
+
+
+def refused_as(login, user: str, attempt) -> list[str]:
+    """Log in as `user`, run `attempt(login)`, and return what the server refused."""
+
+    async def go():
+        who = await login(user)
+        try:
+            await attempt(who)
+            return list(await who.settle())
+        finally:
+            await who.nc.close()
+
+    return asyncio.run(go())
 
 
 @pytest.fixture

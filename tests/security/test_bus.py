@@ -14,6 +14,7 @@ from nats.js.errors import NotFoundError
 
 from plumeline.events import Frame, encode_wire, readings_subject
 from plumeline.infra.nats_auth import COMPONENTS
+from tests.security.conftest import refused_as
 
 PARTITIONS = 16
 UNANSWERED = (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError)
@@ -60,8 +61,7 @@ def test_an_anonymous_connection_is_refused(bus):
 def test_a_shard_host_cannot_forge_ledger_records_nor_delete_or_purge_a_stream(bus):
     _, _, login = bus
 
-    async def attack():
-        shard = await login("shard")
+    async def attack(shard):
         await shard.nc.publish("ledger.records", b"a forged record")
         await shard.nc.publish("ledger.heads", b"a forged tree head")
         for erase in (lambda: shard.js.delete_stream("LEDGER"),
@@ -69,11 +69,8 @@ def test_a_shard_host_cannot_forge_ledger_records_nor_delete_or_purge_a_stream(b
                       lambda: shard.js.delete_msg("LEDGER", 1)):
             with pytest.raises(UNANSWERED):  # the server drops the request
                 await erase()
-        refused = await shard.settle()
-        await shard.nc.close()
-        return refused
 
-    refused = asyncio.run(attack())
+    refused = refused_as(login, "shard", attack)
     for subject in ("ledger.records", "ledger.heads", "$js.api.stream.delete.ledger",
                     "$js.api.stream.purge.readings", "$js.api.stream.msg.delete.ledger"):
         assert any(subject in r for r in refused), (subject, refused)
@@ -84,22 +81,15 @@ def test_a_shard_host_cannot_forge_ledger_records_nor_delete_or_purge_a_stream(b
 def test_no_identity_may_delete_or_purge_the_record(bus):
     _, credentials, login = bus
 
-    async def attack(user: str) -> list[str]:
-        who = await login(user)
-        for erase in (lambda: who.js.delete_stream("LEDGER"),
-                      lambda: who.js.purge_stream("LEDGER"),
-                      lambda: who.js.purge_stream("READINGS"),
-                      lambda: who.js.delete_stream("DEADLETTER")):
-            with pytest.raises(UNANSWERED):
-                await erase()
-        refused = await who.settle()
-        await who.nc.close()
-        return refused
+    async def attack(who):
+        erased = await asyncio.gather(
+            who.js.delete_stream("LEDGER"), who.js.purge_stream("LEDGER"),
+            who.js.purge_stream("READINGS"), who.js.delete_stream("DEADLETTER"),
+            return_exceptions=True)
+        assert all(isinstance(e, UNANSWERED) for e in erased), erased
 
-    async def everyone():
-        return await asyncio.gather(*(attack(user) for user in credentials))
-
-    for user, refused in zip(credentials, asyncio.run(everyone())):
+    for user in credentials:
+        refused = refused_as(login, user, attack)
         assert len([r for r in refused if "permissions violation" in r]) == 4, (user, refused)
 
 
@@ -140,16 +130,12 @@ def test_only_the_ledger_writer_takes_append_requests(bus):
 def test_the_http_layer_cannot_append_to_the_ledger(bus):
     _, _, login = bus
 
-    async def attack():
-        serve = await login("serve")
+    async def attack(serve):
         with pytest.raises(UNANSWERED):
             await serve.nc.request("ledger.append", b"envelopes", timeout=2)
         await serve.nc.publish("ledger.records", b"a forged record")
-        refused = await serve.settle()
-        await serve.nc.close()
-        return refused
 
-    refused = asyncio.run(attack())
+    refused = refused_as(login, "serve", attack)
     assert any('publish to "ledger.append"' in r for r in refused), refused
     assert any('publish to "ledger.records"' in r for r in refused), refused
 
@@ -159,16 +145,12 @@ def test_a_device_publishes_its_own_facility_only_on_nats(bus):
     own, other = readings_subject("ccs-01", PARTITIONS), readings_subject("ccs-02", PARTITIONS)
     wrong_partition = f"readings.{(int(own.split('.')[1]) + 1) % PARTITIONS}.ccs-01"
 
-    async def attack():
-        device = await login("device-ccs-01")
+    async def attack(device):
         await device.js.publish(own, _frame("ccs-01"), timeout=5)  # its own: stored
         for subject in (other, wrong_partition, "ledger.append", "readings.>"):
             await device.nc.publish(subject, _frame("ccs-02"))
-        refused = await device.settle()
-        await device.nc.close()
-        return refused
 
-    refused = asyncio.run(attack())
+    refused = refused_as(login, "device-ccs-01", attack)
     for subject in (other, wrong_partition, "ledger.append", "readings.>"):
         assert any(f'publish to "{subject}"' in r for r in refused), (subject, refused)
     assert asyncio.run(_stored(bus[2], "READINGS")) == [own]
@@ -216,14 +198,10 @@ def test_every_component_has_an_identity_and_no_one_reads_anothers_replies(bus):
     _, credentials, login = bus
     assert set(COMPONENTS) <= set(credentials)
 
-    async def attack():
-        device = await login("device-ccs-01")
+    async def attack(device):
         await device.nc.subscribe("_INBOX.notifier.>")  # KV answers: webhook secrets
         await device.nc.subscribe("$KV.WEBHOOKS.>")
-        refused = await device.settle()
-        await device.nc.close()
-        return refused
 
-    refused = asyncio.run(attack())
+    refused = refused_as(login, "device-ccs-01", attack)
     assert any('subscription to "_inbox.notifier.>"' in r for r in refused), refused
     assert any('subscription to "$kv.webhooks.>"' in r for r in refused), refused
