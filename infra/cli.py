@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
                          "with its own view cache and live-stream feed)")
     up.add_argument("--mqtt-port", type=int, default=None,
                     help="MQTT listener of the embedded nats-server (default: a free port)")
+    up.add_argument("--closed-reads", action="store_true", default=None,
+                    help="every read needs at least a viewer token (for production; "
+                         "env PLUMELINE_CLOSED_READS=1)")
+    up.add_argument("--max-body", type=int, default=None, metavar="BYTES",
+                    help="largest request body taken (default 1 MiB; /ingest 4 MiB)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
@@ -93,7 +98,17 @@ def _parser() -> argparse.ArgumentParser:
                         choices=["viewer", "operator", "auditor", "admin", "device"])
     create.add_argument("--user", required=True)
     create.add_argument("--ttl", type=int, default=30 * 86_400, help="seconds (default 30 days)")
+    create.add_argument("--facility", action="append", default=None, metavar="F",
+                        help="a facility the device may post readings for (repeatable; "
+                             "required for --role device)")
     create.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+    keys = token_sub.add_parser("keys", help="list the token keys still accepted")
+    rotate = token_sub.add_parser("rotate", help="sign new tokens with a new key; the old "
+                                  "key's tokens stay valid until it is retired")
+    retire = token_sub.add_parser("retire", help="stop accepting tokens of a key")
+    retire.add_argument("kid", help="the key's id, as `token keys` lists it")
+    for p_ in (keys, rotate, retire):
+        p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
     device = sub.add_parser(
         "device", help="identities devices publish readings with",
@@ -132,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
     )
+    from plumeline.infra.score import add_arguments  # plumeline score: its own module
+
+    add_arguments(sub.add_parser("score", help="run the production detectors over a table"))
     return p
 
 
@@ -167,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
 
                 return run_bench(args)
             case "token":
-                from plumeline.infra.tokens import create_token
+                from plumeline.infra.tokens import token_command
 
-                return create_token(args)
+                return token_command(args)
             case "device":
                 from plumeline.infra.devices import add
 
@@ -186,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.nab import run_nab
 
                 return run_nab(args)
+            case "score":
+                from plumeline.infra.score import run_score
+
+                return run_score(args)
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
     except UserError as exc:

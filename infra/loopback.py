@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-__all__ = ["WORKER_HOOK", "grpc_on_loopback", "loopback_env", "ray_on_loopback"]
+__all__ = ["WORKER_HOOK", "grpc_on_loopback", "loopback_env", "ray_on_loopback", "worker_setup"]
 
 _RAY_CLUSTERS = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -50,8 +50,16 @@ def loopback_env(directory: str) -> dict[str, str]:
     return {_RAY_CLUSTERS: "0", "RAY_SERVE_HAPROXY_BINARY_PATH": str(wrapper)}
 
 
-# every worker of the private Ray: ray.init(runtime_env={"worker_process_setup_hook": ...})
-WORKER_HOOK = "plumeline.infra.loopback.grpc_on_loopback"
+# every worker of the private Ray: ray.init(runtime_env={"worker_process_setup_hook": ...});
+# a job has one hook, so this one runs the logs' (infra/logs.py) too
+WORKER_HOOK = "plumeline.infra.loopback.worker_setup"
+
+
+def worker_setup() -> None:
+    from plumeline.infra import logs
+
+    grpc_on_loopback()
+    logs.configure_worker()
 
 
 def grpc_on_loopback() -> None:

@@ -13,6 +13,10 @@ from pathlib import Path
 __all__ = ["Settings"]
 
 
+def _yes(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(".plumeline"))
@@ -35,7 +39,8 @@ class Settings:
     snapshot_every: int = 1000  # messages of a lane between snapshots; 0: no snapshots
     snapshot_every_s: float = 60.0  # ... or this much stream time, whichever comes first
     num_cpus: int | None = None
-    open_reads: bool = True  # GET routes answer callers without a token
+    open_reads: bool = True  # GET routes answer callers without a token (the demo's default)
+    max_body: int | None = None  # bytes of a request body; None: 1 MiB (/ingest 4 MiB)
     api_replicas: int = 1  # Serve replicas of the HTTP API, each a Python process
     mqtt_port: int = 0  # the embedded nats-server's MQTT listener; 0 = a free port
 
@@ -46,6 +51,15 @@ class Settings:
         values.setdefault("nats_url", env.get("PLUMELINE_NATS_URL") or None)
         values.setdefault("clickhouse_url", env.get("PLUMELINE_CLICKHOUSE_URL") or None)
         values.setdefault("ray_address", env.get("RAY_ADDRESS") or None)
+        if values.pop("closed_reads", None) or _yes(env.get("PLUMELINE_CLOSED_READS", "")):
+            values["open_reads"] = False
+        if "max_body" not in values and (raw := env.get("PLUMELINE_MAX_BODY")):
+            values["max_body"] = int(raw) if raw.strip().isdigit() else 0
+        if values.get("max_body") is not None and values["max_body"] < 1:
+            from plumeline.infra.cli import UserError
+
+            raise UserError("the body limit (--max-body, PLUMELINE_MAX_BODY) is a positive "
+                            "number of bytes")
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         if "pin" in values:
@@ -58,8 +72,18 @@ class Settings:
 
     @property
     def api_key_path(self) -> Path:
-        """The HMAC key of API tokens (serve/tokens.py), made on first start."""
-        return self.data_dir / "api.key"
+        """The private key that signs API tokens (serve/tokens.py), made on first start."""
+        return self.data_dir / "api-signing.pem"
+
+    @property
+    def api_public_keys_path(self) -> Path:
+        """The public keys whose tokens are accepted, by kid (infra/tokens.py)."""
+        return self.data_dir / "api-public.json"
+
+    @property
+    def http_limits(self) -> dict:
+        """build_app's limits this deployment sets (the rest keep their defaults)."""
+        return {} if self.max_body is None else {"max_body": self.max_body}
 
     @property
     def runtime_path(self) -> Path:

@@ -23,9 +23,9 @@ import structlog
 from ray import serve
 
 from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
-from plumeline.events import partition_of
+from plumeline.events import partition_of, redact
+from plumeline.infra import logs
 from plumeline.infra.audit import write_export
-from plumeline.events import redact
 from plumeline.infra.loopback import WORKER_HOOK, loopback_env, ray_on_loopback
 from plumeline.infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
 from plumeline.infra.nats_auth import (
@@ -37,10 +37,10 @@ from plumeline.infra.nats_auth import (
 )
 from plumeline.infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
 from plumeline.infra.settings import Settings
+from plumeline.infra.tokens import KeyStore
 from plumeline.projections.notifier import Notifier
 from plumeline.projections.runner import ProjectionRunner
 from plumeline.serve.deployment import Api
-from plumeline.serve.tokens import TokenKey
 from plumeline.simulator import what_if
 
 __all__ = ["System", "check_shards", "default_shards", "ray_env", "resuming",
@@ -112,6 +112,9 @@ def start_ray(s: Settings) -> None:
         env |= {k: v for k, v in loopback_env(_haproxy_dir).items() if k not in os.environ}
     if s.ray_address is None:
         ray_on_loopback()
+    options = logs.ray_options()  # every worker logs as this process does
+    if s.ray_address is None:  # and, on the private Ray, keeps Serve's gRPC on loopback
+        options["runtime_env"]["worker_process_setup_hook"] = WORKER_HOOK
     os.environ.update(env)
     try:
         ray.init(
@@ -119,9 +122,7 @@ def start_ray(s: Settings) -> None:
             num_cpus=s.num_cpus if s.ray_address is None else None,
             include_dashboard=False,
             logging_level="WARNING",
-            # the private Ray's workers keep Serve's gRPC servers on loopback too
-            runtime_env={"worker_process_setup_hook": WORKER_HOOK} if s.ray_address is None
-            else None,
+            **options,
         )
     finally:
         for name in env:
@@ -308,11 +309,13 @@ class System:
         ray.get(self.notifier.start.remote())
         ray.get([shard.start.remote() for shard in self.shards])
         if http:
-            serve.start(http_options={"host": s.host, "port": s.port})
-            api = Api.options(num_replicas=s.api_replicas)
+            serve.start(http_options={"host": s.host, "port": s.port},
+                        logging_config=logs.serve_logging())
+            api = Api.options(num_replicas=s.api_replicas, logging_config=logs.serve_logging())
             serve.run(api.bind(self.projections, self.ledger, nats_url=self.url_for("serve"),
                                partitions=s.partitions,
-                               token_key=TokenKey.load_or_create(s.api_key_path),
+                               token_keys=KeyStore.of(s).ring(),
+                               limits=s.http_limits,
                                exporter=partial(write_export, s.data_dir),
                                open_reads=s.open_reads, what_if=what_if,
                                notifier=self.notifier),

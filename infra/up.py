@@ -27,7 +27,8 @@ def run_up(args) -> int:
         simulator=not args.no_simulator, nats_url=args.nats, clickhouse_url=args.clickhouse,
         shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
-        api_replicas=args.api_replicas,
+        api_replicas=args.api_replicas, closed_reads=args.closed_reads,
+        max_body=args.max_body,
     )
     check_shards(settings)
     if settings.nats_url and not urlsplit(settings.nats_url.split(",")[0]).username:

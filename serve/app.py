@@ -41,7 +41,8 @@ from plumeline.serve import (
 )
 from plumeline.serve import webhooks as webhook_routes
 from plumeline.serve.auth import BearerRoles, Verify, on_auth_error
-from plumeline.serve.stream import Feed
+from plumeline.serve.limits import DEFAULT_MAX_BODY, BodyLimit
+from plumeline.serve.stream import MAX_REPLAY, MAX_STREAM_CLIENTS, Feed
 
 __all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "Webhooks", "build_app"]
 
@@ -106,6 +107,10 @@ def build_app(
     heartbeat_s: float = 15.0,
     clock: Callable[[], float] = time.time,
     what_if: Callable[[dict, dict], dict] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_ingest_body: int = ingest.MAX_BODY,
+    max_stream_clients: int = MAX_STREAM_CLIENTS,
+    max_replay: int = MAX_REPLAY,
 ) -> Starlette:
     """`fresh` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
@@ -113,7 +118,9 @@ def build_app(
     has `stream_figures()`, gives `/metrics` the NATS side; `feed` is the replica's one
     subscription to new ledger records, behind `GET /stream` (a comment every
     `heartbeat_s` when quiet); `what_if(forecast, scenario)` runs a scenario
-    (simulator/scenarios.py)."""
+    (simulator/scenarios.py). Bodies are capped at `max_body` bytes (`/ingest`'s at
+    `max_ingest_body`); a replica holds at most `max_stream_clients` streams and
+    replays at most `max_replay` records to a resuming one."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -131,7 +138,9 @@ def build_app(
                 + metrics.routes + forecast.routes + simulate.routes
                 + webhook_routes.routes + stream.routes + dashboard.routes),
         # EventSource cannot set headers: the stream alone takes its token as ?token=
-        middleware=[Middleware(AuthenticationMiddleware, backend=BearerRoles(
+        middleware=[Middleware(BodyLimit, limit=max_body,
+                               by_path={"/ingest": max(max_ingest_body, max_body)}),
+                    Middleware(AuthenticationMiddleware, backend=BearerRoles(
             verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"}),
             on_error=on_auth_error)],
         exception_handlers={
@@ -150,6 +159,9 @@ def build_app(
     app.state.exporter = exporter
     app.state.feed = feed
     app.state.heartbeat_s = heartbeat_s
+    app.state.max_stream_clients = max_stream_clients
+    app.state.stream_clients = 0  # streams open on this replica now
+    app.state.max_replay = max_replay
     app.state.open_reads = open_reads
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock

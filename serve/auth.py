@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
-__all__ = ["SCOPES", "BearerRoles", "needs", "on_auth_error"]
+__all__ = ["SCOPES", "BearerRoles", "TokenUser", "needs", "on_auth_error"]
 
 SCOPES = {
     "viewer": ("read",),
@@ -33,8 +33,18 @@ SCOPES = {
     "device": ("ingest",),
 }
 
-# token -> Principal(user, role); raises ValueError for a token that is not good
+# (token, now) -> Principal(user, role, facilities) (serve/tokens.py); raises ValueError
+# for a token that is not good
 Verify = Callable[[str, float], object]
+
+
+class TokenUser(SimpleUser):
+    """Who a good token names: its role, and the facilities a device may post for."""
+
+    def __init__(self, username: str, role: str, facilities: frozenset[str]) -> None:
+        super().__init__(username)
+        self.role = role
+        self.facilities = facilities
 
 
 class BearerRoles(AuthenticationBackend):
@@ -56,15 +66,17 @@ class BearerRoles(AuthenticationBackend):
         if header is None:
             return AuthCredentials(["read"] if self.open_reads else []), UnauthenticatedUser()
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+        if scheme.lower() != "bearer" or not token or not header.isascii():
+            # headers arrive as latin-1: a non-ASCII byte can be no token of ours
+            raise AuthenticationError("use 'Authorization: Bearer <token>' (ASCII)")
         if self.verify is None:
             raise AuthenticationError("this deployment issues no tokens")
         try:
             who = self.verify(token.strip(), self.clock())
         except ValueError as exc:
             raise AuthenticationError(str(exc)) from None
-        return AuthCredentials(list(SCOPES[who.role])), SimpleUser(who.user)
+        return AuthCredentials(list(SCOPES[who.role])), TokenUser(
+            who.user, who.role, frozenset(getattr(who, "facilities", ())))
 
 
 def on_auth_error(conn: HTTPConnection, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from plumeline.serve.app import build_app
 from plumeline.serve.cache import CachedReader
 from plumeline.serve.commands import CommandPublisher
 from plumeline.serve.feed import LedgerFeed
-from plumeline.serve.tokens import TokenKey
+from plumeline.serve.tokens import KeyRing
 
 __all__ = ["ActorLedger", "ActorReader", "ActorWebhooks", "Api"]
 
@@ -83,22 +83,27 @@ def _quiet_collector() -> None:
 
 
 # access logs off: at thousands of requests a second they would cost more than the answers.
-# A /stream client holds one ongoing request for as long as it listens: room for a
-# thousand of them beside the requests.
+# A /stream client holds one ongoing request for as long as it listens: the replica
+# takes at most MAX_STREAM_CLIENTS (1,000) of them, so that streams can never fill the
+# 3,000 and queue a command behind them (tests/security/test_http_floods.py).
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=3000,
                   logging_config={"enable_access_log": False, "log_level": "WARNING"})
 @serve.ingress()
 class Api:
     def __init__(self, projections, ledger, *, nats_url: str | None = None,
-                 partitions: int = 16, token_key: TokenKey | None = None,
+                 partitions: int = 16, token_keys: KeyRing | None = None,
                  exporter=None, open_reads: bool = True, what_if=None,
-                 notifier=None) -> None:
+                 notifier=None, limits: dict | None = None) -> None:
+        """`token_keys` are the public keys whose tokens are accepted (the replica
+        cannot issue any); `limits` are build_app's max_body, max_ingest_body,
+        max_stream_clients and max_replay, by name."""
         self.fresh = ActorReader(projections)
         self.reader = CachedReader(self.fresh)
         self.ledger = ActorLedger(ledger)
         self.commands = CommandPublisher(nats_url, partitions) if nats_url else None
         self.feed = LedgerFeed(nats_url) if nats_url else None
-        self.verify = token_key.verify if token_key else None
+        self.verify = token_keys.verify if token_keys else None
+        self.limits = limits or {}
         self.exporter = exporter
         self.open_reads = open_reads
         self.what_if = what_if
@@ -109,6 +114,6 @@ class Api:
                         intake=self.commands, fresh=self.fresh,
                         verify=self.verify, exporter=self.exporter, feed=self.feed,
                         open_reads=self.open_reads, what_if=self.what_if,
-                        webhooks=self.webhooks)
+                        webhooks=self.webhooks, **self.limits)
         _quiet_collector()
         return app

@@ -4,7 +4,8 @@ The body is one wire Frame as JSON, or a JSON array of them. It is validated onc
 here, and each frame is published msgpack-encoded to its facility's READINGS subject,
 exactly as a device on NATS would publish it. Its message id is the hash of those
 bytes, so a device that posts the same frame again (a lost answer, a retry) does not
-count it twice. What passes JSON but not the actors' checks (an unknown sensor, a
+count it twice. A device token names the facilities it posts for; a frame for any
+other is refused whole (403) before anything is published. What passes JSON but not the actors' checks (an unknown sensor, a
 timestamp from the future) is dead-lettered downstream with its reason.
 """
 
@@ -23,29 +24,27 @@ from plumeline.serve.auth import needs
 
 __all__ = ["MAX_BODY", "MAX_FRAMES", "routes"]
 
-MAX_BODY = 4 * 1024 * 1024  # bytes of JSON; READINGS takes messages up to 8 MB
+# bytes of JSON, the body limit of this route (serve/limits.py); READINGS takes
+# messages up to 8 MB
+MAX_BODY = 4 * 1024 * 1024
 MAX_FRAMES = 1000
 
 _decoder = msgspec.json.Decoder(Frame | list[Frame])
 
 
-async def _read_limited(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise BadRequest(f"body over {MAX_BODY} bytes; post fewer frames at a time", 413)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BadRequest(f"body over {MAX_BODY} bytes; post fewer frames at a time", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _check_facilities(request: Request, frames: list[Frame]) -> None:
+    user = request.user
+    if getattr(user, "role", None) != "device":
+        return  # operators and admins post for any facility
+    if others := sorted({f.facility for f in frames} - user.facilities):
+        raise BadRequest(f"device {user.display_name} may not post for {', '.join(others)}; "
+                         f"its token names {', '.join(sorted(user.facilities))}", 403)
 
 
 @needs("ingest")
 async def ingest(request: Request) -> JSONResponse:
     try:
-        decoded = _decoder.decode(await _read_limited(request))
+        decoded = _decoder.decode(await request.body())
     except msgspec.ValidationError as exc:
         raise BadRequest(f"not a frame or a list of frames: {exc}", 422) from None
     except msgspec.DecodeError as exc:
@@ -55,6 +54,7 @@ async def ingest(request: Request) -> JSONResponse:
         raise BadRequest("no frames", 422)
     if len(frames) > MAX_FRAMES:
         raise BadRequest(f"at most {MAX_FRAMES} frames per request, got {len(frames)}", 413)
+    _check_facilities(request, frames)
     messages = []
     for frame in frames:
         payload = encode_wire(frame)

@@ -252,7 +252,11 @@ SPEC = {
                 "(or `?last_event_id=`) to be replayed what was missed first. A comment "
                 "every 15 s keeps the connection open; a client that falls too far behind "
                 "gets `event: overflow` (its `id:` is the seq to resume after) and is "
-                "closed. EventSource cannot set headers, so `?token=` is accepted here."),
+                "closed. A resume from further back than 5,000 records first gets "
+                "`event: gap` (`missed_from`, `missed_to`, `resume_after`) and then the "
+                "newest 5,000. A replica serves 1,000 streams at most: beyond, 503 with "
+                "Retry-After. EventSource cannot set headers, so `?token=` is accepted "
+                "here (and only here)."),
             "parameters": [
                 _FACILITY, _q("types", "comma-separated event types, e.g. alert.raised"),
                 _q("last_event_id", "resume after this seq (as the Last-Event-ID header)",
@@ -333,7 +337,8 @@ _API_PATHS = {
         "summary": "frames for devices that cannot speak NATS: published to the "
                    "facility's READINGS subject, deduplicated by content",
         "security": [{"bearer": []}],
-        "description": "roles device, operator and admin",
+        "description": ("roles device, operator and admin; a device only for the "
+                        "facilities its token names (403 otherwise)"),
         "parameters": [],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "oneOf": [_FRAME, {"type": "array", "items": _FRAME, "minItems": 1,

@@ -4,6 +4,9 @@ auditor can check every figure against the log (`/ledger/proof/{seq}`).
 
 Readable by operators, auditors and admins (the `report` scope), never anonymously.
 JSON by default; `?format=csv` gives one row per window and one total per facility.
+A CSV cell that a spreadsheet would take for a formula (it starts with = + - @, a tab
+or a carriage return) is written with a leading `'`, so a facility named by a device
+cannot run in the auditor's spreadsheet; numbers are written as they are.
 """
 
 from __future__ import annotations
@@ -25,20 +28,32 @@ CSV_COLUMNS = ("row", "facility", "window_start", "window_end", "emitted_t", "ca
                "event_id", "readings_first_seq", "readings_last_seq")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(report: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for f in report["facilities"]:
         for w in f["windows"]:
-            writer.writerow(["window", f["facility"], w["window_start"], w["window_end"]]
-                            + [w[k] for k in CSV_COLUMNS[4:10]]
-                            + [w["seq"], w["event_id"], w["readings_first_seq"],
-                               w["readings_last_seq"]])
-        writer.writerow(["total", f["facility"], report["from"], report["to"]]
-                        + [f[k] for k in CSV_COLUMNS[4:10]]
-                        + [" ".join(map(str, f["ledger_seqs"])), "", "", ""])
+            _row(writer, ["window", f["facility"], w["window_start"], w["window_end"]]
+                 + [w[k] for k in CSV_COLUMNS[4:10]]
+                 + [w["seq"], w["event_id"], w["readings_first_seq"], w["readings_last_seq"]])
+        _row(writer, ["total", f["facility"], report["from"], report["to"]]
+             + [f[k] for k in CSV_COLUMNS[4:10]]
+             + [" ".join(map(str, f["ledger_seqs"])), "", "", ""])
     return out.getvalue()
+
+
+def _row(writer, cells: list) -> None:
+    writer.writerow([_cell(c) for c in cells])
 
 
 @needs("report")

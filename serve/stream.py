@@ -6,6 +6,12 @@ client holds a bounded queue; when it falls `queue_size` records behind it is
 dropped with a last `event: overflow` whose id is the last seq it got, so it never
 slows the others, and its EventSource reconnects with `Last-Event-ID` and is
 replayed what it missed from the LEDGER stream before the live records resume.
+
+What one replica spends on streams is bounded: at most `max_stream_clients` at once
+(beyond: 503 with Retry-After), and a resume replays at most `max_replay` records. A
+client further behind first gets `event: gap` (`{"missed_from", "missed_to",
+"resume_after"}`, its id the last seq skipped): the records in between are not sent,
+and the client reloads its views (or reads `/ledger/events`) instead.
 """
 
 from __future__ import annotations
@@ -28,9 +34,16 @@ from plumeline.events import Event, decode_record, leaf_hash
 from plumeline.serve._params import BadRequest
 from plumeline.serve.auth import needs
 
-__all__ = ["Broadcast", "Entry", "Feed", "Listener", "entry", "routes"]
+__all__ = ["MAX_REPLAY", "MAX_STREAM_CLIENTS", "RETRY_AFTER_S", "Broadcast", "Entry", "Feed",
+           "Listener", "entry", "routes"]
 
 log = structlog.get_logger("plumeline.stream")
+
+MAX_STREAM_CLIENTS = 1000  # per replica; Serve's max_ongoing_requests leaves room beside
+# records replayed on resume at most: above the 4,096 a client falls behind before it is
+# dropped (serve/feed.py), so a dropped client resumes without a gap
+MAX_REPLAY = 5_000
+RETRY_AFTER_S = 30
 
 EVENT_TYPES = frozenset(t.__struct_config__.tag for t in typing.get_args(Event))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -147,11 +160,21 @@ def _filters(request: Request) -> tuple[str | None, frozenset[str] | None, int |
     return facility, types, last
 
 
-async def _events(feed: Feed, listener: Listener, after: int | None,
-                  heartbeat_s: float) -> AsyncIterator[bytes]:
+def _gap(after: int, resume_after: int) -> bytes:
+    shown = {"missed_from": after + 1, "missed_to": resume_after, "resume_after": resume_after}
+    return f"id: {resume_after}\nevent: gap\ndata: {json.dumps(shown)}\n\n".encode()
+
+
+async def _events(feed: Feed, listener: Listener, after: int | None, end: int,
+                  request: Request) -> AsyncIterator[bytes]:
     sent = after or 0
+    heartbeat_s = request.app.state.heartbeat_s
     try:
         yield b"retry: 2000\n\n"
+        if after is not None and end - after > (most := request.app.state.max_replay):
+            log.info("stream_resume_gap", after=after, end=end, replayed=most)
+            yield _gap(after, end - most)
+            after = sent = end - most
         if after is not None:
             async for e in feed.replay(after):
                 if listener.wants(e):
@@ -184,23 +207,53 @@ async def _events(feed: Feed, listener: Listener, after: int | None,
         feed.leave(listener)
 
 
+class _Held(StreamingResponse):
+    """A stream that gives back its client's place when it ends, however it ends (its
+    body generator never runs if the client leaves before the first byte)."""
+
+    def __init__(self, body: AsyncIterator[bytes], release: typing.Callable[[], None]) -> None:
+        super().__init__(body, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+
 @needs("read")
 async def stream(request: Request) -> StreamingResponse:
-    feed: Feed | None = request.app.state.feed
+    state = request.app.state
+    feed: Feed | None = state.feed
     if feed is None:
         raise HTTPException(503, "this deployment has no live stream")
     facility, types, after = _filters(request)
-    if after is not None and after > (end := await feed.end()):
-        # an id from another ledger (a data dir started afresh): resuming would skip
-        # every record up to it
-        raise BadRequest(f"Last-Event-ID {after} is past the ledger's end ({end}); "
-                         "reconnect without it")
-    listener = await feed.listen(facility, types)
-    return StreamingResponse(
-        _events(feed, listener, after, request.app.state.heartbeat_s),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    if state.stream_clients >= state.max_stream_clients:
+        raise HTTPException(503, f"this replica serves {state.max_stream_clients} live "
+                                 "streams already; try again later",
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+    state.stream_clients += 1  # taken before any wait, so that the cap holds exactly
+    if state.stream_clients == state.max_stream_clients:
+        log.warning("stream_clients_full", clients=state.stream_clients)  # once, not per refusal
+    try:
+        end = await feed.end() if after is not None else 0
+        if after is not None and after > end:
+            # an id from another ledger (a data dir started afresh): resuming would skip
+            # every record up to it
+            raise BadRequest(f"Last-Event-ID {after} is past the ledger's end ({end}); "
+                             "reconnect without it")
+        listener = await feed.listen(facility, types)
+    except BaseException:
+        state.stream_clients -= 1
+        raise
+
+    def release() -> None:
+        state.stream_clients -= 1
+        feed.leave(listener)
+
+    return _Held(_events(feed, listener, after, end, request), release)
 
 
 routes = [Route("/stream", stream)]

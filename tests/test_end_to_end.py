@@ -275,7 +275,9 @@ def test_frames_posted_over_http_are_processed_and_their_hour_is_reported(system
     key = TokenKey.load_or_create(system.settings.api_key_path)
 
     def bearer(role):
-        return {"Authorization": f"Bearer {key.issue('ada', role, int(time.time()) + 600)}"}
+        token = key.issue("ada", role, int(time.time()) + 600,
+                          facilities=[facility] if role == "device" else ())
+        return {"Authorization": f"Bearer {token}"}
 
     url = system.http_url
     before = system.stats()

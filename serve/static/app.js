@@ -11,6 +11,8 @@ const BACKFILL_RECORDS = 2000;
 const $ = (id) => document.getElementById(id);
 const state = {
   token: localStorage.getItem(TOKEN_KEY) || "",
+  // the token goes only where it is needed: commands always, reads once one was refused
+  readsNeedToken: false,
   facilities: new Map(), // id -> {name, kind, sensors}
   balance: new Map(), // facility -> Map(window_end_ms -> EmissionsMeasured body)
   activeAlerts: new Map(), // facility -> count
@@ -41,16 +43,23 @@ function askToken(reason) {
   return asking;
 }
 
-async function request(path, options = {}) {
+async function request(path, options = {}, withToken = true) {
   const headers = { ...(options.headers || {}) };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (withToken && state.token) headers.Authorization = `Bearer ${state.token}`;
   return fetch(path, { ...options, headers });
 }
 
 async function getJSON(path) {
-  let r = await request(path);
+  const sentToken = state.readsNeedToken && Boolean(state.token);
+  let r = await request(path, {}, sentToken);
   if (r.status === 401) {
-    await askToken("Reads on this deployment need a token (plumeline token create).");
+    if (!state.readsNeedToken) {
+      state.readsNeedToken = true;
+      if (state.token) connectStream(); // the stream needs it as well
+    }
+    if (sentToken || !state.token) {
+      await askToken("Reads on this deployment need a token (plumeline token create).");
+    }
     r = await request(path);
   }
   if (!r.ok) throw new Error(`${path}: ${r.status} ${(await r.json()).error || ""}`);
@@ -402,7 +411,8 @@ let source = null;
 function connectStream() {
   source?.close();
   const params = new URLSearchParams();
-  if (state.token) params.set("token", state.token);
+  // EventSource sets no headers: the one URL that may carry a token, and only if reads need it
+  if (state.readsNeedToken && state.token) params.set("token", state.token);
   source = new EventSource(`/stream?${params}`);
   const live = $("live");
   source.onopen = () => { live.textContent = "live"; live.className = "pill ok"; };
@@ -414,6 +424,12 @@ function connectStream() {
   for (const type of TYPES) source.addEventListener(type, onRecord);
   // too far behind: the server closes; EventSource reconnects from this id by itself
   source.addEventListener("overflow", () => say("Fell behind the live stream; catching up."));
+  // away too long for a replay: the records in between are not sent, so read the views again
+  source.addEventListener("gap", () => {
+    say("Missed part of the live stream; reloading.");
+    Promise.all([loadAlerts(), loadRecommendations(), loadHotspots(), backfillBalance()])
+      .catch((e) => say(e.message, true));
+  });
 }
 
 // ---- start --------------------------------------------------------------------------

@@ -95,8 +95,11 @@ def test_an_operator_acknowledges_a_live_alert_from_the_page(system, page):
         _publish(system, facility, _plant(facility, name, range(0, 250), capture))
     _settled(system)
 
-    errors = []
+    errors, sent = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # what the Content-Security-Policy blocks is reported on the console
+    page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
+    page.on("request", lambda r: sent.append((r.method, r.url, "authorization" in r.headers)))
     page.goto(system.http_url + "/")
     page.wait_for_selector(".card[data-facility=ccs-21]")
     page.wait_for_selector("#live.ok")
@@ -121,6 +124,10 @@ def test_an_operator_acknowledges_a_live_alert_from_the_page(system, page):
         timeout=30_000)
     acks = _acknowledgements(system)
     assert [(a.alert_id, a.user, a.note) for a in acks] == [(alert_id, "ada", "crew on the way")]
+    # reads are open: the token went with the command only, and never into a URL
+    assert {(m, u.split("?")[0].removeprefix(system.http_url)) for m, u, auth in sent if auth} \
+        == {("POST", f"/alerts/{alert_id}/acknowledge")}
+    assert not [u for _, u, _ in sent if "token=" in u]
 
     # the page checks each new signed tree head against the one it saw before
     page.locator("#verified", has_text="verified").wait_for(timeout=30_000)

@@ -20,8 +20,10 @@ KEY = TokenKey(b"k" * 32)
 NOW = T0 / 1000 + 60
 
 
-def bearer(role: str) -> dict:
-    return {"Authorization": f"Bearer {KEY.issue('ada', role, int(NOW) + 60)}"}
+def bearer(role: str, facilities: tuple[str, ...] = ("f1",)) -> dict:
+    token = KEY.issue("ada", role, int(NOW) + 60,
+                      facilities=facilities if role == "device" else ())
+    return {"Authorization": f"Bearer {token}"}
 
 
 def frame(i: int, facility: str = "f1") -> dict:
@@ -79,6 +81,14 @@ def test_who_may_ingest(app):
         assert app.post("/ingest", json=frame(1), headers=bearer(role)).status_code == 403
     assert app.post("/ingest", json=frame(1), headers=bearer("admin")).status_code == 202
     assert app.get("/alerts", headers=bearer("device")).status_code == 403
+
+
+def test_a_device_posts_only_for_the_facilities_its_token_names(app, js_run):
+    r = app.post("/ingest", json=[frame(1), frame(2, "f2")], headers=bearer("device"))
+    assert r.status_code == 403 and "may not post for f2" in r.json()["error"], r.text
+    assert js_run(lambda js: js.stream_info("READINGS")).state.messages == 0
+    both = bearer("device", ("f1", "f2"))
+    assert app.post("/ingest", json=[frame(1), frame(2, "f2")], headers=both).status_code == 202
 
 
 @pytest.mark.parametrize("body, status, says", [

@@ -13,7 +13,13 @@ import pytest
 import uvicorn
 
 from plumeline.actors import LedgerWriter
-from plumeline.events import Causation, Envelope, FacilityRegistered, HotspotDetected, encode_envelopes
+from plumeline.events import (
+    Causation,
+    Envelope,
+    FacilityRegistered,
+    HotspotDetected,
+    encode_envelopes,
+)
 from plumeline.infra.nats import connect, ensure_streams, free_port
 from plumeline.serve.app import build_app
 from plumeline.serve.feed import LedgerFeed
@@ -218,3 +224,39 @@ def _sealed(seq: int) -> bytes:
 def test_an_unreadable_record_is_refused(raw):
     with pytest.raises(ValueError):
         entry(raw)
+
+
+def test_a_resume_replays_at_most_max_replay_records_after_a_gap_event(nats_server, tmp_path):
+    async def go():
+        async with _serving(nats_server.url, tmp_path, max_replay=4) as (writer, client, _):
+            await writer.append(encode_envelopes(_envelopes(1, 10)))
+            async with client.stream("GET", "/stream", headers={"Last-Event-ID": "2"}) as r:
+                got = await Events(r).next(5)
+            assert (got[0]["event"], got[0]["id"]) == ("gap", "6")
+            assert json.loads(got[0]["data"]) == {"missed_from": 3, "missed_to": 6,
+                                                  "resume_after": 6}
+            assert [e["id"] for e in got[1:]] == ["7", "8", "9", "10"]
+            async with client.stream("GET", "/stream", headers={"Last-Event-ID": "6"}) as r:
+                near = await Events(r).next(4)  # within the bound: no gap
+            assert [e["id"] for e in near] == ["7", "8", "9", "10"]
+
+    asyncio.run(go())
+
+
+def test_streams_past_the_replicas_cap_get_503_with_retry_after(nats_server, tmp_path):
+    async def go():
+        async with _serving(nats_server.url, tmp_path, max_stream_clients=2) as (_, client, feed):
+            async with client.stream("GET", "/stream") as one, \
+                    client.stream("GET", "/stream") as two:
+                assert one.status_code == two.status_code == 200
+                full = await client.get("/stream")
+                assert full.status_code == 503 and full.headers["retry-after"].isdigit()
+                assert "2 live streams" in full.json()["error"]
+            for _ in range(100):  # the server sees the disconnects a moment later
+                if not feed.broadcast.listeners:
+                    break
+                await asyncio.sleep(0.05)
+            async with client.stream("GET", "/stream") as again:
+                assert again.status_code == 200  # the places were given back
+
+    asyncio.run(go())
