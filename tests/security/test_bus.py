@@ -205,3 +205,14 @@ def test_every_component_has_an_identity_and_no_one_reads_anothers_replies(bus):
     refused = refused_as(login, "device-ccs-01", attack)
     assert any('subscription to "_inbox.notifier.>"' in r for r in refused), refused
     assert any('subscription to "$kv.webhooks.>"' in r for r in refused), refused
+
+
+def test_a_logged_url_shows_no_password(bus):
+    from plumeline.events import redact
+    from plumeline.infra.nats_auth import url_as
+
+    _, credentials, _ = bus
+    url = url_as("nats://127.0.0.1:4222,nats://10.0.0.2:4222", credentials["ledger"])
+    assert credentials["ledger"].password in url  # what the ledger writer connects with
+    assert redact(url) == "nats://ledger:***@127.0.0.1:4222,nats://ledger:***@10.0.0.2:4222"
+    assert redact("nats://s3cr3t-token@nats-1:4222") == "nats://***@nats-1:4222"
