@@ -72,7 +72,7 @@ from plumeline.events import (
     decode_envelopes,
     encode_envelopes,
 )
-from plumeline.events.bus import nats_servers
+from plumeline.events.bus import connect_options
 
 __all__ = ["LedgerAppendError", "LedgerClient", "LedgerWriter", "read_stream"]
 
@@ -143,7 +143,7 @@ class LedgerWriter:
 
     async def start(self) -> dict:
         self.key = SigningKey.load_or_create(self.key_path)
-        self._nc = await nats.connect(servers=nats_servers(self.nats_url), name="ledger",
+        self._nc = await nats.connect(**connect_options(self.nats_url), name="ledger",
                                       max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self._inbox = self._nc.new_inbox()

@@ -28,6 +28,7 @@ from plumeline.events.bundle import (
     read_bundle,
     write_bundle,
 )
+from plumeline.events.bus import inbox_prefix, redact
 from plumeline.events.domain import (
     SCHEMA_VERSION,
     SEVERITIES,
@@ -103,6 +104,8 @@ from plumeline.events.wire import (
 )
 
 __all__ = [
+    "inbox_prefix",
+    "redact",
     "BUNDLE_FORMAT",
     "COMMANDS",
     "BUNDLE_VERSION",

@@ -39,8 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
-    up.add_argument("--nats", help="URL of a NATS server, or a cluster's URLs comma-separated "
-                                   "(default: embedded)")
+    up.add_argument("--nats", metavar="URL[,URL...]",
+                    help="URL of a NATS server, or a cluster's URLs comma-separated, with "
+                         "credentials: nats://USER:PASSWORD@HOST:PORT or nats://TOKEN@HOST:PORT; "
+                         "every component logs in with them (default: the embedded nats-server, "
+                         "one identity per component, made in DATA_DIR/credentials). "
+                         "Without credentials, a warning: anyone reaching it can write")
     up.add_argument("--replicas", type=int, default=None, metavar="N",
                     help="copies of each stream on the NATS cluster (default 1; 3 for a "
                          "cluster of 3 or more)")
@@ -124,6 +128,19 @@ def _parser() -> argparse.ArgumentParser:
     for p_ in (keys, rotate, retire):
         p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
+    device = sub.add_parser(
+        "device", help="identities devices publish readings with",
+        description="A device logs in to the embedded nats-server (NATS or MQTT) with an "
+                    "identity of its own, which may publish its facility's readings and "
+                    "nothing else. `device add` writes its credentials to "
+                    "DATA_DIR/credentials/device-FACILITY.json (user, password, subject, "
+                    "MQTT topic) and has a running `plumeline up` load them.")
+    device_sub = device.add_subparsers(dest="device_command", required=True)
+    add_device = device_sub.add_parser(
+        "add", help="make FACILITY's device identity, and load it into the running server")
+    add_device.add_argument("facility", metavar="FACILITY")
+    add_device.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+
     evaluate = sub.add_parser("evaluate",
                               help="the actors against the simulator's injected anomalies")
     evaluate.add_argument("--seed", type=int, default=7)
@@ -199,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.tokens import token_command
 
                 return token_command(args)
+            case "device":
+                from plumeline.infra.devices import add
+
+                return add(args)
             case "evaluate":
                 from plumeline.infra.evaluate import run_evaluate
 

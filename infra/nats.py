@@ -22,7 +22,7 @@ import nats
 import structlog
 from nats.js import api
 
-from plumeline.events.bus import nats_servers
+from plumeline.events.bus import connect_options
 
 __all__ = [
     "DEADLETTER",
@@ -31,6 +31,7 @@ __all__ = [
     "READINGS",
     "SNAPSHOTS",
     "TREEHEADS",
+    "AUTH_CONF",
     "WEBHOOK_BUCKETS",
     "NatsServer",
     "connect",
@@ -53,6 +54,8 @@ SNAPSHOTS = "SNAPSHOTS"  # an object store: the shard hosts' snapshots, one per 
 # a port picked here and bound a few seconds later (once Ray is up) cannot have been
 # taken meanwhile by the random ports Ray's own processes bind, which a port from
 # bind(0) could (the kernel hands recently freed ephemeral ports out again).
+AUTH_CONF = "auth.conf"  # beside nats-server.conf, which includes it
+
 _PORTS = range(20_000, 32_000)
 _pick = random.Random()
 
@@ -85,12 +88,17 @@ def nats_server_binary() -> str:
 
 @dataclass
 class NatsServer:
-    """One nats-server process with JetStream, its store under `store_dir`."""
+    """One nats-server process with JetStream, its store under `store_dir`.
+
+    `auth`: the `authorization {...}` block its users log in with (infra/nats_auth.py),
+    kept in `auth.conf` beside the configuration (mode 0600), which a reload reads
+    again; None: anyone may connect, as tests of a bare server want."""
 
     store_dir: Path
     port: int = 0
     mqtt_port: int | None = None
     process: subprocess.Popen | None = None
+    auth: str | None = None
 
     @property
     def url(self) -> str:
@@ -108,10 +116,15 @@ class NatsServer:
         ]
         if self.mqtt_port:
             lines.append(f"mqtt {{ listen: 127.0.0.1:{self.mqtt_port} }}")
+        if self.auth is not None:
+            from plumeline.infra.nats_auth import write_private
+
+            write_private(self.store_dir / AUTH_CONF, self.auth)
+            lines.append(f"include {AUTH_CONF}")
         conf.write_text("\n".join(lines) + "\n")
         with open(self.store_dir / "nats-server.log", "ab") as logfile:
             self.process = subprocess.Popen(
-                [nats_server_binary(), "-c", str(conf)],
+                [nats_server_binary(), "-c", str(conf.resolve())],  # runtime.py finds it by path
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -156,7 +169,7 @@ def _quote(path: Path) -> str:
 
 
 async def connect(url: str, name: str = "plumeline") -> nats.NATS:
-    return await nats.connect(servers=nats_servers(url), name=name, max_reconnect_attempts=-1,
+    return await nats.connect(**connect_options(url), name=name, max_reconnect_attempts=-1,
                               reconnect_time_wait=0.5)
 
 

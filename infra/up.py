@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -30,6 +32,12 @@ def run_up(args) -> int:
         allow_private_webhooks=args.allow_private_webhooks,
     )
     check_shards(settings)
+    if settings.nats_url and not urlsplit(settings.nats_url.split(",")[0]).username:
+        print(f"WARNING: {settings.nats_url} is used without credentials: anyone who can "
+              "reach it can append to the ledger, send commands and read webhook secrets. "
+              "Pass nats://USER:PASSWORD@HOST:PORT (docs/security.md).",
+              file=sys.stderr, flush=True)
+        log.warning("nats_without_credentials", nats=settings.nats_url)
     system = System(settings)
     try:
         try:
@@ -64,7 +72,7 @@ async def _feed(system: System) -> None:
         )
     tasks = [asyncio.create_task(_progress(system, stop, sim))]
     if sim is not None:
-        nc = await connect(system.nats_url, name="simulator")
+        nc = await connect(system.url_for("simulator"), name="simulator")
         tasks.append(asyncio.create_task(
             publish(nc.jetstream(), sim, partitions=s.partitions, steps=None, realtime=True,
                     stop=stop)

@@ -34,7 +34,7 @@ import structlog
 from nats.js import api
 
 from plumeline.events import decode_record
-from plumeline.events.bus import nats_servers
+from plumeline.events.bus import connect_options
 from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.webhook_targets import (
     PinnedTransport,
@@ -126,7 +126,7 @@ class Notifier:
         unfinished deliveries were resumed."""
         self._stopping = False
         self._ready = False
-        self._nc = await nats.connect(servers=nats_servers(self.nats_url), name="notifier",
+        self._nc = await nats.connect(**connect_options(self.nats_url), name="notifier",
                                       max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self.subs_kv = await self.js.key_value("WEBHOOKS")

@@ -22,7 +22,7 @@ import structlog
 from nats.js import api
 
 from plumeline.events.aio import cancel_and_wait
-from plumeline.events.bus import nats_servers
+from plumeline.events.bus import connect_options
 from plumeline.projections import queries
 from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.emissions import (
@@ -109,7 +109,7 @@ class ProjectionRunner:
         self._readings_store = open_store(url=self.clickhouse_url, path=self.clickhouse_path)
         self.readings = ReadingsProjector(self._readings_store)
         self.readings.ensure_schema()
-        self._nc = await nats.connect(servers=nats_servers(self.nats_url), name="projections",
+        self._nc = await nats.connect(**connect_options(self.nats_url), name="projections",
                                       max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self._start_following()

@@ -15,7 +15,7 @@ import re
 import nats
 
 from plumeline.events import Command, encode_wire, readings_subject
-from plumeline.events.bus import nats_servers
+from plumeline.events.bus import connect_options
 
 __all__ = ["BusPublisher"]
 
@@ -69,8 +69,8 @@ class BusPublisher:
         # connected on first use, inside the event loop that serves requests
         async with self._connecting:
             if self._js is None:
-                self._nc = await nats.connect(servers=nats_servers(self.nats_url),
-                                              name="serve-commands", max_reconnect_attempts=-1)
+                self._nc = await nats.connect(**connect_options(self.nats_url), name="serve-commands",
+                                              max_reconnect_attempts=-1)
                 self._js = self._nc.jetstream()
         return self._js
 

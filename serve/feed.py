@@ -16,7 +16,7 @@ import nats
 import structlog
 from nats.js import api
 
-from plumeline.events.bus import nats_servers
+from plumeline.events.bus import connect_options
 from plumeline.projections.deadletter import dead_letter
 from plumeline.serve.stream import Broadcast, Entry, Listener, entry
 
@@ -89,7 +89,7 @@ class LedgerFeed:
         async with self._starting:
             if self._sub is not None:
                 return
-            self._nc = await nats.connect(servers=nats_servers(self.nats_url), name="serve-stream",
+            self._nc = await nats.connect(**connect_options(self.nats_url), name="serve-stream",
                                           max_reconnect_attempts=-1)
             js = self._nc.jetstream()
             last = (await js.stream_info(LEDGER_STREAM)).state.last_seq
