@@ -23,6 +23,8 @@ from plumeline.events import (
     ReadingsRejected,
     decode_wire,
     encode_wire,
+    misfiled,
+    subject_facility,
 )
 
 __all__ = ["CAUSE", "Derivation", "Derived", "derive_batches"]
@@ -72,8 +74,7 @@ class Derivation:
     def derive(self, subject: str, seq: int, arrived: int, data: bytes) -> Derived:
         """Message `seq` of READINGS on `subject`, stored at `arrived` (ms, the
         stream's timestamp, the same on every replay), applied to its facility."""
-        facility_name = subject.split(".", 2)[-1]
-        message, refused = _decode(facility_name, seq, arrived, data)
+        facility_name, message, refused = _decode(subject, seq, arrived, data)
         if refused is not None:
             return refused
         return self._derive(facility_name, seq, arrived, message)
@@ -250,8 +251,7 @@ def derive_batches(batches: list[tuple[Derivation, list[tuple[str, int, int, byt
         outs.append(out)
         queues: dict[str, list[tuple[int, object]]] = {}
         for i, (subject, seq, arrived, data) in enumerate(messages):
-            name = subject.split(".", 2)[-1]
-            message, refused = _decode(name, seq, arrived, data)
+            name, message, refused = _decode(subject, seq, arrived, data)
             if refused is not None:
                 out[i] = refused
             else:
@@ -399,20 +399,30 @@ def _frame_rows(facility: FacilityActor, rows: np.ndarray, sensors: tuple[str, .
     return _FrameRows(rows[positions], emit, flows, roles, occurrence, positions)
 
 
-def _decode(facility_name: str, seq: int, arrived: int, data: bytes):
-    """(message, None), or (None, the Derived of a message refused whole)."""
+def _decode(subject: str, seq: int, arrived: int, data: bytes):
+    """(facility, message, None), or (facility, None, the Derived of a message refused
+    whole). A message on a subject that may not carry it (`misfiled`: a command on a
+    readings subject, say) is dead-lettered and causes nothing, as a message on
+    another partition's subject is (`ShardHost._misplaced`): it never reached the
+    facility, so the facility's record does not show it."""
+    found = subject_facility(subject)
+    if found is None:
+        return subject, None, Derived([], (misfiled(None, subject), None), {"malformed": 1})
+    facility_name = found[0]
     try:
         message = decode_wire(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         body = ReadingsRejected(facility=facility_name, count=0,
                                 reasons={"malformed frame": 1})
-        return None, Derived(_wrap([(arrived, body)], seq), (f"malformed frame: {exc}", None),
-                             {"malformed": 1})
+        return facility_name, None, Derived(_wrap([(arrived, body)], seq),
+                                            (f"malformed frame: {exc}", None), {"malformed": 1})
+    if (reason := misfiled(message, subject)) is not None:
+        return facility_name, None, Derived([], (reason, None), {"malformed": 1})
     if message.facility != facility_name:
         reason = f"frame names facility {message.facility!r} on subject of {facility_name!r}"
         body = ReadingsRejected(facility=facility_name, count=0, reasons={reason: 1})
-        return None, Derived(_wrap([(arrived, body)], seq), (reason, None))
-    return message, None
+        return facility_name, None, Derived(_wrap([(arrived, body)], seq), (reason, None))
+    return facility_name, message, None
 
 
 def _wrap(caused: list, seq: int) -> list[Envelope]:

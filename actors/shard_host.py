@@ -27,7 +27,7 @@ from plumeline.actors.columns import SensorColumns
 from plumeline.actors.derivation import Derivation, Derived, derive_batches
 from plumeline.actors.facility import FacilityActor, FacilityConfig
 from plumeline.actors.ledger_writer import LedgerClient
-from plumeline.events import Envelope, encode_envelopes, partition_of
+from plumeline.events import Envelope, encode_envelopes, partition_of, subject_facility
 from plumeline.events.aio import cancel_and_wait
 from plumeline.events.bus import connect_options
 
@@ -48,8 +48,9 @@ class DeliveryGap(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Lane:
-    """What one durable consumer reads: a whole partition, or the subject of one
-    facility pinned to a host of its own (`readings.<partition>.<facility>`)."""
+    """What one durable consumer reads: a whole partition, or the subjects of one
+    facility pinned to a host of its own (`readings.<partition>.<facility>`, and its
+    commands' `readings.<partition>.<facility>.command`)."""
 
     partition: int
     facility: str | None = None
@@ -63,8 +64,11 @@ class Lane:
         return f"pin-p{self.partition}-{token}-{zlib.crc32(self.facility.encode()):08x}"
 
     @property
-    def subject(self) -> str:
-        return f"readings.{self.partition}." + (self.facility or ">")
+    def subjects(self) -> list[str]:
+        if self.facility is None:
+            return [f"readings.{self.partition}.>"]
+        own = f"readings.{self.partition}.{self.facility}"
+        return [own, own + ".command"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +227,9 @@ class ShardHost:
 
     async def _rederive(self, part: _Partition, floor: int) -> int:
         sub = await self.js.pull_subscribe(
-            part.lane.subject, stream=READINGS_STREAM,
+            part.lane.subjects[0], stream=READINGS_STREAM,
             config=api.ConsumerConfig(
+                filter_subjects=part.lane.subjects,
                 ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0,
                 deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=part.processed + 1,
@@ -315,8 +320,9 @@ class ShardHost:
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await self.js.delete_consumer(READINGS_STREAM, durable)
             sub = await self.js.pull_subscribe(
-                part.lane.subject, durable=durable, stream=READINGS_STREAM,
+                part.lane.subjects[0], durable=durable, stream=READINGS_STREAM,
                 config=api.ConsumerConfig(
+                    filter_subjects=part.lane.subjects,
                     ack_policy=api.AckPolicy.ALL, ack_wait=60.0, max_ack_pending=20_000,
                     deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
                     opt_start_seq=part.processed + 1,
@@ -373,7 +379,7 @@ class ShardHost:
             return []
         batch, misplaced = [], []
         for msg in msgs:
-            if part.lane.facility is None and msg.subject.split(".", 2)[-1] in self.skip:
+            if part.lane.facility is None and _facility(msg.subject) in self.skip:
                 continue  # a pinned facility's: its own host derives it
             if (reason := self._misplaced(msg.subject)) is not None:
                 misplaced.append((msg, reason))
@@ -402,7 +408,7 @@ class ShardHost:
                 self.counters[name] += n
             if d.deadletter is not None:
                 reason, payload = d.deadletter
-                log = self.log.bind(facility=subject.split(".", 2)[-1], seq=seq)
+                log = self.log.bind(facility=_facility(subject), seq=seq)
                 if d.rejected is not None:
                     log.info("readings_rejected", reasons=d.rejected.counts())
                 else:
@@ -455,9 +461,9 @@ class ShardHost:
         wrong partition's subject (a device granted readings.>, say) would otherwise
         reach a host that does not own its facility, which would then have two actors
         deciding apart."""
-        if self.partition_count is None:
-            return None
-        _, number, facility = subject.split(".", 2)
+        if self.partition_count is None or subject_facility(subject) is None:
+            return None  # a subject that carries nothing: the derivation refuses it
+        _, number, facility = subject.split(".")[:3]
         wanted = partition_of(facility, self.partition_count)
         if number != str(wanted):
             return (f"subject {subject} is partition {number}, but facility {facility!r} "
@@ -467,7 +473,7 @@ class ShardHost:
     async def _deadletter(self, subject: str, data: bytes, seq: int, reason: str,
                           payload: bytes | None = None) -> None:
         await self.js.publish(
-            "deadletter." + subject.split(".", 2)[-1].replace(".", "_"),
+            "deadletter." + _facility(subject).replace(".", "_"),
             payload if payload is not None else data,
             headers={
                 "Plumeline-Reason": reason[:1000],
@@ -476,3 +482,10 @@ class ShardHost:
                 "Nats-Msg-Id": f"deadletter:{seq}",
             },
         )
+
+
+def _facility(subject: str) -> str:
+    """The facility a READINGS subject is of (what follows the partition, for a
+    subject that is not one of a facility's two)."""
+    found = subject_facility(subject)
+    return found[0] if found is not None else subject.split(".", 2)[-1]

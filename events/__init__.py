@@ -97,10 +97,13 @@ from plumeline.events.wire import (
     SensorSpec,
     SilenceSensor,
     WireMessage,
+    command_subject,
     decode_wire,
     encode_wire,
+    misfiled,
     partition_of,
     readings_subject,
+    subject_facility,
 )
 
 __all__ = [
@@ -177,6 +180,7 @@ __all__ = [
     "edge_refusal",
     "in_schema",
     "refusal",
+    "command_subject",
     "decode_wire",
     "encode_envelopes",
     "encode_record",
@@ -188,6 +192,8 @@ __all__ = [
     "read_bundle",
     "readings_leaf",
     "readings_subject",
+    "misfiled",
+    "subject_facility",
     "root_from_inclusion_proof",
     "tree_head_message",
     "verify_bundle",

@@ -36,10 +36,13 @@ __all__ = [
     "SensorSpec",
     "SilenceSensor",
     "WireMessage",
+    "command_subject",
     "decode_wire",
     "encode_wire",
     "partition_of",
+    "misfiled",
     "readings_subject",
+    "subject_facility",
 ]
 
 
@@ -96,7 +99,7 @@ class Manifest(msgspec.Struct, frozen=True, tag="manifest"):
 
 
 class _Command(msgspec.Struct, frozen=True, kw_only=True):
-    """An operator's command, sent on the facility's READINGS subject.
+    """An operator's command, sent on the facility's command subject (`command_subject`).
 
     Commands travel in the facility's input log, in order with its frames, so that
     replaying READINGS replays the decisions too (docs/architecture.md, "Commands").
@@ -167,3 +170,47 @@ def partition_of(facility: str, partitions: int) -> int:
 def readings_subject(facility: str, partitions: int) -> str:
     """`readings.<partition>.<facility>`: a shard host filters on its partitions."""
     return f"readings.{partition_of(facility, partitions)}.{facility}"
+
+
+COMMAND_TOKEN = "command"
+
+
+def command_subject(facility: str, partitions: int) -> str:
+    """`readings.<partition>.<facility>.command`: the facility's operator commands.
+
+    Under the facility's readings subject, so in READINGS and in the partition's
+    consumer, in one order with its frames; but a subject of its own, which only the
+    HTTP layer may publish to (a device may publish exactly its readings subject)."""
+    return f"{readings_subject(facility, partitions)}.{COMMAND_TOKEN}"
+
+
+def subject_facility(subject: str) -> tuple[str, bool] | None:
+    """(facility, is a command subject) of a READINGS subject, or None for a subject
+    that is neither `readings.<p>.<f>` nor `readings.<p>.<f>.command`."""
+    tokens = subject.split(".")
+    if tokens[0] != "readings" or len(tokens) not in (3, 4) or not tokens[2]:
+        return None
+    if len(tokens) == 4 and tokens[3] != COMMAND_TOKEN:
+        return None
+    return tokens[2], len(tokens) == 4
+
+
+def misfiled(message: WireMessage | None, subject: str) -> str | None:
+    """Why `message` may not be taken from `subject` (None: the subject alone may
+    carry nothing), or None if it may: an operator's command
+    only from a command subject, a frame or a manifest only from a readings subject.
+    Who may publish where is the bus's to enforce (infra/nats_auth.py); this is what
+    makes a command that slipped onto a readings subject (a device's, or anyone's on
+    a bus without permissions) change nothing, live and on every replay alike."""
+    found = subject_facility(subject)
+    if found is None:
+        return f"subject {subject} is not a readings or command subject"
+    on_command_subject = found[1]
+    if isinstance(message, (Frame, Manifest)):
+        if on_command_subject:
+            return f"a {type(message).__name__.lower()} on command subject {subject}"
+        return None
+    if not on_command_subject:
+        return (f"command {type(message).__name__} on readings subject {subject}: "
+                "commands are taken only from the command subject")
+    return None

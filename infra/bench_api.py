@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 from nats.js import api
 
-from plumeline.events import SilenceSensor, encode_wire, readings_subject
+from plumeline.events import SilenceSensor, command_subject, encode_wire
 from plumeline.infra.nats import LEDGER, connect
 
 
@@ -214,7 +214,7 @@ async def _stream(url: str, nats_url: str, partitions: int, facility: str, clien
         await asyncio.wait_for(opened.wait(), 120)
     opened_count = len(held)
     got.clear()
-    subject = readings_subject(facility, partitions)
+    subject = command_subject(facility, partitions)
     started = time.time()
     sent = 0
     while (elapsed := time.time() - started) < seconds:

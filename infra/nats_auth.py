@@ -4,8 +4,9 @@ Each component of the running system connects as its own user with the least it
 needs (docs/security.md has the table): the ledger writer alone publishes LEDGER and
 the tree heads and alone takes `ledger.append` requests; only shard hosts send them;
 a device publishes its own facility's readings subject and nothing else, over NATS or
-MQTT; no identity may delete or purge LEDGER, READINGS, TREEHEADS or DEADLETTER, nor
-delete a stream at all. Every identity subscribes to replies under its own name only
+MQTT; only the HTTP layer publishes operator commands (`readings.<p>.<f>.command`); no
+identity may delete or purge LEDGER, READINGS, TREEHEADS or DEADLETTER, nor delete a
+stream at all. Every identity subscribes to replies under its own name only
 (`_INBOX.<user>.>`, events/bus.py), so none reads another's answers.
 
 The passwords live in DATA_DIR/credentials, one JSON file per identity, mode 0600,
@@ -98,10 +99,11 @@ COMPONENTS: dict[str, Permissions] = {
                  *_reads("DELIVERIES"), f"{_API}.STREAM.PURGE.DELIVERIES",
                  *_kv("WEBHOOKS"), *_kv("WEBHOOK_QUEUE"), *_kv("WEBHOOK_ALERTS")),
         subscribe=()),
-    # the HTTP layer: operator commands and posted frames on any facility's subject,
-    # the live feed of LEDGER, READINGS' figures for /metrics
+    # the HTTP layer: posted frames on any facility's readings subject, operator
+    # commands on its command subject (no one else's), the live feed of LEDGER,
+    # READINGS' figures for /metrics
     "serve": Permissions(
-        publish=("readings.*.*", *_reads("LEDGER"), "deadletter.stream_feed",
+        publish=("readings.*.*", "readings.*.*.command", *_reads("LEDGER"), "deadletter.stream_feed",
                  f"{_API}.STREAM.INFO.READINGS",
                  f"{_API}.CONSUMER.LIST.READINGS"),
         subscribe=()),

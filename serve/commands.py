@@ -1,10 +1,11 @@
-"""The NATS side of the app: operator commands and ingested frames onto the facility's
-READINGS subject, and the stream figures `/metrics` shows.
+"""The NATS side of the app: operator commands onto the facility's command subject,
+ingested frames onto its readings subject, and the stream figures `/metrics` shows.
 
 The one module of serve/ that speaks NATS. A command travels in the facility's input
 log, so the shard host handles it in order with the readings and replay reproduces
-its outcome (docs/architecture.md, "Commands"); a frame posted over HTTP travels the
-same way as one a device publishes itself.
+its outcome (docs/architecture.md, "Commands"), on a subject only this layer may
+publish to; a frame posted over HTTP travels the same way as one a device publishes
+itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 
 import nats
 
-from plumeline.events import Command, encode_wire, readings_subject
+from plumeline.events import Command, command_subject, encode_wire, readings_subject
 from plumeline.events.bus import connect_options
 
 __all__ = ["BusPublisher"]
@@ -35,7 +36,7 @@ class BusPublisher:
     async def publish(self, command: Command) -> int:
         """Publish and wait for JetStream's ack; returns the command's READINGS seq."""
         js = self._js or await self._connect()
-        ack = await js.publish(readings_subject(command.facility, self.partitions),
+        ack = await js.publish(command_subject(command.facility, self.partitions),
                                encode_wire(command), timeout=10.0)
         return ack.seq
 

@@ -27,6 +27,7 @@ from plumeline.events import (
     AlertRaised,
     Manifest,
     SensorSpec,
+    command_subject,
     encode_wire,
     readings_subject,
 )
@@ -81,11 +82,11 @@ def _with_acks(messages, derived) -> list:
     raised = [(m, e.body) for m, x in zip(messages, derived) for e in x.envelopes
               if isinstance(e.body, AlertRaised)][:12]
     out = list(messages)
-    for (subject, seq, arrived, _), alert in reversed(raised):
+    for (_, seq, arrived, _), alert in reversed(raised):
         at = next(k for k, m in enumerate(out) if m[1] == seq) + 3
         ack = AcknowledgeAlert(facility=alert.facility, alert_id=alert.alert_id,
                                user="operator", time=arrived)
-        out.insert(at, (subject, 0, arrived, encode_wire(ack)))
+        out.insert(at, (command_subject(alert.facility, 1), 0, arrived, encode_wire(ack)))
     return [(s, i + 1, a, d) for i, (s, _, a, d) in enumerate(out)]
 
 
@@ -178,11 +179,11 @@ def test_lanes_sharing_their_columns_give_what_each_gives_alone(story, size):
     a lane replaced midway (restored from its snapshot, its rows released to the
     others) takes up where it was."""
     config, messages, alone, expected, _ = story
-    names = sorted({s.split(".", 2)[-1] for s, *_ in messages})
+    names = sorted({s.split(".")[2] for s, *_ in messages})
     lane_of = {name: k % 3 for k, name in enumerate(names)}
     lanes: list[list[int]] = [[], [], []]  # each lane's messages, by their place in the story
     for at, (subject, *_) in enumerate(messages):
-        lanes[lane_of[subject.split(".", 2)[-1]]].append(at)
+        lanes[lane_of[subject.split(".")[2]]].append(at)
     assert all(lanes)
     columns = SensorColumns(config)
     derivations = [Derivation(config, columns) for _ in lanes]

@@ -19,13 +19,13 @@ def test_every_partition_has_exactly_one_shared_host():
     assert all(hosts)
 
 
-def test_a_pinned_lane_reads_its_facility_subject_under_a_durable_name_of_its_own():
+def test_a_pinned_lane_reads_its_facility_subjects_under_a_durable_name_of_its_own():
     lane = Lane(5, "plant.7 north")
-    assert lane.subject == "readings.5.plant.7 north"
+    assert lane.subjects == ["readings.5.plant.7 north", "readings.5.plant.7 north.command"]
     assert lane.durable.startswith("pin-p5-plant_7_north-")
     assert not set(lane.durable) & set(". *>")
     assert Lane(5, "plant_7_north").durable != lane.durable
-    assert (Lane(5).subject, Lane(5).durable) == ("readings.5.>", "shard-p5")
+    assert (Lane(5).subjects, Lane(5).durable) == (["readings.5.>"], "shard-p5")
 
 
 @pytest.mark.parametrize("argv, message", [
