@@ -51,7 +51,7 @@ def _silence(user: str) -> bytes:
 
 
 def test_the_command_subject_is_the_facilitys_own_under_its_readings_subject():
-    assert COMMAND_SUBJECT == f"readings.{OWN}.ccs-01.command"
+    assert command_subject("ccs-01", PARTITIONS) == f"readings.{OWN}.ccs-01.command"
     assert COMMAND_SUBJECT.startswith(READINGS_SUBJECT + ".")  # in READINGS, in the lane
 
 
