@@ -44,3 +44,44 @@ def test_replay_export_and_verify_show_how_far_they_are_on_stderr(pipeline, stor
     assert main(["verify", str(tmp_path / "b")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith(f"verify: 100%  {size:,} records  "), err
+
+
+def test_replay_reproduces_a_ledger_with_commands_on_either_subject(cli, pipeline, story,
+                                                                   tmp_path):
+    """A silence on the command subject is the facility's; a forged one on the readings
+    subject is dead-lettered live, and replay refuses it the same way: had it been
+    taken, the plant's overheat would have raised no alert."""
+    import asyncio
+
+    from plumeline.events import SilenceSensor, command_subject, encode_wire
+    from plumeline.infra.nats import connect
+    from plumeline.infra.runtime import nats_of
+    from plumeline.infra.streams import ledger_records
+    from tests.infra.conftest import PARTITIONS, T0
+
+    def silence(user: str, sensor: str) -> bytes:
+        return encode_wire(SilenceSensor(facility="ccs-01", user=user, time=T0 + 60_000,
+                                         until_ms=T0 + 86_400_000, sensor=sensor))
+
+    messages = story("ccs-01", 300)
+    plain = messages[0][0]
+    messages[2:2] = [(plain, silence("mallory", "")),
+                     (command_subject("ccs-01", PARTITIONS), silence("ada", "co2_vented"))]
+    size = pipeline(messages)
+    status, out = cli("audit", "replay", "--data-dir", str(tmp_path))
+    assert status == 0, out
+    assert out == f"ok: replaying READINGS reproduces the ledger's {size} events\n"
+
+    async def kinds():
+        nc = await connect(url)
+        try:
+            return [(type(r.event.body).__name__, getattr(r.event.body, "user", None))
+                    async for _, r in ledger_records(nc.jetstream())]
+        finally:
+            await nc.close()
+
+    with nats_of(tmp_path) as url:
+        ledger = asyncio.run(kinds())
+    assert ("SilenceStarted", "ada") in ledger
+    assert not [k for k in ledger if k[1] == "mallory"]
+    assert ("AlertRaised", None) in ledger  # the overheat, which mallory's silence hid
