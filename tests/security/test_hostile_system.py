@@ -16,7 +16,7 @@ import ray
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plumeline.events import Manifest, SensorSpec, encode_wire, readings_subject
+from plumeline.events import Manifest, SensorSpec, command_subject, encode_wire, readings_subject
 from plumeline.infra.cli import main
 from plumeline.infra.nats import DEADLETTER, READINGS, connect
 from plumeline.serve.tokens import TokenKey
@@ -188,9 +188,14 @@ def test_fuzzed_frames_and_commands_are_taken_or_refused(system, data):
     batch = data.draw(st.lists(_message(now), min_size=100, max_size=100))
     mutations = data.draw(st.lists(st.sampled_from([0, 0, 1, 2]), min_size=100, max_size=100))
     facility = data.draw(st.sampled_from([FACILITY, FACILITY, "unknown-plant"]))
-    subject = readings_subject(facility, PARTITIONS)
-    asyncio.run(_publish(system.nats_url, [(subject, _bytes_of(m, k))
-                                           for m, k in zip(batch, mutations)]))
+    # a command on its facility's command subject, as the HTTP layer sends it; one in
+    # ten messages on the other subject, where the shard host refuses it
+    misfiled = data.draw(st.lists(st.sampled_from([False] * 9 + [True]), min_size=100,
+                                  max_size=100))
+    subjects = [readings_subject(facility, PARTITIONS), command_subject(facility, PARTITIONS)]
+    asyncio.run(_publish(system.nats_url, [
+        (subjects[(m.get("type") != "frame") != wrong], _bytes_of(m, k))
+        for m, k, wrong in zip(batch, mutations, misfiled)]))
     SENT["nats"] += len(batch)
     bodies = [b for m in batch[:8] if (b := _as_json(m)) is not None]
     frames = [m for m in batch if m.get("type") == "frame"]
@@ -212,6 +217,9 @@ def test_after_the_fuzz_the_system_is_healthy_and_its_ledger_verifies_and_replay
     _routes_answer(system)
     dead = _dead_letters(system.nats_url)
     assert dead and all(m.headers.get("Plumeline-Reason") for m in dead)
+    reasons = [m.headers["Plumeline-Reason"] for m in dead]
+    assert any("commands are taken only from the command subject" in r for r in reasons)
+    assert any(r.startswith("a frame on command subject") for r in reasons)
     metrics = httpx.get(f"{system.http_url}/metrics", timeout=30).text
     for follower in ("ledger", "readings", "stream_feed"):
         assert f'plumeline_follower_dead_lettered_total{{follower="{follower}"}} 0' in metrics
