@@ -31,7 +31,7 @@ from plumeline.events import readings_subject
 
 __all__ = ["COMPONENTS", "Credential", "Permissions", "add_device", "authorization",
            "credentials_dir", "device_user", "ensure_credentials", "load_credentials",
-           "permissions", "url_as", "write_private"]
+           "outside_credentials", "permissions", "url_as", "write_private"]
 
 _API = "$JS.API"
 # streams whose contents are the record: nobody purges them or deletes from them
@@ -240,3 +240,14 @@ def url_as(url: str, cred: Credential) -> str:
             netloc += f":{parts.port}"
         out.append(urlunsplit(parts._replace(netloc=netloc)))
     return ",".join(out)
+
+
+def outside_credentials(url: str, data_dir: Path) -> dict[str, Credential]:
+    """The identities the components log in with on an outside NATS at `url`: the
+    data dir's, when it holds every component's (`plumeline nats-config` makes them
+    with the cluster's configuration) and the URL names no user of its own; else none,
+    and every component logs in as the URL says."""
+    if urlsplit(url.split(",")[0].strip()).username:
+        return {}
+    found = load_credentials(data_dir)
+    return found if set(COMPONENTS) <= set(found) else {}

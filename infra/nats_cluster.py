@@ -24,6 +24,12 @@ from pathlib import Path
 import structlog
 
 from plumeline.infra.nats import _quote, connect, free_port, nats_server_binary
+from plumeline.infra.nats_auth import (
+    authorization,
+    credentials_dir,
+    ensure_credentials,
+    write_private,
+)
 
 __all__ = ["CLUSTER_NAME", "NatsCluster", "NatsNode", "node_config", "run_nats_config",
            "write_configs"]
@@ -61,22 +67,24 @@ def node_config(name: str, *, host: str, port: int, cluster_host: str, cluster_p
 def write_configs(out: Path, hosts: list[str], *, port: int = 4222, cluster_port: int = 6222,
                   store_dir: str = "/var/lib/plumeline/nats", extra: str = "") -> list[Path]:
     """`plumeline nats-config`: a configuration file per machine, nats-N.conf, each
-    listening on all interfaces and routing to the others by hostname."""
+    listening on all interfaces and routing to the others by hostname. Written 0600:
+    `extra` may hold the users' passwords."""
     out.mkdir(parents=True, exist_ok=True)
     routes = [f"{h}:{cluster_port}" for h in hosts]
     written = []
     for i, _ in enumerate(hosts, 1):
         path = out / f"nats-{i}.conf"
-        path.write_text(node_config(f"nats-{i}", host="0.0.0.0", port=port,
-                                    cluster_host="0.0.0.0", cluster_port=cluster_port,
-                                    routes=routes, store_dir=store_dir, monitor_port=8222,
-                                    extra=extra))
+        write_private(path, node_config(f"nats-{i}", host="0.0.0.0", port=port,
+                                        cluster_host="0.0.0.0", cluster_port=cluster_port,
+                                        routes=routes, store_dir=store_dir, monitor_port=8222,
+                                        extra=extra))
         written.append(path)
     return written
 
 
 def run_nats_config(args) -> int:
     from plumeline.infra.cli import UserError
+    from plumeline.infra.settings import Settings
 
     hosts = ([h.strip() for h in args.hosts.split(",") if h.strip()] if args.hosts
              else [f"nats-{i}" for i in range(1, args.nodes + 1)])
@@ -84,13 +92,24 @@ def run_nats_config(args) -> int:
         raise UserError(f"--hosts names {len(hosts)} machines, --nodes says {args.nodes}")
     if args.nodes < 1:
         raise UserError(f"--nodes must be at least 1, not {args.nodes}")
-    for path in write_configs(args.out, hosts, port=args.port, cluster_port=args.cluster_port,
-                              store_dir=args.store_dir):
-        print(path)
+    # the same users as the embedded server's (infra/nats_auth.py), made once in
+    # OUT/credentials and reused by a later run, so that configs written again agree
+    credentials = ensure_credentials(args.out)
+    auth = authorization(credentials, Settings().partitions)
+    paths = write_configs(args.out, hosts, port=args.port, cluster_port=args.cluster_port,
+                          store_dir=args.store_dir, extra=auth)
+    for host, path in zip(hosts, paths):
+        print(f"{path}  ->  {host}: `nats-server -c {path.name}` (holds every user's password)")
+    creds = credentials_dir(args.out)
+    components = sorted(u for u, c in credentials.items() if c.facility is None)
+    print(f"{creds}/  ->  the machine that runs `plumeline up`, as DATA_DIR/credentials "
+          f"({', '.join(f'{u}.json' for u in components)}: each component logs in as its own user)")
+    for user, cred in sorted(credentials.items()):
+        if cred.facility is not None:
+            print(f"{creds / user}.json  ->  the devices of {cred.facility}")
     urls = ",".join(f"nats://{h}:{args.port}" for h in hosts)
     replicas = min(3, args.nodes)
-    print(f"start each with `nats-server -c nats-N.conf`; then "
-          f"`plumeline up --nats {urls} --replicas {replicas}`")
+    print(f"then `plumeline up --data-dir DATA_DIR --nats {urls} --replicas {replicas}`")
     return 0
 
 

@@ -32,6 +32,7 @@ from plumeline.infra.nats_auth import (
     Credential,
     authorization,
     ensure_credentials,
+    outside_credentials,
     url_as,
     write_private,
 )
@@ -239,8 +240,9 @@ class System:
         self.nats: NatsServer | None = None
         self.nats_url = settings.nats_url
         self.mqtt_url: str | None = None  # known only for the embedded nats-server
-        # each component's identity on the embedded nats-server (infra/nats_auth.py);
-        # none for an outside NATS, whose URL carries what it asks for
+        # each component's identity on the embedded nats-server (infra/nats_auth.py),
+        # or on an outside NATS made by `nats-config` (DATA_DIR/credentials); none for
+        # an outside NATS whose URL carries what it asks for
         self.credentials: dict[str, Credential] = {}
         self.owns_ray = False
         self.ledger = None
@@ -286,6 +288,8 @@ class System:
                                    auth=authorization(self.credentials, s.partitions)).start()
             self.nats_url = self.nats.url
             self.mqtt_url = f"mqtt://127.0.0.1:{self.nats.mqtt_port}"
+        else:  # a cluster from `nats-config` has the embedded server's users
+            self.credentials = outside_credentials(self.nats_url, s.data_dir)
         asyncio.run(self._declare_streams())
         if not ray.is_initialized():
             start_ray(s)

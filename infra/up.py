@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from plumeline.infra.nats import connect
+from plumeline.infra.nats_auth import outside_credentials
 from plumeline.infra.settings import Settings
 from plumeline.infra.system import System, check_shards
 from plumeline.simulator import Simulation, publish, write_ground_truth
@@ -32,7 +33,8 @@ def run_up(args) -> int:
         allow_private_webhooks=args.allow_private_webhooks,
     )
     check_shards(settings)
-    if settings.nats_url and not urlsplit(settings.nats_url.split(",")[0]).username:
+    if settings.nats_url and not urlsplit(settings.nats_url.split(",")[0]).username \
+            and not outside_credentials(settings.nats_url, settings.data_dir):
         print(f"WARNING: {settings.nats_url} is used without credentials: anyone who can "
               "reach it can append to the ledger, send commands and read webhook secrets. "
               "Pass nats://USER:PASSWORD@HOST:PORT (docs/security.md).",

@@ -3,27 +3,69 @@ to every machine, with the extra text (an authorization block) at the end."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 
 from plumeline.infra.cli import main
 from plumeline.infra.nats import nats_server_binary
+from plumeline.infra.nats_auth import (
+    COMPONENTS,
+    add_device,
+    authorization,
+    load_credentials,
+    outside_credentials,
+)
 from plumeline.infra.nats_cluster import write_configs
+from plumeline.infra.settings import Settings
+
+PARTITIONS = Settings().partitions
 
 
 def test_nats_config_writes_a_valid_file_per_machine(tmp_path, capsys):
     hosts = ["a.example", "b.example", "c.example"]
     assert main(["nats-config", "--nodes", "3", "--out", str(tmp_path),
                  "--hosts", ",".join(hosts)]) == 0
+    out = capsys.readouterr().out
     assert "--nats nats://a.example:4222,nats://b.example:4222,nats://c.example:4222 " \
-           "--replicas 3" in capsys.readouterr().out
-    for i in (1, 2, 3):
+           "--replicas 3" in out
+    credentials = load_credentials(tmp_path)
+    assert set(credentials) == set(COMPONENTS)
+    for i, host in enumerate(hosts, 1):
         conf = tmp_path / f"nats-{i}.conf"
+        assert f"{conf}  ->  {host}: `nats-server -c nats-{i}.conf`" in out
+        assert stat.S_IMODE(conf.stat().st_mode) == 0o600  # it holds the passwords
         text = conf.read_text()
         assert f"server_name: nats-{i}" in text
         assert all(f"nats-route://{h}:6222" in text for h in hosts)
+        # the embedded server's users, permissions and all, on every node
+        assert text.endswith(authorization(credentials, PARTITIONS))
         checked = subprocess.run([nats_server_binary(), "-t", "-c", str(conf)],
                                  capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{tmp_path / 'credentials'}/  ->  the machine that runs `plumeline up`" in out
+    for path in (tmp_path / "credentials").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_nats_config_again_keeps_the_users_and_names_the_devices(tmp_path, capsys):
+    assert main(["nats-config", "--nodes", "1", "--out", str(tmp_path)]) == 0
+    first = load_credentials(tmp_path)
+    add_device(tmp_path, "ccs-01", PARTITIONS)
+    assert main(["nats-config", "--nodes", "1", "--out", str(tmp_path)]) == 0
+    again = load_credentials(tmp_path)
+    assert {u: c for u, c in again.items() if u in first} == first
+    assert f"{tmp_path / 'credentials' / 'device-ccs-01'}.json  ->  the devices of ccs-01" \
+        in capsys.readouterr().out
+    assert '"user": "device-ccs-01"' in (tmp_path / "nats-1.conf").read_text()
+
+
+def test_up_on_a_cluster_from_nats_config_logs_each_component_in_as_itself(tmp_path):
+    url = "nats://a.example:4222,nats://b.example:4222"
+    assert outside_credentials(url, tmp_path) == {}  # no users here: as the URL says
+    assert main(["nats-config", "--nodes", "2", "--out", str(tmp_path)]) == 0
+    found = outside_credentials(url, tmp_path)
+    assert set(found) == set(COMPONENTS) and found == load_credentials(tmp_path)
+    assert outside_credentials("nats://ops:secret@a.example:4222", tmp_path) == {}
 
 
 def test_extra_config_goes_into_every_node(tmp_path):
