@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,8 +24,9 @@ from plumeline.actors import snapshot
 from plumeline.actors.columns import SensorColumns
 from plumeline.actors.derivation import Derivation, Derived, derive_batches
 from plumeline.actors.facility import FacilityActor, FacilityConfig
+from plumeline.actors.lanes import Lane, facility_of, wrong_partition
 from plumeline.actors.ledger_writer import LedgerClient
-from plumeline.events import Envelope, encode_envelopes, partition_of, subject_facility
+from plumeline.events import Envelope, encode_envelopes
 from plumeline.events.aio import cancel_and_wait
 from plumeline.events.bus import connect_options
 
@@ -44,31 +43,6 @@ class DeliveryGap(Exception):
         super().__init__(f"consumer delivery {delivered} where {expected} was expected")
         self.expected = expected
         self.delivered = delivered
-
-
-@dataclass(frozen=True, slots=True)
-class Lane:
-    """What one durable consumer reads: a whole partition, or the subjects of one
-    facility pinned to a host of its own (`readings.<partition>.<facility>`, and its
-    commands' `readings.<partition>.<facility>.command`)."""
-
-    partition: int
-    facility: str | None = None
-
-    @property
-    def durable(self) -> str:
-        if self.facility is None:
-            return f"shard-p{self.partition}"
-        # durable names allow no '.', '*', '>' or blanks; the crc keeps them apart
-        token = re.sub(r"[^A-Za-z0-9_-]", "_", self.facility)[:64]
-        return f"pin-p{self.partition}-{token}-{zlib.crc32(self.facility.encode()):08x}"
-
-    @property
-    def subjects(self) -> list[str]:
-        if self.facility is None:
-            return [f"readings.{self.partition}.>"]
-        own = f"readings.{self.partition}.{self.facility}"
-        return [own, own + ".command"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,9 +353,9 @@ class ShardHost:
             return []
         batch, misplaced = [], []
         for msg in msgs:
-            if part.lane.facility is None and _facility(msg.subject) in self.skip:
+            if part.lane.facility is None and facility_of(msg.subject) in self.skip:
                 continue  # a pinned facility's: its own host derives it
-            if (reason := self._misplaced(msg.subject)) is not None:
+            if (reason := wrong_partition(msg.subject, self.partition_count)) is not None:
                 misplaced.append((msg, reason))
                 continue
             batch.append((msg.subject, msg.metadata.sequence.stream,
@@ -408,7 +382,7 @@ class ShardHost:
                 self.counters[name] += n
             if d.deadletter is not None:
                 reason, payload = d.deadletter
-                log = self.log.bind(facility=_facility(subject), seq=seq)
+                log = self.log.bind(facility=facility_of(subject), seq=seq)
                 if d.rejected is not None:
                     log.info("readings_rejected", reasons=d.rejected.counts())
                 else:
@@ -456,24 +430,10 @@ class ShardHost:
             if not done.done():  # else its lane is stopping
                 done.set_result(derived)
 
-    def _misplaced(self, subject: str) -> str | None:
-        """Why a message may not be derived on `subject`, or None. A publisher on the
-        wrong partition's subject (a device granted readings.>, say) would otherwise
-        reach a host that does not own its facility, which would then have two actors
-        deciding apart."""
-        if self.partition_count is None or subject_facility(subject) is None:
-            return None  # a subject that carries nothing: the derivation refuses it
-        _, number, facility = subject.split(".")[:3]
-        wanted = partition_of(facility, self.partition_count)
-        if number != str(wanted):
-            return (f"subject {subject} is partition {number}, but facility {facility!r} "
-                    f"belongs to partition {wanted}")
-        return None
-
     async def _deadletter(self, subject: str, data: bytes, seq: int, reason: str,
                           payload: bytes | None = None) -> None:
         await self.js.publish(
-            "deadletter." + _facility(subject).replace(".", "_"),
+            "deadletter." + facility_of(subject).replace(".", "_"),
             payload if payload is not None else data,
             headers={
                 "Plumeline-Reason": reason[:1000],
@@ -483,9 +443,3 @@ class ShardHost:
             },
         )
 
-
-def _facility(subject: str) -> str:
-    """The facility a READINGS subject is of (what follows the partition, for a
-    subject that is not one of a facility's two)."""
-    found = subject_facility(subject)
-    return found[0] if found is not None else subject.split(".", 2)[-1]
