@@ -128,7 +128,9 @@ async def prove_reading(url: str, facility: str, sensor: str, at: int,
         js = nc.jetstream()
         proof, sealed = None, False
         derivation, window = Derivation(config), []
-        async with aclosing(messages(js, f"readings.*.{facility}")) as stream:
+        # the facility's frames and its commands, in their one order, as its lane reads them
+        async with aclosing(messages(js, [f"readings.*.{facility}",
+                                          f"readings.*.{facility}.command"])) as stream:
             async for m in stream:
                 derived = derivation.derive(m.subject, m.seq, m.arrived, m.data)
                 if derived.counts.get("frames"):

@@ -27,13 +27,16 @@ class StoredMessage:
     data: bytes
 
 
-async def messages(js, subject: str, stream: str = READINGS,
+async def messages(js, subject: str | list[str], stream: str = READINGS,
                    batch: int = 1000) -> AsyncIterator[StoredMessage]:
-    """Every message of `stream` on `subject` (wildcards allowed), in stream order."""
+    """Every message of `stream` on `subject` (wildcards allowed), or on any of a list
+    of subjects, in stream order."""
+    subjects = [subject] if isinstance(subject, str) else subject
     sub = await js.pull_subscribe(
-        subject, stream=stream,
+        subjects[0], stream=stream,
         config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL,
-                                  ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0),
+                                  ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0,
+                                  filter_subjects=subjects if len(subjects) > 1 else None),
     )
     try:
         info = await sub.consumer_info()
