@@ -53,7 +53,7 @@ def _settled(system, timeout: float = 120.0) -> dict:
     """Wait until the shard hosts took every READINGS message and both projections
     reached the ends of their streams."""
     async def ends():
-        nc = await connect(system.nats_url)
+        nc = await connect(system.url_for("reader"))
         try:
             js = nc.jetstream()
             last = (await js.stream_info(READINGS)).state.last_seq
@@ -74,7 +74,7 @@ def _settled(system, timeout: float = 120.0) -> dict:
 
 def _register(system) -> None:
     manifest = encode_wire(Manifest(facility=FACILITY, name="Hostile", kind="ccs", sensors=SPECS))
-    asyncio.run(_publish(system.nats_url, [(readings_subject(FACILITY, PARTITIONS), manifest)]))
+    asyncio.run(_publish(system.url_for("simulator"), [(readings_subject(FACILITY, PARTITIONS), manifest)]))
 
 
 def _routes_answer(system) -> None:
@@ -113,13 +113,13 @@ def test_impossible_times_are_refused_at_ingest_and_on_nats(system):
 
     subject = readings_subject(FACILITY, PARTITIONS)
     good = raw_frame(sensors=SENSORS, times=[now, now], values=[400.0, 40.0])
-    asyncio.run(_publish(system.nats_url, [(subject, d) for d in hostile_frames(now)]
+    asyncio.run(_publish(system.url_for("simulator"), [(subject, d) for d in hostile_frames(now)]
                          + [(subject, good)]))
     _settled(system)
     _routes_answer(system)
     latest = ray.get(system.projections.query.remote("latest_readings", facility=FACILITY))
     assert {(r["sensor"], r["time_ms"]) for r in latest} == {(s, now) for s in SENSORS}
-    reasons = [m.headers["Plumeline-Reason"] for m in _dead_letters(system.nats_url)]
+    reasons = [m.headers["Plumeline-Reason"] for m in _dead_letters(system.url_for("reader"))]
     assert any("malformed frame" in r and "times" in r for r in reasons)
     assert any("timestamp in the future" in r for r in reasons)
     assert any("value not finite" in r for r in reasons)
@@ -189,7 +189,7 @@ def test_fuzzed_frames_and_commands_are_taken_or_refused(system, data):
     mutations = data.draw(st.lists(st.sampled_from([0, 0, 1, 2]), min_size=100, max_size=100))
     facility = data.draw(st.sampled_from([FACILITY, FACILITY, "unknown-plant"]))
     subject = readings_subject(facility, PARTITIONS)
-    asyncio.run(_publish(system.nats_url, [(subject, _bytes_of(m, k))
+    asyncio.run(_publish(system.url_for("simulator"), [(subject, _bytes_of(m, k))
                                            for m, k in zip(batch, mutations)]))
     SENT["nats"] += len(batch)
     bodies = [b for m in batch[:8] if (b := _as_json(m)) is not None]
@@ -210,7 +210,7 @@ def test_after_the_fuzz_the_system_is_healthy_and_its_ledger_verifies_and_replay
     stats = _settled(system)
     assert stats["rejected"] > 0
     _routes_answer(system)
-    dead = _dead_letters(system.nats_url)
+    dead = _dead_letters(system.url_for("reader"))
     assert dead and all(m.headers.get("Plumeline-Reason") for m in dead)
     metrics = httpx.get(f"{system.http_url}/metrics", timeout=30).text
     for follower in ("ledger", "readings", "stream_feed"):
