@@ -62,6 +62,18 @@ def _metrics(rows: list, p: dict) -> dict:
 
 
 @needs("read")
+async def windows(request: Request) -> JSONResponse:
+    """The sealed hours starting in a period, oldest first per facility (default the
+    last two days): what the dashboard draws on load. The figures are those of the
+    ledger's emissions.measured records, readable there too."""
+    lo, hi = period(request, 2 * _DAY_MS)
+    report = await _reader(request).query("emissions_report", from_ms=lo, to_ms=hi,
+                                          as_of_seq=await as_of(request))
+    rows = [w for f in report["facilities"] for w in f["windows"]]
+    return JSONResponse({"from_ms": lo, "to_ms": hi, "windows": rows, "count": len(rows)})
+
+
+@needs("read")
 async def metrics(request: Request) -> Response:
     facility = (await _facility(request))["facility"]
     resolution = choice(request, "resolution", ("minute", "hour"), "minute")
@@ -103,6 +115,7 @@ async def history(request: Request) -> JSONResponse:
 routes = [
     Route("/emissions/current", current),
     Route("/emissions/summary", summary),
+    Route("/emissions/windows", windows),
     Route("/facilities/{facility}/metrics", metrics),
     Route("/facilities/{facility}/sensors", sensors),
     Route("/facilities/{facility}/sensors/{sensor}/history", history),

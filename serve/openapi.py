@@ -301,6 +301,10 @@ _API_PATHS = {
         "totals of the sealed hours starting in a period, per facility and overall; "
         "default the last 24 hours",
         [_FROM, _TO, _FACILITY, _AS_OF], "totals"),
+    "/emissions/windows": _read(
+        "the sealed hours starting in a period, each with the ledger seq of its "
+        "emissions.measured record; default the last 48 hours",
+        [_FROM, _TO, _AS_OF], "windows"),
     "/facilities/{facility}/metrics": _read(
         "CO2 flows and capture efficiency per minute (estimated from the readings) or per "
         "hour (the sealed windows); default the last hour or day",
