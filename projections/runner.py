@@ -25,6 +25,7 @@ from plumeline.events.aio import cancel_and_wait
 from plumeline.projections import queries
 from plumeline.projections.emissions import (
     emissions_current,
+    emissions_recent,
     emissions_report,
     emissions_summary,
     facility_metrics,
@@ -63,6 +64,7 @@ QUERIES = {
     "emissions_current": emissions_current,
     "emissions_summary": emissions_summary,
     "emissions_report": emissions_report,
+    "emissions_recent": emissions_recent,
     "facility_metrics": facility_metrics,
     "silences": silences,
     "figures": figures,

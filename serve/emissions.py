@@ -63,14 +63,13 @@ def _metrics(rows: list, p: dict) -> dict:
 
 @needs("read")
 async def windows(request: Request) -> JSONResponse:
-    """The sealed hours starting in a period, oldest first per facility (default the
-    last two days): what the dashboard draws on load. The figures are those of the
-    ledger's emissions.measured records, readable there too."""
-    lo, hi = period(request, 2 * _DAY_MS)
-    report = await _reader(request).query("emissions_report", from_ms=lo, to_ms=hi,
-                                          as_of_seq=await as_of(request))
-    rows = [w for f in report["facilities"] for w in f["windows"]]
-    return JSONResponse({"from_ms": lo, "to_ms": hi, "windows": rows, "count": len(rows)})
+    """Each facility's latest sealed hours (`?hours=`, default 48), oldest first: what
+    the dashboard draws on load. The figures are those of the ledger's
+    emissions.measured records (`seq`), readable there too."""
+    hours = integer(request, "hours", 48, low=1)
+    rows = await _reader(request).query("emissions_recent", hours=hours,
+                                        as_of_seq=await as_of(request))
+    return JSONResponse({"hours": hours, "windows": rows, "count": len(rows)})
 
 
 @needs("read")

@@ -302,9 +302,10 @@ _API_PATHS = {
         "default the last 24 hours",
         [_FROM, _TO, _FACILITY, _AS_OF], "totals"),
     "/emissions/windows": _read(
-        "the sealed hours starting in a period, each with the ledger seq of its "
-        "emissions.measured record; default the last 48 hours",
-        [_FROM, _TO, _AS_OF], "windows"),
+        "each facility's latest sealed hours, oldest first, each with the ledger seq of "
+        "its emissions.measured record",
+        [_q("hours", "how many per facility (default 48)",
+            {"type": "integer", "minimum": 1, "maximum": 744}), _AS_OF], "windows"),
     "/facilities/{facility}/metrics": _read(
         "CO2 flows and capture efficiency per minute (estimated from the readings) or per "
         "hour (the sealed windows); default the last hour or day",

@@ -13,6 +13,7 @@ function chart(key, el, series, data) {
   charts[key]?.destroy();
   el.replaceChildren();
   charts[key] = new uPlot(opts, data, el);
+  el.dataset.hours = data[0].length; // what is drawn, for a reader of the page (and its test)
 }
 
 // balance: facility -> Map(window_end_ms -> EmissionsMeasured body)

@@ -173,22 +173,25 @@ EMITTED_PIXELS = """() => {
   const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
   let n = 0;
   for (let i = 0; i < d.length; i += 4)
-    n += d[i] > 200 && d[i + 1] > 140 && d[i + 1] < 190 && d[i + 2] < 120 && d[i + 3] > 200;
+    n += Math.abs(d[i] - 224) + Math.abs(d[i + 1] - 164) + Math.abs(d[i + 2] - 88) < 30;
   return n;
 }"""
 
 
 def _first_run_ready(url: str) -> dict:
-    """Wait until both facilities have sealed hours, the projections hold the whole
-    ledger, and a recommendation awaits a decision."""
+    """Wait until both facilities have their past hours sealed and an open one, the
+    projections hold the whole ledger, and a recommendation awaits a decision."""
     from tests.infra.test_up import _poll
 
+    # three hours ago, taken to the hour: three whole hours sealed once the hosts catch up
+    _poll(f"{url}/emissions/windows",
+          lambda r: all(sum(w["facility"] == f for w in r.get("windows", [])) >= 3
+                        for f in ("ccs-01", "factory-02")), 300)
     _poll(f"{url}/emissions/current",
-          lambda r: r["count"] == 2 and all(f["sealed"] and f["open"] for f in r["facilities"]),
-          300)
-    _poll(f"{url}/recommendations/pending", lambda r: r["recommendations"], 120)
+          lambda r: r.get("count") == 2 and all(f["open"] for f in r["facilities"]), 60)
+    _poll(f"{url}/recommendations/pending", lambda r: r.get("recommendations"), 120)
     return _poll(f"{url}/health",
-                 lambda r: r["projections"]["checkpoint"] == r["ledger_size"] > 0, 120)
+                 lambda r: r.get("projections", {}).get("checkpoint") == r.get("ledger_size") > 0, 120)
 
 
 def test_a_newcomer_sees_the_plants_past_and_a_page_that_fits(tmp_path, page):
@@ -201,6 +204,13 @@ def test_a_newcomer_sees_the_plants_past_and_a_page_that_fits(tmp_path, page):
         health = _first_run_ready(url)
         windows = httpx.get(f"{url}/emissions/windows", timeout=30).json()["windows"]
         assert {w["facility"] for w in windows} == {"ccs-01", "factory-02"}
+        last = httpx.get(f"{url}/emissions/windows", params={"hours": 1}, timeout=30).json()
+        assert [w["window_end_ms"] for w in last["windows"]] == [
+            max(w["window_end_ms"] for w in windows if w["facility"] == f)
+            for f in ("ccs-01", "factory-02")]
+        for bad in ("0", "745", "x"):
+            r = httpx.get(f"{url}/emissions/windows", params={"hours": bad}, timeout=30)
+            assert r.status_code == 400 and "hours" in r.json()["error"], (bad, r.text)
 
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -212,8 +222,12 @@ def test_a_newcomer_sees_the_plants_past_and_a_page_that_fits(tmp_path, page):
             card.locator(".open", has_text="this hour so far").wait_for()
         assert "% captured" in page.locator(".card[data-facility=ccs-01] .figure").inner_text()
         # a series per facility with sealed hours, and the chosen one's flows drawn
-        assert page.locator("#efficiency-chart .u-legend .u-series").count() == 3
-        assert page.evaluate(EMITTED_PIXELS) > 50
+        legend = page.locator("#efficiency-chart .u-legend").inner_text()
+        assert "ccs-01" in legend and "factory-02" in legend, legend
+        hours = {w["window_end_ms"] for w in windows if w["facility"] == "ccs-01"}
+        assert int(page.get_attribute("#balance-chart", "data-hours")) >= len(hours) >= 3
+        assert int(page.get_attribute("#efficiency-chart", "data-hours")) >= len(hours)
+        assert page.evaluate(EMITTED_PIXELS) > 0
         # the latest ledger events are there at load, not only those that come after
         page.locator("#ticker li").first.wait_for()
         seqs = [int(s) for s in page.eval_on_selector_all(
@@ -231,7 +245,7 @@ def test_a_newcomer_sees_the_plants_past_and_a_page_that_fits(tmp_path, page):
         assert errors == []
         if shot := os.environ.get("PLUMELINE_DASHBOARD_PNG"):
             page.set_viewport_size({"width": 1280, "height": 900})
-            page.wait_for_timeout(500)
+            page.wait_for_timeout(3500)  # new rows' highlight fades in 3 s
             page.screenshot(path=shot)
         if keep := os.environ.get("PLUMELINE_DASHBOARD_SHOTS"):
             for width in (1280, 390):
