@@ -1,12 +1,11 @@
 // The operators' page: reads the API once, then follows /stream for what changes.
 // Views come from the projections (GET /alerts, …); the stream says when to read them
 // again, and carries the hourly CO2 balance itself (emissions.measured records).
-import { verifyConsistency } from "./consistency.js";
 import { drawCharts } from "./charts.js";
+import { badge, checkHead as readHead } from "./ledger.js";
 import { hourSpan, openHours, openLine, recentEvents, sealedHours } from "./emissions.js";
 
 const TOKEN_KEY = "plumeline.token";
-const HEAD_KEY = "plumeline.treehead";
 const HEAD_EVERY_MS = 10_000;
 const CURRENT_EVERY_MS = 30_000;
 
@@ -286,47 +285,7 @@ async function backfillTicker() {
   for (const e of await recentEvents(getJSON)) ticker(e.seq, e.type, e);
 }
 
-// ---- the ledger head, checked for consistency with the last one seen ----------------
-
-function badge(text, cls, title = "") {
-  const b = $("verified");
-  b.textContent = text;
-  b.className = `pill ${cls}`;
-  b.title = title;
-}
-
-async function checkHead() {
-  const head = await getJSON("/ledger/head");
-  $("tree-size").textContent = head.tree_size.toLocaleString();
-  $("tree-root").textContent = head.root_hash.slice(0, 16) + "…";
-  $("tree-root").title = head.root_hash;
-  if (!crypto.subtle) {
-    badge("cannot check here", "", "WebCrypto needs HTTPS or localhost");
-    return;
-  }
-  const seen = JSON.parse(localStorage.getItem(HEAD_KEY) || "null");
-  const current = { size: head.tree_size, root: head.root_hash, key: head.public_key };
-  if (!seen || seen.key !== current.key || !seen.size) {
-    localStorage.setItem(HEAD_KEY, JSON.stringify(current)); // first head of this ledger
-    badge("first head seen", "", "checked against the next one");
-    setTimeout(() => checkHead().catch(() => {}), 2000);
-    return;
-  }
-  let holds = false;
-  if (current.size === seen.size) {
-    holds = current.root === seen.root;
-  } else if (current.size > seen.size) {
-    const p = await getJSON(`/ledger/consistency?first=${seen.size}&second=${current.size}`);
-    holds = await verifyConsistency(seen.size, current.size, p.proof, seen.root, current.root);
-  }
-  if (holds) {
-    localStorage.setItem(HEAD_KEY, JSON.stringify(current));
-    badge("verified", "ok", `tree of ${current.size} extends the tree of ${seen.size} seen before`);
-  } else {
-    badge("NOT CONSISTENT", "bad",
-          `the tree of ${current.size} does not extend the tree of ${seen.size} seen before`);
-  }
-}
+const checkHead = () => readHead(getJSON);
 
 // ---- the live stream ----------------------------------------------------------------
 
