@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from plumeline.infra.settings import Settings
 
-__all__ = ["Start", "default_history_h", "feed", "latest_reading_ms", "plan_start",
+__all__ = ["Start", "check_history", "default_history_h", "feed", "latest_reading_ms", "plan_start",
            "replay", "simulation"]
 
 log = structlog.get_logger("plumeline.history")
@@ -49,6 +49,14 @@ LOG_EVERY_S = 5.0
 class Start(NamedTuple):
     start_ms: int  # the simulation's step 0
     replay: bool  # whether steps before now are to be published before going live
+
+
+def check_history(s: Settings) -> None:
+    """Refuse, before anything starts, a history that cannot be replayed."""
+    from plumeline.infra.cli import UserError
+
+    if s.history_h is not None and not 0 <= s.history_h < float("inf"):
+        raise UserError(f"--history must be 0 or more hours, not {s.history_h}")
 
 
 def default_history_h(now_ms: int) -> float:

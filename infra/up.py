@@ -30,6 +30,7 @@ def run_up(args) -> int:
         max_body=args.max_body,
     )
     check_shards(settings)
+    history.check_history(settings)
     system = System(settings)
     try:
         try:

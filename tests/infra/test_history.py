@@ -29,6 +29,15 @@ def test_the_default_history_reaches_back_to_the_midnight_two_days_before_the_la
     assert start.replay and start.start_ms == NOON - 60 * HOUR_MS
 
 
+def test_up_refuses_a_negative_history(capsys, tmp_path):
+    from plumeline.infra.cli import main
+
+    for bad in ("-1", "nan"):
+        assert main(["up", "--data-dir", str(tmp_path / "d"), "--history", bad]) == 2
+        assert "--history must be 0 or more hours" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # refused before anything started
+
+
 def test_a_new_data_dir_starts_hours_ago_on_an_hour_boundary():
     start = plan_start(NOON + 1_234_567, 3, None, 1.0)
     assert start.replay and start.start_ms == NOON - 3 * HOUR_MS
