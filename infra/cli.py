@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
+    up.add_argument("--history", type=float, default=None, metavar="HOURS",
+                    help="hours of simulated past replayed before going live, on a new data "
+                         "dir (default: two days up to the last midnight and today so far, "
+                         "what a forecast needs; 0: none)")
     up.add_argument("--nats", metavar="URL[,URL...]",
                     help="URL of a NATS server, or a cluster's URLs comma-separated, with "
                          "credentials: nats://USER:PASSWORD@HOST:PORT or nats://TOKEN@HOST:PORT; "

@@ -105,7 +105,9 @@ COMPONENTS: dict[str, Permissions] = {
                  f"{_API}.STREAM.INFO.READINGS",
                  f"{_API}.CONSUMER.LIST.READINGS"),
         subscribe=()),
-    "simulator": Permissions(publish=("readings.*.*",), subscribe=()),
+    # the simulated plant; it reads READINGS to find where a second `up` resumes and
+    # how far the shard hosts are behind while it replays the past (infra/history.py)
+    "simulator": Permissions(publish=("readings.*.*", *_reads("READINGS")), subscribe=()),
     # export, verify, audit: read-only
     "reader": Permissions(
         publish=(*_LEDGER_READS, *_reads("READINGS"), *_reads("DEADLETTER")), subscribe=()),

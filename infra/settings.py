@@ -27,6 +27,9 @@ class Settings:
     rate_hz: float = 1.0
     seed: int = 7
     simulator: bool = True
+    # hours of simulated past replayed before the simulator goes live, on a data dir
+    # without readings; None: enough for a forecast (infra/history.py)
+    history_h: float | None = None
     nats_url: str | None = None  # a NATS cluster, URLs comma-separated; None = embedded
     nats_replicas: int = 1  # copies of each stream on a NATS cluster's nodes; 3 survives one
     clickhouse_url: str | None = None  # a ClickHouse server; None = embedded chDB

@@ -274,6 +274,11 @@ _API_PATHS = {
         "totals of the sealed hours starting in a period, per facility and overall; "
         "default the last 24 hours",
         [_FROM, _TO, _FACILITY, _AS_OF], "totals"),
+    "/emissions/windows": _read(
+        "each facility's latest sealed hours, oldest first, each with the ledger seq of "
+        "its emissions.measured record",
+        [_q("hours", "how many per facility (default 48)",
+            {"type": "integer", "minimum": 1, "maximum": 744}), _AS_OF], "windows"),
     "/facilities/{facility}/metrics": _read(
         "CO2 flows and capture efficiency per minute (estimated from the readings) or per "
         "hour (the sealed windows); default the last hour or day",
