@@ -15,7 +15,9 @@ import numpy as np
 
 from plumeline.actors.columns import SensorColumns
 from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected, _time_of
+from plumeline.actors.identity import record
 from plumeline.events import (
+    IDENTITY_COMMANDS,
     Causation,
     Envelope,
     Frame,
@@ -105,6 +107,9 @@ class Derivation:
                 self._in_columns.discard(name)
 
     def _derive(self, facility_name: str, seq: int, arrived: int, message) -> Derived:
+        if isinstance(message, IDENTITY_COMMANDS):  # no facility's: recorded as it is
+            return Derived(_wrap([(message.time, record(message))], seq), None,
+                           {"commands": 1})
         self.settle(facility_name)
         facility = self.facilities.get(facility_name)
         if facility is None:

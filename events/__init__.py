@@ -24,6 +24,8 @@ from plumeline.events.domain import (
     AlertEscalated,
     AlertRaised,
     AlertUpdated,
+    ApiKeyIssued,
+    ApiKeyRevoked,
     Causation,
     CommandRejected,
     DomainEvent,
@@ -40,7 +42,21 @@ from plumeline.events.domain import (
     RecommendationRejected,
     SensorRegistered,
     SilenceStarted,
+    UserAdded,
+    UserDisabled,
+    UserRoleChanged,
     event_id,
+)
+from plumeline.events.identity import (
+    IDENTITY,
+    IDENTITY_COMMANDS,
+    AddUser,
+    ChangeUserRole,
+    DisableUser,
+    IdentityCommand,
+    IssueApiKey,
+    RevokeApiKey,
+    UserName,
 )
 from plumeline.events.ledger import (
     GENESIS,
@@ -89,6 +105,20 @@ from plumeline.events.wire import (
 )
 
 __all__ = [
+    "IDENTITY",
+    "IDENTITY_COMMANDS",
+    "AddUser",
+    "ApiKeyIssued",
+    "ApiKeyRevoked",
+    "ChangeUserRole",
+    "DisableUser",
+    "IdentityCommand",
+    "IssueApiKey",
+    "RevokeApiKey",
+    "UserAdded",
+    "UserDisabled",
+    "UserName",
+    "UserRoleChanged",
     "BUNDLE_FORMAT",
     "COMMANDS",
     "BUNDLE_VERSION",

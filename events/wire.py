@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from plumeline.events.identity import IdentityCommand
+
 __all__ = [
     "COMMANDS",
     "AcknowledgeAlert",
@@ -130,7 +132,7 @@ Command = (
 COMMANDS = (AcknowledgeAlert, ClearAlert, SilenceSensor, ApproveRecommendation,
             RejectRecommendation)
 
-WireMessage = Frame | Manifest | Command
+WireMessage = Frame | Manifest | Command | IdentityCommand
 
 _msgpack_decoder = msgspec.msgpack.Decoder(WireMessage)
 _json_decoder = msgspec.json.Decoder(WireMessage)

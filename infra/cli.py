@@ -102,7 +102,24 @@ def _parser() -> argparse.ArgumentParser:
                                   "key's tokens stay valid until it is retired")
     retire = token_sub.add_parser("retire", help="stop accepting tokens of a key")
     retire.add_argument("kid", help="the key's id, as `token keys` lists it")
-    for p_ in (keys, rotate, retire):
+    listed = token_sub.add_parser("list", help="the API keys issued, and which are revoked")
+    revoke = token_sub.add_parser("revoke", help="refuse an API key from now on")
+    revoke.add_argument("id", help="the key's id, as `token list` shows it")
+    for p_ in (keys, rotate, retire, listed, revoke):
+        p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+
+    user = sub.add_parser("user", help="people who sign in to the dashboard and API")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add a user; the password is asked for "
+                              "(or read from stdin when it is not a terminal)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True)
+    disable = user_sub.add_parser("disable", help="refuse the user's sign-ins and tokens")
+    disable.add_argument("name")
+    set_role = user_sub.add_parser("set-role", help="change a user's role")
+    set_role.add_argument("name")
+    set_role.add_argument("role")
+    for p_ in (add, disable, set_role, user_sub.add_parser("list", help="the users")):
         p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
     evaluate = sub.add_parser("evaluate",
@@ -167,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.tokens import token_command
 
                 return token_command(args)
+            case "user":
+                from plumeline.infra.users import user_command
+
+                return user_command(args)
             case "evaluate":
                 from plumeline.infra.evaluate import run_evaluate
 

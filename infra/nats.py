@@ -29,6 +29,7 @@ __all__ = [
     "READINGS",
     "SNAPSHOTS",
     "TREEHEADS",
+    "IDENTITY_BUCKETS",
     "WEBHOOK_BUCKETS",
     "NatsServer",
     "connect",
@@ -211,6 +212,15 @@ WEBHOOK_BUCKETS = [
     api.KeyValueConfig(bucket="WEBHOOK_ALERTS", history=1, storage=api.StorageType.FILE),
 ]
 
+# Who may sign in and which tokens still count (serve/identity.py); history 1: an old
+# password hash is not kept. A refresh token lives 12 hours by default: SESSIONS' TTL
+# sweeps spent ones and closed families after a day.
+IDENTITY_BUCKETS = [
+    api.KeyValueConfig(bucket="USERS", history=1, storage=api.StorageType.FILE),
+    api.KeyValueConfig(bucket="API_KEYS", history=1, storage=api.StorageType.FILE),
+    api.KeyValueConfig(bucket="SESSIONS", history=1, ttl=_DAY, storage=api.StorageType.FILE),
+]
+
 
 async def ensure_streams(js) -> None:
     """Declare the streams, the KV buckets and the snapshot store; existing ones are
@@ -232,7 +242,7 @@ async def ensure_streams(js) -> None:
         if config.allow_atomic and not info.config.allow_atomic:
             # a data dir from before atomic appends: the one setting that must change
             await js.update_stream(replace(info.config, allow_atomic=True))
-    for bucket in WEBHOOK_BUCKETS:
+    for bucket in WEBHOOK_BUCKETS + IDENTITY_BUCKETS:
         try:
             await js.key_value(bucket.bucket)
         except nats.js.errors.BucketNotFoundError:
