@@ -97,7 +97,7 @@ def create_token(args) -> int:
     from plumeline.infra.users import record_key
 
     print(record_key(args.data_dir, key, user=args.user, role=args.role,
-                     expires=now + args.ttl, facilities=facilities, now_s=now))
+                     expires=now + args.ttl, facilities=facilities, now_s=time.time()))
     return ExitStatus.OK
 
 

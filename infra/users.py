@@ -26,7 +26,7 @@ from plumeline.events import (
     readings_subject,
 )
 from plumeline.infra.cli import ExitStatus, UserError
-from plumeline.infra.nats import connect, ensure_streams
+from plumeline.infra.nats import READINGS, connect, ensure_streams
 from plumeline.infra.runtime import nats_of
 from plumeline.infra.settings import Settings
 from plumeline.serve.identity import IdentityStore, UserRecord, issue_key, revoke_key
@@ -54,7 +54,7 @@ def on_identity(data_dir: Path, work):
         try:
             js = nc.jetstream()
             await ensure_streams(js)
-            subject = readings_subject(IDENTITY, settings.partitions)
+            subject = readings_subject(IDENTITY, await _partitions(js, settings.partitions))
 
             async def publish(command) -> int:
                 return (await js.publish(subject, encode_wire(command), timeout=10.0)).seq
@@ -65,6 +65,14 @@ def on_identity(data_dir: Path, work):
 
     with nats_of(Path(data_dir)) as url:
         return asyncio.run(run(url))
+
+
+async def _partitions(js, default: int) -> int:
+    """READINGS' partitions as the deployment's shard hosts read them (one durable
+    consumer `shard-p<N>` each); `default` before any host has run."""
+    numbers = [int(c.name[7:]) for c in await js.consumers_info(READINGS)
+               if (c.name or "").startswith("shard-p") and c.name[7:].isdigit()]
+    return max(numbers) + 1 if numbers else default
 
 
 def _password() -> str:
@@ -115,7 +123,7 @@ def user_command(args) -> int:
 
 
 def record_key(data_dir: Path, signer, *, user: str, role: str, expires: int,
-               facilities: list[str], now_s: int) -> str:
+               facilities: list[str], now_s: float) -> str:
     """A new API key, recorded as `ApiKeyIssued`; its token."""
 
     async def work(store, publish):

@@ -250,16 +250,16 @@ async def _entries(watcher):
 
 
 async def issue_key(store: IdentityStore, publish, signer, *, user: str, role: str,
-                    expires: int, facilities: list[str], by: str, now_s: int) -> tuple[str, str]:
+                    expires: int, facilities: list[str], by: str, now_s: float) -> tuple[str, str]:
     """(key id, token) of a new API key: recorded in the ledger (`publish` of the
     `IssueApiKey` command), then in `API_KEYS`, then signed."""
     from plumeline.events import IssueApiKey
 
     key_id = "k" + secrets.token_hex(8)
-    token = signer.issue(user, role, expires, issued_s=now_s, facilities=facilities,
+    token = signer.issue(user, role, expires, issued_s=int(now_s), facilities=facilities,
                          token_id=key_id)  # checks role and facilities first
     await publish(IssueApiKey(key_id=key_id, user=user, role=role, expires=expires,
-                              facilities=sorted(facilities), by=by, time=now_s * 1000))
+                              facilities=sorted(facilities), by=by, time=int(now_s * 1000)))
     await store.put_key(KeyRecord(key_id=key_id, user=user, role=role, expires=expires,
                                   facilities=sorted(facilities), by=by))
     return key_id, token

@@ -193,12 +193,13 @@ async def list_keys(request: Request) -> JSONResponse:
 async def create_key(request: Request) -> JSONResponse:
     signin = _signin(request)
     wanted = await _form(request, NewKey)
-    now = int(request.app.state.clock())
+    now = request.app.state.clock()
+    expires = int(now) + wanted.ttl_s
     key_id, token = await issue_key(
         signin.store, request.app.state.commands.publish, signin.signer, user=wanted.user,
-        role=wanted.role, expires=now + wanted.ttl_s, facilities=wanted.facilities,
+        role=wanted.role, expires=expires, facilities=wanted.facilities,
         by=request.user.display_name, now_s=now)
-    return JSONResponse({"key_id": key_id, "token": token, "expires": now + wanted.ttl_s},
+    return JSONResponse({"key_id": key_id, "token": token, "expires": expires},
                         status_code=201, headers={"Cache-Control": "no-store"})
 
 
@@ -223,3 +224,54 @@ routes = [
     Route("/auth/keys/{key_id}", revoke, methods=["DELETE"]),
 ]
 
+
+
+# The OpenAPI description of these routes (serve/openapi.py adds it to /openapi.json).
+def _body(properties: dict, required: list[str]) -> dict:
+    schema = {"type": "object", "additionalProperties": False, "required": required,
+              "properties": properties}
+    return {"required": True, "content": {"application/json": {"schema": schema},
+                                          "application/x-www-form-urlencoded": {
+                                              "schema": schema}}}
+
+
+_STR = {"type": "string"}
+_TOKENS = {"description": "an OAuth 2.0 token response", "content": {"application/json": {
+    "schema": {"type": "object", "required": ["access_token", "token_type", "expires_in",
+                                              "refresh_token"],
+               "properties": {"access_token": _STR, "token_type": {"const": "Bearer"},
+                              "expires_in": {"type": "integer"}, "refresh_token": _STR,
+                              "role": _STR}}}}}
+_ANSWER = {"description": "a JSON answer", "content": {"application/json": {
+    "schema": {"type": "object"}}}}
+_REFRESH = _body({"refresh_token": _STR}, ["refresh_token"])
+_ADMIN = {"security": [{"bearer": []}], "description": "role admin only"}
+OPENAPI_PATHS = {
+    "/auth/login": {"post": {
+        "summary": "sign in with a user name and password; the same 401 for an unknown "
+                   "user and a wrong password, later each time it fails",
+        "requestBody": _body({"username": _STR, "password": _STR}, ["username", "password"]),
+        "responses": {"200": _TOKENS, "400": _ANSWER, "401": _ANSWER}}},
+    "/auth/refresh": {"post": {
+        "summary": "spend a refresh token for a new pair; one spent twice closes its "
+                   "sign-in", "requestBody": _REFRESH,
+        "responses": {"200": _TOKENS, "400": _ANSWER, "401": _ANSWER}}},
+    "/auth/logout": {"post": {
+        "summary": "close the sign-in the refresh token belongs to",
+        "requestBody": _REFRESH, "responses": {"200": _ANSWER, "400": _ANSWER}}},
+    "/auth/keys": {
+        "get": {"summary": "the API keys issued, revoked ones too", **_ADMIN,
+                "responses": {"200": _ANSWER, "401": _ANSWER, "403": _ANSWER}},
+        "post": {"summary": "issue an API key (a token with an id); recorded in the ledger",
+                 **_ADMIN, "requestBody": _body({
+                     "user": _STR, "role": {"enum": ["viewer", "operator", "auditor", "admin",
+                                                     "device"]},
+                     "ttl_s": {"type": "integer", "minimum": 1, "maximum": 31622400},
+                     "facilities": {"type": "array", "items": _STR}}, ["user", "role"]),
+                 "responses": {"201": _ANSWER, "400": _ANSWER, "401": _ANSWER,
+                               "403": _ANSWER}}},
+    "/auth/keys/{key_id}": {"delete": {
+        "summary": "revoke an API key: refused by every replica within seconds", **_ADMIN,
+        "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": _STR}],
+        "responses": {"200": _ANSWER, "401": _ANSWER, "403": _ANSWER, "404": _ANSWER}}},
+}
