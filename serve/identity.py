@@ -100,12 +100,21 @@ async def _all(kv, kind) -> list:
 class IdentityStore:
     """The three buckets of one JetStream context."""
 
-    def __init__(self, users, keys, sessions) -> None:
+    def __init__(self, users=None, keys=None, sessions=None, *, js_of=None) -> None:
+        """The buckets, or `js_of()`, a coroutine giving the JetStream context to
+        open them from on first use (`ready()`), in the loop that serves requests."""
         self.users, self.keys, self.sessions = users, keys, sessions
+        self._js_of = js_of
 
     @classmethod
     async def of(cls, js) -> IdentityStore:
         return cls(*[await js.key_value(b) for b in BUCKETS])
+
+    async def ready(self) -> IdentityStore:
+        if self.users is None:
+            js = await self._js_of()
+            self.users, self.keys, self.sessions = [await js.key_value(b) for b in BUCKETS]
+        return self
 
     async def user(self, name: str) -> UserRecord | None:
         return (await _get(self.users, name, UserRecord))[0]
@@ -192,12 +201,16 @@ class Gate:
     async def _started(self) -> None:
         if self._ready is None:
             self._ready = asyncio.Event()
+            await self.store.ready()
             self._pending = 3
             self._tasks = [asyncio.create_task(self._watch(kv, keys, apply)) for kv, keys, apply in (
                 (self.store.users, ">", self._user),
                 (self.store.keys, ">", self._key),
                 (self.store.sessions, "family.>", self._family))]
-        await self._ready.wait()
+        try:
+            await asyncio.wait_for(self._ready.wait(), 5.0)
+        except TimeoutError:  # refused rather than let a revoked token through
+            raise ValueError("revocations cannot be checked now: try again") from None
 
     def _user(self, key: str, value: bytes | None) -> None:
         if value is None:

@@ -107,10 +107,11 @@ async def _form(request: Request, kind):
         raise BadRequest(f"bad request body: {exc}", 400) from None
 
 
-def _signin(request: Request) -> SignIn:
+async def _signin(request: Request) -> SignIn:
     signin = request.app.state.signin
     if signin is None:
         raise HTTPException(503, "this deployment has no sign-in")
+    await signin.store.ready()
     return signin
 
 
@@ -131,7 +132,7 @@ def _refused(message: str = _REFUSED) -> JSONResponse:
 
 
 async def login(request: Request) -> JSONResponse:
-    signin = _signin(request)
+    signin = await _signin(request)
     given = await _form(request, Login)
     clock = request.app.state.clock
     keys = (f"user:{given.username}", f"address:{_address(request)}")
@@ -154,7 +155,7 @@ async def login(request: Request) -> JSONResponse:
 
 
 async def refresh(request: Request) -> JSONResponse:
-    signin = _signin(request)
+    signin = await _signin(request)
     given = await _form(request, Refresh)
     now = request.app.state.clock()
     try:
@@ -169,7 +170,7 @@ async def refresh(request: Request) -> JSONResponse:
 
 
 async def logout(request: Request) -> JSONResponse:
-    signin = _signin(request)
+    signin = await _signin(request)
     given = await _form(request, Refresh)
     try:
         spent = await signin.store.use_refresh(given.refresh_token, request.app.state.clock())
@@ -185,13 +186,13 @@ def _address(request: Request) -> str:
 
 @needs("identity")
 async def list_keys(request: Request) -> JSONResponse:
-    keys = await _signin(request).store.all_keys()
+    keys = await (await _signin(request)).store.all_keys()
     return JSONResponse([msgspec.to_builtins(k) for k in keys])
 
 
 @needs("identity")
 async def create_key(request: Request) -> JSONResponse:
-    signin = _signin(request)
+    signin = await _signin(request)
     wanted = await _form(request, NewKey)
     now = request.app.state.clock()
     expires = int(now) + wanted.ttl_s
@@ -205,7 +206,7 @@ async def create_key(request: Request) -> JSONResponse:
 
 @needs("identity")
 async def revoke(request: Request) -> JSONResponse:
-    signin = _signin(request)
+    signin = await _signin(request)
     key_id = request.path_params["key_id"]
     record = await revoke_key(signin.store, request.app.state.commands.publish, key_id,
                               by=request.user.display_name,

@@ -108,6 +108,13 @@ class TokenKey:
         self.public = key.public_key()
         self.kid = key_id(self.public)
 
+    def __reduce__(self):
+        # handed to the API replicas, which sign sign-ins' tokens: as the 32-byte seed
+        seed = self._key.private_bytes(serialization.Encoding.Raw,
+                                       serialization.PrivateFormat.Raw,
+                                       serialization.NoEncryption())
+        return (TokenKey, (seed,))
+
     @classmethod
     def generate(cls) -> TokenKey:
         return cls(Ed25519PrivateKey.generate())
