@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                          "env PLUMELINE_CLOSED_READS=1)")
     up.add_argument("--max-body", type=int, default=None, metavar="BYTES",
                     help="largest request body taken (default 1 MiB; /ingest 4 MiB)")
+    up.add_argument("--rate-limits", default=None, metavar="SPEC",
+                    help="requests per second/burst, e.g. identity=100/500,address=200/1000,"
+                         "device=50/200 (default generous: serve/ratelimit.py)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))

@@ -26,7 +26,7 @@ def run_up(args) -> int:
         shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
         api_replicas=args.api_replicas, closed_reads=args.closed_reads,
-        max_body=args.max_body,
+        max_body=args.max_body, rate_limits=args.rate_limits,
     )
     check_shards(settings)
     system = System(settings)

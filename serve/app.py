@@ -43,6 +43,7 @@ from plumeline.serve import (
 from plumeline.serve import webhooks as webhook_routes
 from plumeline.serve.auth import BearerRoles, Verify, on_auth_error
 from plumeline.serve.limits import DEFAULT_MAX_BODY, BodyLimit
+from plumeline.serve.ratelimit import RateLimit, Rates
 from plumeline.serve.stream import MAX_REPLAY, MAX_STREAM_CLIENTS, Feed
 
 __all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "Webhooks", "build_app"]
@@ -113,6 +114,7 @@ def build_app(
     max_stream_clients: int = MAX_STREAM_CLIENTS,
     max_replay: int = MAX_REPLAY,
     sign_in: signin.SignIn | None = None,
+    rates: Rates | None = None,
 ) -> Starlette:
     """`fresh` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
@@ -123,7 +125,9 @@ def build_app(
     (simulator/scenarios.py). Bodies are capped at `max_body` bytes (`/ingest`'s at
     `max_ingest_body`); a replica holds at most `max_stream_clients` streams and
     replays at most `max_replay` records to a resuming one. `sign_in` signs people
-    in (serve/signin.py); its gate then refuses revoked and disabled identities."""
+    in (serve/signin.py); its gate then refuses revoked and disabled identities.
+    Every route is rate-limited per identity and per address (`rates`,
+    serve/ratelimit.py)."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -146,7 +150,8 @@ def build_app(
                     Middleware(AuthenticationMiddleware, backend=BearerRoles(
             verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"},
             admit=sign_in.gate.admit if sign_in else None),
-            on_error=on_auth_error)],
+            on_error=on_auth_error),
+                    Middleware(RateLimit, rates=rates)],
         exception_handlers={
             HTTPException: on_http_error,
             ValueError: on_value_error,
