@@ -229,3 +229,19 @@ def test_a_disabled_user_is_refused_on_every_replica(nats_server):
 def test_identity_commands_name_no_secret(command):
     fields = set(command.__struct_fields__)
     assert not fields & {"password", "hash", "token", "secret"}
+
+
+def test_only_identity_commands_go_under_the_reserved_name():
+    from plumeline.actors import Derivation, FacilityConfig
+    from plumeline.events import Frame, encode_wire
+
+    derivation = Derivation(FacilityConfig())
+    frame = Frame(facility="_identity", sensors=["t"], times=[1], values=[1.0])
+    refused = derivation.derive("readings.0._identity", 1, 5, encode_wire(frame))
+    assert refused.deadletter[0] == "Frame on the subject of '_identity'"
+    add = AddUser(user="ada", role="viewer", by="root", time=7)
+    assert derivation.derive("readings.0.ccs-01", 2, 5, encode_wire(add)).deadletter
+    [event] = derivation.derive("readings.0._identity", 3, 5, encode_wire(add)).envelopes
+    assert (event.type, event.time, event.body.user, event.body.by) == (
+        "user.added", 7, "ada", "root")
+    assert "_identity" not in derivation.facilities  # no facility actor is made for it
