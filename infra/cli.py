@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     proof.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
     rerun = audit_sub.add_parser("replay", help="re-run the actors over READINGS, compare")
     rerun.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+    who = audit_sub.add_parser("identities", help="who could do what at a time, from the ledger")
+    who.add_argument("--at", default=None, help="ISO-8601 or epoch ms (default now)")
+    who.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
     bench = sub.add_parser("bench", help="throughput of the whole loop next to the raw pipe")
     bench.add_argument("--quick", action="store_true")
@@ -175,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.audit_reading import reading
 
                 return reading(args.data_dir, args.facility, args.sensor, args.at)
+            case "audit" if args.audit_command == "identities":
+                from plumeline.infra.audit_identities import identities
+
+                return identities(args.data_dir, args.at)
             case "audit":
                 from plumeline.infra.audit_replay import replay
 

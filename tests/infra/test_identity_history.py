@@ -99,6 +99,19 @@ def test_user_and_key_history_is_in_the_ledger_and_replays(
     status, out = cli("audit", "replay", *data)
     assert status == 0 and out.startswith("ok:"), out
 
+    # who could command (approve recommendations, at any facility) before ada's role
+    # changed, and after she was disabled and the key revoked
+    before = str(events[2].time - 1)
+    status, out = cli("audit", "identities", "--at", before, *data)
+    assert status == 0 and "user ada operator active\n" in out
+    assert "may command: ada, root\n" in out and "may identity: root\n" in out
+    status, out = cli("audit", "identities", "--at", str(events[-1].time), *data)
+    assert "user ada viewer disabled\n" in out and f"key {key_id} ci viewer revoked\n" in out
+    assert "may command: root\n" in out and "may ingest: root\n" in out
+    status, out = cli("audit", "identities", "--at", str(events[3].time), *data)
+    assert "may command: root\n" in out and f"key:{key_id} (ci)" not in out  # a viewer's
+    assert "user ada viewer active\n" in out
+
 
 def test_a_password_is_read_from_stdin_and_never_printed(cli, tmp_path, nats_server, js_run,
                                                          with_password, capsys):
