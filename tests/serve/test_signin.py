@@ -64,6 +64,12 @@ async def add_user(store: IdentityStore, user: str, role: str, password: str = P
     await store.put_user(UserRecord(user=user, role=role, password=hash_password(password)))
 
 
+async def sign_in(client, user: str) -> dict:
+    r = await client.post("/auth/login", json={"username": user, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 async def refused_within(client, token: str, path: str = "/alerts", seconds: float = 5.0):
     """Poll until the replica answers 401 to `token`; the answer, or the last one."""
     loop = asyncio.get_running_loop()
@@ -124,8 +130,7 @@ def test_a_refresh_token_used_twice_revokes_its_whole_family(nats_server):
     async def go():
         async with replicas(nats_server.url) as ([c], _, store):
             await add_user(store, "ada", "operator")
-            first = (await c.post("/auth/login", json={"username": "ada",
-                                                       "password": PASSWORD})).json()
+            first = await sign_in(c, "ada")
             second = (await c.post("/auth/refresh", json={
                 "refresh_token": first["refresh_token"]})).json()
             stolen = await c.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
@@ -171,8 +176,7 @@ def test_api_keys_are_recorded_and_a_revoked_one_is_refused_on_every_replica(nat
     async def go():
         async with replicas(nats_server.url, n=2) as ([a, b], published, store):
             await add_user(store, "root", "admin")
-            admin = (await a.post("/auth/login", json={"username": "root",
-                                                       "password": PASSWORD})).json()
+            admin = await sign_in(a, "root")
             assert (await a.get("/auth/keys")).status_code == 401
             r = await a.post("/auth/keys", headers=bearer(admin["access_token"]),
                              json={"user": "ci", "role": "viewer", "ttl_s": 3600})
@@ -205,8 +209,7 @@ def test_a_disabled_user_is_refused_on_every_replica(nats_server):
     async def go():
         async with replicas(nats_server.url, n=2) as ([a, b], _, store):
             await add_user(store, "ada", "operator")
-            pair = (await a.post("/auth/login", json={"username": "ada",
-                                                      "password": PASSWORD})).json()
+            pair = await sign_in(a, "ada")
             assert (await b.post("/alerts/a1/acknowledge",
                                  headers=bearer(pair["access_token"]))).status_code != 401
             user = await store.user("ada")
