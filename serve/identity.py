@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ __all__ = ["BUCKETS", "Gate", "IdentityStore", "Session", "UserRecord"]
 log = structlog.get_logger("plumeline.identity")
 
 BUCKETS = ("USERS", "API_KEYS", "SESSIONS")
+# what UserName and KeyId in events/identity.py allow
+_USER = re.compile(r"^[A-Za-z0-9_@-]{1,64}$")
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class UserRecord(msgspec.Struct, kw_only=True):
@@ -117,6 +121,9 @@ class IdentityStore:
         return self
 
     async def user(self, name: str) -> UserRecord | None:
+        """None for a name no user can have (one a KV key cannot hold, too)."""
+        if not _USER.match(name):
+            return None
         return (await _get(self.users, name, UserRecord))[0]
 
     async def all_users(self) -> list[UserRecord]:
@@ -126,6 +133,8 @@ class IdentityStore:
         await self.users.put(record.user, msgspec.json.encode(record))
 
     async def key(self, key_id: str) -> KeyRecord | None:
+        if not _KEY.match(key_id):
+            return None
         return (await _get(self.keys, key_id, KeyRecord))[0]
 
     async def all_keys(self) -> list[KeyRecord]:

@@ -152,9 +152,12 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_answer_and_are_slowed
             assert wrong.status_code == unknown.status_code == 401
             assert wrong.json() == unknown.json() == {
                 "error": "invalid_grant", "error_description": "wrong user name or password"}
+            # a name no user can have is an unknown user too, not a store error
+            odd = await c.post("/auth/login", json={"username": "a.b *", "password": "x"})
+            assert (odd.status_code, odd.json()) == (401, unknown.json())
             throttle = c._transport.app.state.signin.throttle
             assert throttle.failures["user:ada"][0] == 1
-            assert throttle.failures["address:10.0.0.7"][0] == 2  # both came from there
+            assert throttle.failures["address:10.0.0.7"][0] == 3  # all came from there
             again = await c.post("/auth/login", json={"username": "ada", "password": "nope"})
             assert again.status_code == 401 and throttle.failures["user:ada"][0] == 2
             # the wait doubles with each failure, up to its bound
