@@ -17,10 +17,10 @@ from schemathesis.python.asgi import _get_portal
 from plumeline.events import FacilityRegistered, Frame, encode_wire
 from plumeline.projections.notifier import Notifier
 from plumeline.serve.app import build_app
-from plumeline.serve.identity import IdentityStore
-from plumeline.serve.signin import SignIn, Throttle
 from plumeline.serve.commands import CommandPublisher
+from plumeline.serve.identity import IdentityStore
 from plumeline.serve.openapi import SPEC
+from plumeline.serve.signin import SignIn, Throttle
 from plumeline.serve.tokens import TokenKey
 from plumeline.simulator import what_if
 from tests.projections.conftest import STORY as OPERATIONS
