@@ -31,7 +31,8 @@ IDENTITY = "_identity"  # the READINGS subject and ledger "facility" of identity
 
 # A user name goes into KV keys and JWT subjects: no dots, spaces or wildcards.
 UserName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_@-]{1,64}$")]
-UserRole = Literal["viewer", "operator", "auditor", "admin", "device"]
+UserRole = Literal["viewer", "operator", "auditor", "admin"]  # people sign in
+KeyRole = Literal["viewer", "operator", "auditor", "admin", "device"]
 KeyId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
@@ -63,7 +64,7 @@ class IssueApiKey(_IdentityCommand, tag="command.issue_api_key"):
 
     key_id: KeyId
     user: UserName
-    role: UserRole
+    role: KeyRole
     expires: Annotated[int, msgspec.Meta(ge=0, lt=2**53)]  # epoch seconds
     facilities: list[str] = []
 

@@ -31,9 +31,10 @@ from plumeline.infra.runtime import nats_of
 from plumeline.infra.settings import Settings
 from plumeline.serve.identity import IdentityStore, UserRecord, issue_key, revoke_key
 from plumeline.serve.passwords import hash_password
-from plumeline.serve.tokens import ROLES
 
 __all__ = ["on_identity", "record_key", "revoke", "user_command"]
+
+USER_ROLES = ("viewer", "operator", "auditor", "admin")
 
 
 def _by() -> str:
@@ -86,8 +87,9 @@ def _password() -> str:
 
 def user_command(args) -> int:
     by, now_ms = _by(), int(time.time() * 1000)
-    if getattr(args, "role", None) is not None and args.role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if getattr(args, "role", None) is not None and args.role not in USER_ROLES:
+        raise UserError(f"a user's role is one of {', '.join(USER_ROLES)} (a device gets "
+                        f"an API key: token create --role device)")
     if args.user_command == "add":
         try:
             hashed = hash_password(_password())

@@ -30,6 +30,9 @@ class Published:
         self.commands.append(command)
         return len(self.commands)
 
+    async def publish_frames(self, frames):
+        return [(i + 1, False) for i in range(len(frames))]
+
 
 @contextlib.asynccontextmanager
 async def replicas(url: str, n: int = 1, **signin):
@@ -43,7 +46,8 @@ async def replicas(url: str, n: int = 1, **signin):
             await ensure_streams(js)
             sign_in = SignIn(await IdentityStore.of(js), KEY,
                              throttle=Throttle(base_s=0.05, max_s=0.2), **signin)
-            app = build_app(Projections(), Ledger(), commands=published, verify=KEY.verify,
+            app = build_app(Projections(), Ledger(), commands=published, intake=published,
+                            verify=KEY.verify,
                             open_reads=False, sign_in=sign_in)
             apps.append(httpx.AsyncClient(transport=httpx.ASGITransport(
                 app=app, client=("10.0.0.7", 5000)), base_url="http://replica"))
@@ -251,3 +255,36 @@ def test_only_identity_commands_go_under_the_reserved_name():
     assert (event.type, event.time, event.body.user, event.body.by) == (
         "user.added", 7, "ada", "root")
     assert "_identity" not in derivation.facilities  # no facility actor is made for it
+
+
+# one route of each scope, with what it needs
+DOORS = [("GET", "/alerts", None), ("POST", "/alerts/a1/acknowledge", {}),
+         ("GET", "/reports/emissions?from=0&to=1000", None), ("GET", "/ledger/export", None),
+         ("GET", "/auth/keys", None),
+         ("POST", "/ingest", {"facility": "ccs-07", "sensors": ["t"], "times": [1],
+                              "values": [1.0]})]
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "auditor", "admin"])
+def test_a_signed_in_user_and_an_api_key_of_one_role_open_the_same_doors(nats_server, role):
+    async def go():
+        async with replicas(nats_server.url) as ([c], _, store):
+            await add_user(store, "ada", role)
+            session = (await sign_in(c, "ada"))["access_token"]
+            key = KEY.issue("ada", role, 2_000_000_000, token_id="k1")
+            answers = {}
+            for method, path, body in DOORS:
+                for name, token in (("session", session), ("key", key), ("none", None)):
+                    r = await c.request(method, path, json=body,
+                                        headers=bearer(token) if token else {})
+                    answers.setdefault(path, {})[name] = r.status_code
+            for path, codes in answers.items():
+                assert codes["session"] == codes["key"], (path, codes)
+                assert codes["none"] == 401 and codes["key"] < 500, (path, codes)
+            allowed = {path for path, codes in answers.items() if codes["key"] != 403}
+            return allowed
+
+    allowed = asyncio.run(go())
+    assert ("/auth/keys" in allowed) == (role == "admin")
+    assert ("/alerts/a1/acknowledge" in allowed) == (role in ("operator", "admin"))
+    assert ("/ledger/export" in allowed) == (role in ("auditor", "admin"))
