@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import msgspec
 import structlog
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 __all__ = ["BUCKETS", "Gate", "IdentityStore", "Session", "UserRecord"]
 
@@ -79,8 +80,6 @@ def _digest(token: str) -> str:
 
 
 async def _get(kv, key: str, kind):
-    from nats.js.errors import KeyNotFoundError
-
     try:
         entry = await kv.get(key)
     except KeyNotFoundError:
@@ -91,8 +90,6 @@ async def _get(kv, key: str, kind):
 
 
 async def _all(kv, kind) -> list:
-    from nats.js.errors import NoKeysError
-
     try:
         keys = await kv.keys()
     except NoKeysError:
@@ -165,7 +162,7 @@ class IdentityStore:
         record.used = True
         try:  # compare-and-set: of two uses at the same moment, one wins
             await self.sessions.update(key, msgspec.json.encode(record), last=revision)
-        except Exception as exc:  # nats.js.errors.KeyWrongLastSequenceError, and kin
+        except KeyWrongLastSequenceError as exc:
             await self.close_family(record.family, "refresh token used twice")
             raise SessionRefused("refresh token used already") from exc
         return record

@@ -13,11 +13,13 @@ revokes API keys (the `identity` scope: admins).
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import parse_qsl
 
 import msgspec
+import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -36,6 +38,8 @@ from plumeline.serve.identity import (
 from plumeline.serve.passwords import check_password, dummy_check
 
 __all__ = ["SignIn", "Throttle", "routes"]
+
+log = structlog.get_logger("plumeline.signin")
 
 _REFUSED = "wrong user name or password"
 
@@ -134,7 +138,7 @@ def _refused(message: str = _REFUSED) -> JSONResponse:
 async def login(request: Request) -> JSONResponse:
     signin = await _signin(request)
     given = await _form(request, Login)
-    clock = request.app.state.clock
+    clock = time.monotonic  # waits are real time, whatever the app's clock says
     keys = (f"user:{given.username}", f"address:{_address(request)}")
     wait = max(signin.throttle.wait_s(k, clock()) for k in keys)
     if wait > 0:
@@ -148,10 +152,13 @@ async def login(request: Request) -> JSONResponse:
     if not good or user.disabled:
         for k in keys:
             signin.throttle.failed(k, clock())
+        # the name as given, never the password; whether it exists is not said here either
+        log.info("sign_in_refused", user=given.username[:64], address=keys[1][8:])
         return _refused()
     for k in keys:
         signin.throttle.succeeded(k)
-    return await _pair(signin, user.user, user.role, None, clock())
+    log.info("signed_in", user=user.user, role=user.role, address=keys[1][8:])
+    return await _pair(signin, user.user, user.role, None, request.app.state.clock())
 
 
 async def refresh(request: Request) -> JSONResponse:
