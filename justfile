@@ -6,18 +6,25 @@ py := venv / "bin/python"
 default:
     @just --list
 
-# create .venv and install Plumeline with its dev tools (again when pyproject changes)
+# Why a lock: docs/ledger.md, "Versions".
+# create .venv and install Plumeline and its dev tools at the versions of constraints.txt
 bootstrap:
     #!/usr/bin/env bash
     set -euo pipefail
-    stamp="{{venv}}/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    stamp="{{venv}}/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
     if [ ! -f "$stamp" ]; then
         [ -x "{{py}}" ] || python3 -m venv "{{venv}}"
         "{{py}}" -m pip install --quiet --upgrade pip
-        "{{py}}" -m pip install --quiet -e '.[dev]'
+        "{{py}}" -m pip install --quiet -c constraints.txt -e '.[dev]'
         rm -f "{{venv}}"/.installed-*
         touch "$stamp"
     fi
+
+# To upgrade: .venv/bin/pip install -U PACKAGE, run the tests, then `just lock`.
+# write constraints.txt from the versions installed in .venv (what the tests ran on)
+lock: bootstrap
+    {{py}} -m pip install --quiet -e '.[dev]'
+    {{py}} .ci/lock.py
 
 # run the whole system on embedded defaults (data in ./.plumeline, http://127.0.0.1:8000)
 up *ARGS: bootstrap
@@ -40,3 +47,7 @@ fmt: bootstrap
 
 lint: bootstrap
     {{venv}}/bin/ruff check .
+
+# write docs/schema/*.json, the JSON Schemas of the ledger's lines, from events/
+schema: bootstrap
+    {{py}} -m plumeline.events.schema docs/schema

@@ -6,7 +6,7 @@ from plumeline.actors.derivation import Derivation, Derived
 from plumeline.actors.detection import DetectorConfig, RobustBaseline, severity_of
 from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected
 from plumeline.actors.ledger_writer import LedgerWriter, read_stream
-from plumeline.actors.sensor import SensorActor, alert_id
+from plumeline.actors.sensor import SensorActor
 from plumeline.actors.shard_host import Lane, ShardHost, SnapshotPolicy
 from plumeline.actors.snapshot import Snapshot, SnapshotUnusable
 from plumeline.actors.staleness import StaleWatch
@@ -30,7 +30,6 @@ __all__ = [
     "SnapshotPolicy",
     "SnapshotUnusable",
     "StaleWatch",
-    "alert_id",
     "read_stream",
     "severity_of",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from plumeline.events import (
+    SEVERITIES,
     AlertAcknowledged,
     AlertCleared,
     AlertEscalated,
@@ -29,9 +30,8 @@ from plumeline.events import (
     SilenceStarted,
 )
 
-__all__ = ["SEVERITY_SCALE", "ActiveAlert", "AlertBook"]
+__all__ = ["ActiveAlert", "AlertBook"]
 
-SEVERITY_SCALE = ("warning", "minor", "major", "critical")
 _NEVER = 2**63
 
 
@@ -48,7 +48,7 @@ class ActiveAlert:
     def due(self, escalate_after_ms: int) -> int:
         """Event time at which this alert escalates next; never once acknowledged or
         critical."""
-        if self.acknowledged_by or self.severity == SEVERITY_SCALE[-1]:
+        if self.acknowledged_by or self.severity == SEVERITIES[-1]:
             return _NEVER
         return self.escalated_at + escalate_after_ms
 
@@ -100,7 +100,7 @@ class AlertBook:
             due = a.due(self.escalate_after_ms)
             if due > time:
                 continue
-            severity = SEVERITY_SCALE[SEVERITY_SCALE.index(a.severity) + 1]
+            severity = SEVERITIES[SEVERITIES.index(a.severity) + 1]
             out.append((due, AlertEscalated(
                 facility=self.facility, alert_id=alert_id, sensor=a.raised.sensor,
                 kind=a.raised.kind, severity=severity, previous=a.severity,
@@ -144,5 +144,5 @@ class AlertBook:
 
 
 def _higher(a: str, b: str) -> str:
-    rank = {s: i for i, s in enumerate(SEVERITY_SCALE)}
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
     return a if rank.get(a, 0) >= rank.get(b, 0) else b

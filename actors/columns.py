@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from plumeline.actors.facility import FacilityActor, FacilityConfig
+from plumeline.events import MAX_ABS_VALUE
 
 __all__ = ["SensorColumns"]
 
@@ -242,7 +243,8 @@ class SensorColumns:
                 hs_above=np.where(judged, run, g["hs_above"]),
                 hs_open=np.where(ends, 0, g["hs_open"]).astype(np.int8),
             )
-        needs |= ~np.isfinite(x) | (t <= g["last_time"])
+        # a value the acceptance rule refuses (not finite, out of range) goes to observe
+        needs |= ~(np.abs(x) <= MAX_ABS_VALUE) | (t <= g["last_time"])
         return needs, due, new
 
     def commit(self, rows: np.ndarray, new: dict[str, np.ndarray]) -> None:

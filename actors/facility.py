@@ -11,7 +11,6 @@ import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from math import isfinite
 
 from plumeline.actors.accounting import FLOW_ROLES, CarbonBalance
 from plumeline.actors.alerts import AlertBook
@@ -19,7 +18,7 @@ from plumeline.actors.commands import decide
 from plumeline.actors.detection import DetectorConfig
 from plumeline.actors.multivariate import FacilityModel, ModelConfig
 from plumeline.actors.outcomes import OutcomeWatch
-from plumeline.actors.sensor import SensorActor, alert_id
+from plumeline.actors.sensor import SensorActor
 from plumeline.actors.staleness import QUIET_KINDS, StaleWatch
 from plumeline.events import (
     AlertCleared,
@@ -33,6 +32,8 @@ from plumeline.events import (
     Manifest,
     RecommendationIssued,
     SensorRegistered,
+    alert_id,
+    refusal,
 )
 
 __all__ = ["FacilityActor", "FacilityConfig", "Rejected"]
@@ -161,10 +162,8 @@ class FacilityActor:
             # refused at the edge, once: the sensors then trust their input
             if actor is None:
                 reason = "unknown sensor"
-            elif not isfinite(value):
-                reason = "value not finite"
-            elif time > future:
-                reason = "timestamp in the future"
+            elif (reason := refusal(time, value, future)) is not None:
+                pass  # the rule the readings projection applies too (events/acceptance.py)
             elif time <= actor.last_time:
                 reason = "timestamp not after the sensor's last reading"
             elif start >= 0 and time < start:

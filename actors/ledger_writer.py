@@ -72,6 +72,7 @@ from plumeline.events import (
     decode_envelopes,
     encode_envelopes,
 )
+from plumeline.events.bus import connect_options
 
 __all__ = ["LedgerAppendError", "LedgerClient", "LedgerWriter", "read_stream"]
 
@@ -142,7 +143,8 @@ class LedgerWriter:
 
     async def start(self) -> dict:
         self.key = SigningKey.load_or_create(self.key_path)
-        self._nc = await nats.connect(self.nats_url, name="ledger", max_reconnect_attempts=-1)
+        self._nc = await nats.connect(**connect_options(self.nats_url), name="ledger",
+                                      max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)

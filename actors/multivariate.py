@@ -19,14 +19,13 @@ most of the distance.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
 
-from plumeline.events import AlertCleared, AlertRaised, Event
+from plumeline.events import AlertCleared, AlertRaised, Event, alert_id
 
 __all__ = ["FacilityModel", "ModelConfig"]
 
@@ -46,6 +45,11 @@ class ModelConfig:
     raise_after: int = 24  # scores in a row: a break that lasts two minutes, not a ramp
     clear_after: int = 6
     min_sensors: int = 3
+    # also judge where the vector sits inside the subspace (Hotelling's T^2, against the
+    # same multiple of its training 99th percentile): for a model fitted on rows that span
+    # the plant's whole normal range. Off in the fleet (a rolling hour of a moving plant
+    # is no such range) and in `plumeline score` (cross-validated, docs/detection.md)
+    t2: bool = False
 
 
 class FacilityModel:
@@ -62,6 +66,8 @@ class FacilityModel:
         self.mean = self.scale = None
         self.pca: PCA | None = None
         self.limit = 0.0  # the alert threshold on the distance
+        self.t2_limit = 0.0  # ... and on T^2, with `t2`
+        self.last_ratio: float | None = None  # the latest score over its threshold (> 1: above)
         self.above = self.below = 0
         self.open: AlertRaised | None = None
 
@@ -108,6 +114,13 @@ class FacilityModel:
         distances = self._residuals(z)
         self.limit = c.threshold * max(float(np.quantile((distances ** 2).sum(axis=1), 0.99)),
                                        1e-6 * len(self.sensors))
+        if c.t2:
+            t2 = self._t2(z)
+            self.t2_limit = c.threshold * max(float(np.quantile(t2, 0.99)), 1e-6)
+
+    def _t2(self, z: np.ndarray) -> np.ndarray:
+        scores = self.pca.transform(z)
+        return (scores ** 2 / np.maximum(self.pca.explained_variance_, 1e-12)).sum(axis=1)
 
     def _residuals(self, z: np.ndarray) -> np.ndarray:
         return z - self.pca.inverse_transform(self.pca.transform(z))
@@ -120,13 +133,20 @@ class FacilityModel:
         fitted = self.pca.inverse_transform(self.pca.transform(z[None, :]))[0]
         residual = z - fitted
         spe = float(residual @ residual)
+        ratio, above, calm, inside = spe / self.limit, spe > self.limit, spe < self.limit / 2, 0.0
+        if c.t2:
+            inside = float(self._t2(z[None, :])[0]) / self.t2_limit
+            above, calm = above or inside > 1.0, calm and inside < 0.5
+            if inside > ratio:  # off within the subspace: name the sensors furthest out
+                ratio, residual, fitted = inside, z, np.zeros_like(z)
+        self.last_ratio = ratio
         if self.open is None:
-            self.above = self.above + 1 if spe > self.limit else 0
+            self.above = self.above + 1 if above else 0
             if self.above < c.raise_after:
                 return []
             self.above = 0
-            return [self._raise(now, latest, fitted, residual, spe)]
-        self.below = self.below + 1 if spe < self.limit / 2 else 0
+            return [self._raise(now, latest, fitted, residual, spe, ratio, inside)]
+        self.below = self.below + 1 if calm else 0
         if self.below < c.clear_after:
             return []
         self.below = 0
@@ -134,21 +154,23 @@ class FacilityModel:
         return [AlertCleared(facility=self.facility, alert_id=a.alert_id, sensor=a.sensor,
                              kind=KIND, value=round(spe, 6))]
 
-    def _raise(self, now: int, latest, fitted, residual, spe: float) -> AlertRaised:
-        share = residual ** 2 / spe
+    def _raise(self, now: int, latest, fitted, residual, spe: float, ratio: float,
+               inside: float) -> AlertRaised:
+        share = residual ** 2 / max(float(residual @ residual), 1e-300)
         order = np.argsort(-share, kind="stable")[:3]
         top = [(self.sensors[i], float(share[i])) for i in order]
         expected = fitted * self.scale + self.mean  # what fits the others
-        named = ", ".join(f"{s} {p:.0%} ({latest[s]:.4g} where {expected[i]:.4g} fits the "
-                          "others)" for (s, p), i in zip(top, order))
+        where, what = ("is usual", "have left their usual operating region") if (
+            inside == ratio) else ("fits the others", "no longer move together")
+        named = ", ".join(f"{s} {p:.0%} ({latest[s]:.4g} where {expected[i]:.4g} {where})"
+                          for (s, p), i in zip(top, order))
         sensor = top[0][0]
-        key = f"{self.facility}/{sensor}/{KIND}/{now}".encode()
         return AlertRaised(
-            facility=self.facility, alert_id=hashlib.sha256(key).hexdigest()[:20],
-            sensor=sensor, kind=KIND, severity="warning" if spe < 4 * self.limit else "minor",
+            facility=self.facility, alert_id=alert_id(self.facility, sensor, KIND, now),
+            sensor=sensor, kind=KIND, severity="warning" if spe < 4 * self.limit and inside < 4 else "minor",
             value=round(spe, 6), baseline=round(self.limit, 6),
-            score=round(spe / self.limit, 3), model=MODEL,
-            message=f"the facility's sensors no longer move together: {named}",
+            score=round(ratio, 3), model=MODEL,
+            message=f"the facility's sensors {what}: {named}",
         )
 
     def apply(self, event: Event) -> None:

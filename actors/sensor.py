@@ -7,18 +7,12 @@ events rebuilds it.
 
 from __future__ import annotations
 
-import hashlib
-
 from plumeline.actors.detection import DetectorConfig, RobustBaseline, severity_of
-from plumeline.events import AlertCleared, AlertRaised, Event, SensorSpec
+from plumeline.events import AlertCleared, AlertRaised, Event, SensorSpec, alert_id
 
-__all__ = ["SensorActor", "alert_id"]
+__all__ = ["SensorActor"]
 
 _NOTHING: tuple[Event, ...] = ()
-
-
-def alert_id(facility: str, sensor: str, kind: str, time: int) -> str:
-    return hashlib.sha256(f"{facility}/{sensor}/{kind}/{time}".encode()).hexdigest()[:20]
 
 
 class SensorActor:

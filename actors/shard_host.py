@@ -27,8 +27,9 @@ from plumeline.actors.columns import SensorColumns
 from plumeline.actors.derivation import Derivation, Derived, derive_batches
 from plumeline.actors.facility import FacilityActor, FacilityConfig
 from plumeline.actors.ledger_writer import LedgerClient
-from plumeline.events import Envelope, encode_envelopes
+from plumeline.events import Envelope, encode_envelopes, partition_of
 from plumeline.events.aio import cancel_and_wait
+from plumeline.events.bus import connect_options
 
 __all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
 
@@ -107,6 +108,7 @@ class ShardHost:
         skip: Iterable[str] = (),
         snapshots: SnapshotPolicy | None = None,
         gather_s: float = 0.01,
+        partition_count: int | None = None,
     ) -> None:
         """`partitions`: the lanes to consume, a number standing for the whole
         partition. `append`: how events reach the ledger, by default a request to the
@@ -114,7 +116,10 @@ class ShardHost:
         facilities pinned to hosts of their own, whose messages the whole-partition
         lanes pass over. `snapshots`: when to snapshot (None: never). `gather_s`: how
         long a lane's batch waits for the other lanes' to be judged with them, at
-        most (`_derive_with_others`)."""
+        most (`_derive_with_others`). `partition_count`: how many partitions READINGS
+        has; a message on a subject whose partition is not its facility's is then
+        dead-lettered, never given to a second actor of the facility (None: the
+        subject is trusted, as in tests that publish no such thing)."""
         self.nats_url = nats_url
         self.append = append
         self.config = config or FacilityConfig()
@@ -123,6 +128,7 @@ class ShardHost:
         self.skip = frozenset(skip)
         self.snapshots = snapshots
         self.gather_s = gather_s
+        self.partition_count = partition_count
         lanes = [p if isinstance(p, Lane) else Lane(p) for p in partitions]
         # one set of columns for every lane's sensors: lanes with batches ready at
         # the same moment have their quiet frames judged in one round (_derive_ready)
@@ -139,7 +145,8 @@ class ShardHost:
         self._nc = None
 
     async def start(self) -> None:
-        self._nc = await nats.connect(self.nats_url, name=self.name, max_reconnect_attempts=-1)
+        self._nc = await nats.connect(**connect_options(self.nats_url), name=self.name,
+                                      max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         if self.append is None:
             self.append = (await LedgerClient(self._nc).start()).append
@@ -364,16 +371,25 @@ class ShardHost:
         again."""
         if not msgs:
             return []
-        batch = []
+        batch, misplaced = [], []
         for msg in msgs:
             if part.lane.facility is None and msg.subject.split(".", 2)[-1] in self.skip:
                 continue  # a pinned facility's: its own host derives it
+            if (reason := self._misplaced(msg.subject)) is not None:
+                misplaced.append((msg, reason))
+                continue
             batch.append((msg.subject, msg.metadata.sequence.stream,
                           int(msg.metadata.timestamp.timestamp() * 1000), msg.data))
         last = msgs[-1].metadata
         part.processed = last.sequence.stream
         part.time_ms = int(last.timestamp.timestamp() * 1000)
         part.since_snapshot += len(msgs)
+        if live:
+            for msg, reason in misplaced:
+                self.counters["malformed"] += 1
+                self.log.warning("frame_refused", reason=reason, seq=msg.metadata.sequence.stream)
+                await self._deadletter(msg.subject, msg.data, msg.metadata.sequence.stream,
+                                       reason)
         derivation = part.derivation
         in_columns = derivation.in_columns
         derived = await self._derive_with_others(derivation, batch)
@@ -433,6 +449,20 @@ class ShardHost:
         for (*_, done), derived in zip(ready, results):
             if not done.done():  # else its lane is stopping
                 done.set_result(derived)
+
+    def _misplaced(self, subject: str) -> str | None:
+        """Why a message may not be derived on `subject`, or None. A publisher on the
+        wrong partition's subject (a device granted readings.>, say) would otherwise
+        reach a host that does not own its facility, which would then have two actors
+        deciding apart."""
+        if self.partition_count is None:
+            return None
+        _, number, facility = subject.split(".", 2)
+        wanted = partition_of(facility, self.partition_count)
+        if number != str(wanted):
+            return (f"subject {subject} is partition {number}, but facility {facility!r} "
+                    f"belongs to partition {wanted}")
+        return None
 
     async def _deadletter(self, subject: str, data: bytes, seq: int, reason: str,
                           payload: bytes | None = None) -> None:

@@ -4,6 +4,17 @@ auditor's verifier. Other packages import from here, never from the submodules; 
 package imports nothing else of Plumeline.
 """
 
+from plumeline.events.acceptance import (
+    EARLIEST_MS,
+    LATEST_MS,
+    MAX_ABS_VALUE,
+    MAX_FUTURE_MS,
+    MAX_READINGS,
+    accepted,
+    edge_refusal,
+    in_schema,
+    refusal,
+)
 from plumeline.events.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
@@ -17,8 +28,10 @@ from plumeline.events.bundle import (
     read_bundle,
     write_bundle,
 )
+from plumeline.events.bus import inbox_prefix, redact
 from plumeline.events.domain import (
     SCHEMA_VERSION,
+    SEVERITIES,
     AlertAcknowledged,
     AlertCleared,
     AlertEscalated,
@@ -41,10 +54,12 @@ from plumeline.events.domain import (
     RecommendationOutcomeMeasured,
     RecommendationRejected,
     SensorRegistered,
+    Severity,
     SilenceStarted,
     UserAdded,
     UserDisabled,
     UserRoleChanged,
+    alert_id,
     event_id,
 )
 from plumeline.events.identity import (
@@ -119,12 +134,15 @@ __all__ = [
     "UserDisabled",
     "UserName",
     "UserRoleChanged",
+    "inbox_prefix",
+    "redact",
     "BUNDLE_FORMAT",
     "COMMANDS",
     "BUNDLE_VERSION",
     "EMPTY_ROOT",
     "GENESIS",
     "SCHEMA_VERSION",
+    "SEVERITIES",
     "TREE_HEAD_CONTEXT",
     "AcknowledgeAlert",
     "AlertAcknowledged",
@@ -169,6 +187,7 @@ __all__ = [
     "SealedRecord",
     "SensorRegistered",
     "SensorSpec",
+    "Severity",
     "SigningKey",
     "SilenceSensor",
     "SilenceStarted",
@@ -176,8 +195,18 @@ __all__ = [
     "TreeHeadLine",
     "VerifyReport",
     "WireMessage",
+    "alert_id",
     "decode_envelopes",
     "decode_record",
+    "EARLIEST_MS",
+    "LATEST_MS",
+    "MAX_ABS_VALUE",
+    "MAX_FUTURE_MS",
+    "MAX_READINGS",
+    "accepted",
+    "edge_refusal",
+    "in_schema",
+    "refusal",
     "decode_wire",
     "encode_envelopes",
     "encode_record",

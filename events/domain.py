@@ -8,11 +8,13 @@ event times in integer milliseconds since the Unix epoch.
 from __future__ import annotations
 
 import hashlib
+from typing import Literal, get_args
 
 import msgspec
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SEVERITIES",
     "AlertAcknowledged",
     "AlertCleared",
     "AlertEscalated",
@@ -33,16 +35,23 @@ __all__ = [
     "RecommendationOutcomeMeasured",
     "RecommendationRejected",
     "SensorRegistered",
+    "Severity",
     "SilenceStarted",
     "UserAdded",
     "UserDisabled",
     "UserRoleChanged",
     "ApiKeyIssued",
     "ApiKeyRevoked",
+    "alert_id",
     "event_id",
 ]
 
 SCHEMA_VERSION = 1
+
+# The severity scale, lowest first: the detector grades on it, an unacknowledged alert
+# climbs it one step at a time, the alert view and webhook filters accept its names.
+Severity = Literal["warning", "minor", "major", "critical"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 
 class DomainEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -325,3 +334,9 @@ def event_id(causation: Causation) -> str:
     """Deterministic: replaying the same input gives the same ids (32 lowercase hex)."""
     key = f"{causation.stream}/{causation.seq}/{causation.index}".encode()
     return hashlib.sha256(key).hexdigest()[:32]
+
+
+def alert_id(facility: str, sensor: str, kind: str, time: int) -> str:
+    """Deterministic, from what raised it: the raise's event time names the alert, so
+    replay gives it the same id (20 lowercase hex)."""
+    return hashlib.sha256(f"{facility}/{sensor}/{kind}/{time}".encode()).hexdigest()[:20]

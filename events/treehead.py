@@ -31,6 +31,7 @@ __all__ = ["TREE_HEAD_CONTEXT", "SigningKey", "TreeHead", "tree_head_message", "
 TREE_HEAD_CONTEXT = b"plumeline.treehead.v1\n"
 
 _canonical = msgspec.json.Encoder(order="sorted")
+_HEX = "0123456789abcdef"
 
 
 class TreeHead(msgspec.Struct, frozen=True):
@@ -102,7 +103,11 @@ class SigningKey:
 
 def verify_head(head: TreeHead, public_key_hex: str) -> bool:
     """True if `head` carries a valid signature by `public_key_hex`; False for a bad
-    signature or a malformed key or signature — never raises for those."""
+    signature or a malformed key or signature — never raises for those. The signature
+    is 128 lowercase hex digits and nothing else (bytes.fromhex alone would also take
+    upper case and spaces), so every verifier agrees on which lines are valid."""
+    if len(head.signature) != 128 or head.signature.strip(_HEX):
+        return False
     try:
         public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
         public_key.verify(

@@ -13,6 +13,14 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from plumeline.events.acceptance import (
+    LATEST_MS,
+    MAX_ITEMS,
+    MAX_READINGS,
+    Label,
+    Text,
+    Time,
+)
 from plumeline.events.identity import IdentityCommand
 
 __all__ = [
@@ -52,18 +60,22 @@ class SensorSpec(msgspec.Struct, frozen=True):
     """
 
     sensor: Name
-    quantity: str
-    unit: str
+    quantity: Label
+    unit: Label
     role: Role = "process"
 
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):
-    """Readings of one facility: reading i is (sensors[i], times[i], values[i])."""
+    """Readings of one facility: reading i is (sensors[i], times[i], values[i]).
+
+    The schema bounds each time and the number of readings (events/acceptance.py);
+    a value's finiteness and a time's distance past its message are judged per
+    reading by the actors, which refuse the reading and keep the rest of the frame."""
 
     facility: Name
-    sensors: list[str]
-    times: list[int]
-    values: list[float]
+    sensors: Annotated[list[Label], msgspec.Meta(max_length=MAX_READINGS)]
+    times: Annotated[list[Time], msgspec.Meta(max_length=MAX_READINGS)]
+    values: Annotated[list[float], msgspec.Meta(max_length=MAX_READINGS)]
 
     def __post_init__(self) -> None:
         n = len(self.sensors)
@@ -78,10 +90,10 @@ class Manifest(msgspec.Struct, frozen=True, tag="manifest"):
     """A facility declares itself and its sensors; readings of undeclared sensors are refused."""
 
     facility: Name
-    name: str
-    kind: str
-    sensors: list[SensorSpec]
-    time: int = 0
+    name: Text
+    kind: Label
+    sensors: Annotated[list[SensorSpec], msgspec.Meta(max_length=MAX_ITEMS)]
+    time: Annotated[int, msgspec.Meta(ge=0, le=LATEST_MS)] = 0  # 0: its message's time
 
 
 class _Command(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,36 +106,36 @@ class _Command(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     facility: Name
-    user: str
-    time: int
+    user: Text
+    time: Time
 
 
 class AcknowledgeAlert(_Command, tag="command.acknowledge_alert"):
-    alert_id: str
-    note: str = ""
+    alert_id: Text
+    note: Text = ""
 
 
 class ClearAlert(_Command, tag="command.clear_alert"):
-    alert_id: str
-    note: str = ""
+    alert_id: Text
+    note: Text = ""
 
 
 class SilenceSensor(_Command, tag="command.silence_sensor"):
     """No new alerts from `sensor` ("" for the whole facility) until `until_ms`."""
 
-    until_ms: int
-    sensor: str = ""
-    reason: str = ""
+    until_ms: Annotated[int, msgspec.Meta(ge=0, lt=2**53)]  # what POST /silences takes
+    sensor: Label = ""
+    reason: Text = ""
 
 
 class ApproveRecommendation(_Command, tag="command.approve_recommendation"):
-    recommendation_id: str
-    note: str = ""
+    recommendation_id: Text
+    note: Text = ""
 
 
 class RejectRecommendation(_Command, tag="command.reject_recommendation"):
-    recommendation_id: str
-    note: str = ""
+    recommendation_id: Text
+    note: Text = ""
 
 
 Command = (

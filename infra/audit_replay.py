@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import nats
 
 from plumeline.actors import Derivation, FacilityConfig
 from plumeline.events import Envelope
 from plumeline.infra.cli import ExitStatus
-from plumeline.infra.nats import connect
+from plumeline.infra.nats import LEDGER, READINGS, connect
+from plumeline.infra.progress import Progress
 from plumeline.infra.runtime import nats_of
 from plumeline.infra.streams import ledger_records, messages
 
@@ -53,12 +55,17 @@ async def replay_differences(url: str, config: FacilityConfig,
         js = nc.jetstream()
         derivation = Derivation(config)
         replayed: dict[str, list[Envelope]] = defaultdict(list)
-        async for m in messages(js, "readings.>"):
-            for e in derivation.derive(m.subject, m.seq, m.arrived, m.data).envelopes:
-                replayed[e.facility].append(e)
+        last = await _last_seq(js, READINGS)
+        with Progress("audit replay: READINGS", last, unit="messages") as progress:
+            async for m in messages(js, "readings.>"):
+                for e in derivation.derive(m.subject, m.seq, m.arrived, m.data).envelopes:
+                    replayed[e.facility].append(e)
+                progress.update(m.seq, items=progress.items + 1)
         ledger: dict[str, list[Envelope]] = defaultdict(list)
-        async for _, record in ledger_records(js):
-            ledger[record.event.facility].append(record.event)
+        with Progress("audit replay: LEDGER", await _last_seq(js, LEDGER)) as progress:
+            async for _, record in ledger_records(js):
+                ledger[record.event.facility].append(record.event)
+                progress.update(record.seq)
     finally:
         await nc.close()
     differences, compared = [], 0
@@ -74,6 +81,14 @@ async def replay_differences(url: str, config: FacilityConfig,
         if len(differences) >= limit:
             break
     return compared, differences
+
+
+async def _last_seq(js, stream: str) -> int:
+    """The stream's last sequence number, for the progress line; 0 when unknown."""
+    try:
+        return (await js.stream_info(stream)).state.last_seq
+    except nats.js.errors.NotFoundError:
+        return 0
 
 
 def replay(data_dir: Path, config: FacilityConfig | None = None) -> int:

@@ -39,7 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
-    up.add_argument("--nats", help="URL of a NATS server or cluster (default: embedded)")
+    up.add_argument("--nats", metavar="URL[,URL...]",
+                    help="URL of a NATS server, or a cluster's URLs comma-separated, with "
+                         "credentials: nats://USER:PASSWORD@HOST:PORT or nats://TOKEN@HOST:PORT; "
+                         "every component logs in with them (default: the embedded nats-server, "
+                         "one identity per component, made in DATA_DIR/credentials). "
+                         "Without credentials, a warning: anyone reaching it can write")
+    up.add_argument("--replicas", type=int, default=None, metavar="N",
+                    help="copies of each stream on the NATS cluster (default 1; 3 for a "
+                         "cluster of 3 or more)")
+    up.add_argument("--ray-address", default=None, metavar="ADDR",
+                    help="join this Ray cluster, e.g. 10.0.0.1:6379 (default: $RAY_ADDRESS, "
+                         "or a private local Ray)")
     up.add_argument("--clickhouse", help="URL of a ClickHouse server (default: embedded chDB)")
     up.add_argument("--shards", type=int, default=None,
                     help="shard hosts sharing the partitions (default: the Ray cluster's CPUs)")
@@ -62,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate-limits", default=None, metavar="SPEC",
                     help="requests per second/burst, e.g. identity=100/500,address=200/1000,"
                          "device=50/200 (default generous: serve/ratelimit.py)")
+    up.add_argument("--allow-private-webhooks", action="store_true", default=None,
+                    help="let webhooks reach loopback and private networks (a lab, not a plant)")
+
+    nats_config = sub.add_parser("nats-config",
+                                 help="write the configuration files of a NATS cluster")
+    nats_config.add_argument("--nodes", type=int, default=3)
+    nats_config.add_argument("--out", type=Path, required=True, help="nats-N.conf go here")
+    nats_config.add_argument("--hosts", default=None,
+                             help="the machines' hostnames, comma-separated (default nats-1,...)")
+    nats_config.add_argument("--port", type=int, default=4222, help="client port")
+    nats_config.add_argument("--cluster-port", type=int, default=6222, help="route port")
+    nats_config.add_argument("--store-dir", default="/var/lib/plumeline/nats")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
@@ -128,6 +151,19 @@ def _parser() -> argparse.ArgumentParser:
     for p_ in (add, disable, set_role, user_sub.add_parser("list", help="the users")):
         p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
+    device = sub.add_parser(
+        "device", help="identities devices publish readings with",
+        description="A device logs in to the embedded nats-server (NATS or MQTT) with an "
+                    "identity of its own, which may publish its facility's readings and "
+                    "nothing else. `device add` writes its credentials to "
+                    "DATA_DIR/credentials/device-FACILITY.json (user, password, subject, "
+                    "MQTT topic) and has a running `plumeline up` load them.")
+    device_sub = device.add_subparsers(dest="device_command", required=True)
+    add_device = device_sub.add_parser(
+        "add", help="make FACILITY's device identity, and load it into the running server")
+    add_device.add_argument("facility", metavar="FACILITY")
+    add_device.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+
     evaluate = sub.add_parser("evaluate",
                               help="the actors against the simulator's injected anomalies")
     evaluate.add_argument("--seed", type=int, default=7)
@@ -152,6 +188,15 @@ def _parser() -> argparse.ArgumentParser:
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
     )
+    # numpy is imported only when `score` runs: verify's workers fork from a process
+    # without BLAS threads
+    score = sub.add_parser("score", help="run the production detectors over a table")
+    score.add_argument("file", type=Path, help="delimited file: a timestamp column, numeric columns")
+    score.add_argument("--out", type=Path, required=True, help="timestamp,anomaly_score,alert")
+    score.add_argument("--time-column", help="default: timestamp/time/datetime/date, else the first")
+    score.add_argument("--sep", default=",", help="column separator (default ,)")
+    score.add_argument("--train-rows", type=int, default=None, metavar="N",
+                       help="the first N rows are normal: the facility model learns from them only")
     return p
 
 
@@ -166,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.up import run_up
 
                 return run_up(args)
+            case "nats-config":
+                from plumeline.infra.nats_cluster import run_nats_config
+
+                return run_nats_config(args)
             case "export":
                 from plumeline.infra.audit import export
 
@@ -198,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.users import user_command
 
                 return user_command(args)
+            case "device":
+                from plumeline.infra.devices import add
+
+                return add(args)
             case "evaluate":
                 from plumeline.infra.evaluate import run_evaluate
 
@@ -210,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.nab import run_nab
 
                 return run_nab(args)
+            case "score":
+                from plumeline.infra.score import run_score
+
+                return run_score(args)
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
     except UserError as exc:

@@ -13,10 +13,12 @@ interval.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
 from plumeline.actors.accounting import FLOW_ROLES, CarbonBalance
+from plumeline.infra.progress import Progress
 from plumeline.projections.forecaster import LEVELS, fit, predict, seasonal_naive
 from plumeline.simulator import Simulation
 
@@ -27,10 +29,12 @@ HOUR_MS = 3_600_000
 WEEK_H = 168
 
 
-def hourly_history(seed: int, days: int, facilities: int = 2,
-                   mean_gap_s: float = 3600.0) -> dict[str, dict[str, np.ndarray]]:
+def hourly_history(seed: int, days: int, facilities: int = 2, mean_gap_s: float = 3600.0,
+                   on_day: Callable[[int], None] | None = None
+                   ) -> dict[str, dict[str, np.ndarray]]:
     """Per facility: `start` (ms), `emitted` and `net` (= emitted − stored) tonnes per
-    hourly window, as the facility's CarbonBalance closes them."""
+    hourly window, as the facility's CarbonBalance closes them. `on_day` is told the
+    days simulated so far."""
     sim = Simulation(seed=seed, facilities=facilities, sensors_per_facility=9,
                      rate_hz=1 / 60, start_ms=T0, mean_gap_s=mean_gap_s,
                      first_anomaly_after_s=3600.0)
@@ -51,6 +55,8 @@ def hourly_history(seed: int, days: int, facilities: int = 2,
                 for j, sensor, role in flows[f]:
                     if r.present is None or r.present[i, f * n + j]:
                         balance.add(sensor, role, t, float(r.values[i, f * n + j]), 0)
+        if on_day is not None:
+            on_day(min(lo + 1440, steps) // 1440)
     return {
         facility: {"start": np.array([w[0] for w in ws], dtype=np.int64),
                    "emitted": np.array([w[1] for w in ws]), "net": np.array([w[2] for w in ws])}
@@ -100,7 +106,8 @@ def run_forecast_backtest(args) -> int:
                         f"got {args.days}")
     print(f"  simulating {args.days} days of {args.facilities} facilities ...",
           file=sys.stderr, flush=True)
-    history = hourly_history(args.seed, args.days, args.facilities)
+    with Progress("forecast-backtest: simulating", args.days, unit="days") as progress:
+        history = hourly_history(args.seed, args.days, args.facilities, on_day=progress.update)
     results = {f: {s: backtest(h["start"], h[s], args.warmup) for s in ("emitted", "net")}
                for f, h in history.items()}
     print(table(results))

@@ -15,14 +15,17 @@ chose (a threshold tuned on data the category is not part of).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from plumeline.actors import DetectorConfig, RobustBaseline
+from plumeline.actors import DetectorConfig, FacilityConfig, RobustBaseline
 from plumeline.infra.cli import ExitStatus, UserError
+from plumeline.infra.nab_cv import by_file, cross_validate
 from plumeline.simulator.nab import (
     Profile,
     load_corpus,
@@ -33,7 +36,7 @@ from plumeline.simulator.nab import (
     write_results,
 )
 
-__all__ = ["DETECTOR", "run_nab", "score_series"]
+__all__ = ["DETECTOR", "fleet_config", "run_nab", "score_series"]
 
 DETECTOR = "plumeline"
 # NAB's three profiles (config/profiles.json), for label sets that come without them
@@ -44,9 +47,15 @@ PROFILES = {
 }
 
 
+def fleet_config() -> DetectorConfig:
+    """The sensor actors' detector configuration, with the likelihood switched on: every
+    other parameter is the fleet's, so a change to the fleet's detector is scored here."""
+    return replace(FacilityConfig().detector, likelihood=True)
+
+
 def score_series(values, config: DetectorConfig | None = None) -> np.ndarray:
     """One series as one sensor: the detector's likelihood after each reading."""
-    detector = RobustBaseline(config or DetectorConfig(likelihood=True))
+    detector = RobustBaseline(config or fleet_config())
     scores = np.empty(len(values))
     for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
         detector.update(x)
@@ -95,7 +104,37 @@ def run_nab(args) -> int:
     print(_table(detectors, windows, profiles))
     print()
     print(_breakdown(detectors, windows, profiles))
+    print()
+    print(_held_out(results, windows, profiles))
+    print()
+    print(_per_file(results, windows, profiles))
     return ExitStatus.OK
+
+
+def _per_file(results, windows, profiles: dict[str, Profile]) -> str:
+    """Each file's normalised score at the run's threshold; n/a for a file with no window."""
+    names = list(profiles)
+    thresholds = {n: score_corpus(results, windows, profiles[n]).threshold for n in names}
+    lines = [f"{'file':<64}{'windows':>8}" + "".join(f"{n:>20}" for n in names)]
+    for path in sorted(results):
+        one = {path: results[path]}
+        cells = [score_corpus(one, windows, profiles[n], threshold=thresholds[n]).normalized
+                 for n in names]
+        lines.append(f"{path:<64}{len(windows[path]):>8}"
+                     + "".join(f"{_cell(c):>20}" for c in cells))
+    lines.append(f"{DETECTOR} per file, at the thresholds swept over the whole run")
+    return "\n".join(lines)
+
+
+def _held_out(results, windows, profiles: dict[str, Profile]) -> str:
+    """The run's score with each file's threshold swept on the other files only: closer to
+    what the detector scores on files nobody has looked at than the in-sample sweep."""
+    cells = []
+    for name, profile in profiles.items():
+        got = cross_validate({DETECTOR: results}, windows, profile, by_file(results))
+        cells.append(f"{name} {_cell(got.in_sample)} / {_cell(got.normalized)}")
+    return (f"{DETECTOR}, in-sample / threshold chosen leaving each file out: "
+            + ", ".join(cells))
 
 
 def _published(root: Path, paths: set[str]) -> dict:
@@ -117,7 +156,7 @@ def _table(detectors: dict, windows, profiles: dict[str, Profile]) -> str:
     lines = [f"{'detector':<18}" + "".join(f"{n:>20}" for n in names)]
     for detector, results in detectors.items():
         scores = [score_corpus(results, windows, profiles[n]) for n in names]
-        lines.append(f"{detector:<18}" + "".join(f"{s.normalized:>20.2f}" for s in scores))
+        lines.append(f"{detector:<18}" + "".join(f"{_cell(s.normalized):>20}" for s in scores))
     files = len(next(iter(detectors.values())))
     count = sum(len(windows[p]) for p in next(iter(detectors.values())))
     lines.append(
@@ -143,9 +182,15 @@ def _breakdown(detectors: dict, windows, profiles: dict[str, Profile]) -> str:
                 own = score_corpus(inside, windows, profiles[n]).normalized
                 chosen = score_corpus(rest, windows, profiles[n]).threshold
                 other = score_corpus(inside, windows, profiles[n], threshold=chosen).normalized
-                cells.append(f"{own:>9.2f} /{other:>8.2f}")
+                cells.append(f"{_cell(own):>9} /{_cell(other):>8}")
             lines.append(f"{detector:<18}{category:<24}" + "".join(f"{c:>20}" for c in cells))
     lines.append(
         "per category: threshold swept on the category / threshold swept on the other categories"
+        "; n/a: no labelled window to score"
     )
     return "\n".join(lines)
+
+
+def _cell(normalized: float) -> str:
+    """A normalised score, or n/a where there is no labelled window to set its scale."""
+    return "n/a" if math.isnan(normalized) else f"{normalized:.2f}"

@@ -22,6 +22,8 @@ import nats
 import structlog
 from nats.js import api
 
+from plumeline.events.bus import connect_options
+
 __all__ = [
     "DEADLETTER",
     "DELIVERIES",
@@ -30,9 +32,11 @@ __all__ = [
     "SNAPSHOTS",
     "TREEHEADS",
     "IDENTITY_BUCKETS",
+    "AUTH_CONF",
     "WEBHOOK_BUCKETS",
     "NatsServer",
     "connect",
+    "ensure_buckets",
     "ensure_streams",
     "free_port",
     "nats_server_binary",
@@ -52,6 +56,8 @@ SNAPSHOTS = "SNAPSHOTS"  # an object store: the shard hosts' snapshots, one per 
 # a port picked here and bound a few seconds later (once Ray is up) cannot have been
 # taken meanwhile by the random ports Ray's own processes bind, which a port from
 # bind(0) could (the kernel hands recently freed ephemeral ports out again).
+AUTH_CONF = "auth.conf"  # beside nats-server.conf, which includes it
+
 _PORTS = range(20_000, 32_000)
 _pick = random.Random()
 
@@ -84,12 +90,17 @@ def nats_server_binary() -> str:
 
 @dataclass
 class NatsServer:
-    """One nats-server process with JetStream, its store under `store_dir`."""
+    """One nats-server process with JetStream, its store under `store_dir`.
+
+    `auth`: the `authorization {...}` block its users log in with (infra/nats_auth.py),
+    kept in `auth.conf` beside the configuration (mode 0600), which a reload reads
+    again; None: anyone may connect, as tests of a bare server want."""
 
     store_dir: Path
     port: int = 0
     mqtt_port: int | None = None
     process: subprocess.Popen | None = None
+    auth: str | None = None
 
     @property
     def url(self) -> str:
@@ -107,10 +118,15 @@ class NatsServer:
         ]
         if self.mqtt_port:
             lines.append(f"mqtt {{ listen: 127.0.0.1:{self.mqtt_port} }}")
+        if self.auth is not None:
+            from plumeline.infra.nats_auth import write_private
+
+            write_private(self.store_dir / AUTH_CONF, self.auth)
+            lines.append(f"include {AUTH_CONF}")
         conf.write_text("\n".join(lines) + "\n")
         with open(self.store_dir / "nats-server.log", "ab") as logfile:
             self.process = subprocess.Popen(
-                [nats_server_binary(), "-c", str(conf)],
+                [nats_server_binary(), "-c", str(conf.resolve())],  # runtime.py finds it by path
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -155,7 +171,8 @@ def _quote(path: Path) -> str:
 
 
 async def connect(url: str, name: str = "plumeline") -> nats.NATS:
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    return await nats.connect(**connect_options(url), name=name, max_reconnect_attempts=-1,
+                              reconnect_time_wait=0.5)
 
 
 STREAMS = [
@@ -222,29 +239,39 @@ IDENTITY_BUCKETS = [
 ]
 
 
-async def ensure_streams(js) -> None:
+async def ensure_streams(js, replicas: int = 1) -> None:
     """Declare the streams, the KV buckets and the snapshot store; existing ones are
     left as they are. Snapshots are big blobs that only the newest of each name matters
-    of: a JetStream object store chunks them and keeps one per name."""
+    of: a JetStream object store chunks them and keeps one per name. `replicas`: copies
+    of each, on as many nodes of a NATS cluster (3 survives the loss of one)."""
     try:
         await js.object_store(SNAPSHOTS)
     except nats.js.errors.BucketNotFoundError:
         await js.create_object_store(SNAPSHOTS, config=api.ObjectStoreConfig(
-            storage=api.StorageType.FILE, description="shard host snapshots"))
-        log.info("object_store_created", bucket=SNAPSHOTS)
+            storage=api.StorageType.FILE, description="shard host snapshots",
+            replicas=replicas))
+        log.info("object_store_created", bucket=SNAPSHOTS, replicas=replicas)
     for config in STREAMS:
         try:
             info = await js.stream_info(config.name)
         except nats.js.errors.NotFoundError:
-            await js.add_stream(config)
-            log.info("stream_created", stream=config.name)
+            await js.add_stream(replace(config, num_replicas=replicas))
+            log.info("stream_created", stream=config.name, replicas=replicas)
             continue
+        if (info.config.num_replicas or 1) != replicas:  # moving data is the operator's call
+            log.warning("stream_replicas_differ", stream=config.name,
+                        replicas=info.config.num_replicas, asked=replicas)
         if config.allow_atomic and not info.config.allow_atomic:
             # a data dir from before atomic appends: the one setting that must change
             await js.update_stream(replace(info.config, allow_atomic=True))
-    for bucket in WEBHOOK_BUCKETS + IDENTITY_BUCKETS:
+    await ensure_buckets(js, WEBHOOK_BUCKETS + IDENTITY_BUCKETS, replicas)
+
+
+async def ensure_buckets(js, buckets: list, replicas: int = 1) -> None:
+    """Declare the KV buckets that are not there yet."""
+    for bucket in buckets:
         try:
             await js.key_value(bucket.bucket)
         except nats.js.errors.BucketNotFoundError:
-            await js.create_key_value(bucket)
-            log.info("bucket_created", bucket=bucket.bucket)
+            await js.create_key_value(replace(bucket, replicas=replicas))
+            log.info("bucket_created", bucket=bucket.bucket, replicas=replicas)

@@ -9,10 +9,13 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
-from plumeline.infra.nats import NatsServer
+from plumeline.infra.nats import AUTH_CONF, NatsServer
+from plumeline.infra.nats_auth import authorization, load_credentials, url_as, write_private
+from plumeline.infra.settings import Settings
 
 log = structlog.get_logger("plumeline.runtime")
 
@@ -20,7 +23,7 @@ log = structlog.get_logger("plumeline.runtime")
 # says why so short), and so the only directories a leftover's runtime.json may name.
 HAPROXY_PARENT, HAPROXY_PREFIX = "/tmp", "plh-"
 
-__all__ = ["clean_leftovers", "nats_of"]
+__all__ = ["clean_leftovers", "nats_of", "reload_nats_users"]
 
 
 def _alive(pid: int) -> bool:
@@ -36,21 +39,53 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def nats_of(data_dir: Path):
-    """Yield the NATS URL serving `data_dir`: the running system's, or an embedded
-    nats-server started on the data dir's store for the duration."""
+def nats_of(data_dir: Path, identity: str = "reader"):
+    """Yield the NATS URL serving `data_dir`, logging in as `identity` (by default
+    the read-only one of export, verify and audit): the running system's, or an
+    embedded nats-server started on the data dir's store, with its users, for the
+    duration. A URL that carries credentials of its own (an outside NATS) is kept."""
     from plumeline.infra.cli import UserError
+
+    credentials = load_credentials(data_dir)
+
+    def logged_in(url: str) -> str:
+        if identity in credentials and not urlsplit(url.split(",")[0]).username:
+            return url_as(url, credentials[identity])
+        return url
 
     runtime = data_dir / "runtime.json"
     if runtime.exists():
         info = json.loads(runtime.read_text())
         if _alive(info.get("pid", -1)):
-            yield info["nats_url"]
+            yield logged_in(info["nats_url"])
             return
     if not (data_dir / "nats").is_dir():
         raise UserError(f"no Plumeline data in {data_dir} (run `plumeline up --data-dir {data_dir}`)")
-    with NatsServer(data_dir / "nats") as server:
-        yield server.url
+    auth = authorization(credentials, Settings().partitions) if credentials else None
+    with NatsServer(data_dir / "nats", auth=auth) as server:
+        yield logged_in(server.url)
+
+
+def reload_nats_users(data_dir: Path) -> bool:
+    """Write the embedded nats-server's users again from DATA_DIR/credentials and,
+    if `up` runs on the data dir, have its nats-server load them (SIGHUP: a reload,
+    no connection dropped); True if it did. A stopped one loads them at its next start."""
+    store = data_dir / "nats"
+    if not store.is_dir():
+        return False
+    write_private(store / AUTH_CONF,
+                  authorization(load_credentials(data_dir), Settings().partitions))
+    runtime = data_dir / "runtime.json"
+    if not runtime.exists():
+        return False
+    info = json.loads(runtime.read_text())
+    pid = info.get("nats_pid")
+    if not (pid and _alive(info.get("pid", -1)) and _alive(pid)
+            and str(data_dir.resolve() / "nats" / "nats-server.conf") in _cmdline(pid)):
+        return False
+    os.kill(pid, signal.SIGHUP)
+    log.info("nats_users_reloaded", pid=pid)
+    return True
 
 
 def clean_leftovers(data_dir: Path) -> list[int]:

@@ -27,7 +27,8 @@ class Settings:
     rate_hz: float = 1.0
     seed: int = 7
     simulator: bool = True
-    nats_url: str | None = None  # a NATS cluster; None = embedded nats-server
+    nats_url: str | None = None  # a NATS cluster, URLs comma-separated; None = embedded
+    nats_replicas: int = 1  # copies of each stream on a NATS cluster's nodes; 3 survives one
     clickhouse_url: str | None = None  # a ClickHouse server; None = embedded chDB
     ray_address: str | None = None  # a Ray cluster; None = a private local Ray
     partitions: int = 16  # READINGS partitions; fixed for the life of a deployment
@@ -44,6 +45,9 @@ class Settings:
     rate_limits: str | None = None  # serve/ratelimit.py Rates.parse; None: its defaults
     api_replicas: int = 1  # Serve replicas of the HTTP API, each a Python process
     mqtt_port: int = 0  # the embedded nats-server's MQTT listener; 0 = a free port
+    # webhooks may reach loopback and private networks: for a lab whose receivers are
+    # on the same machine, never for a plant (projections/webhook_targets.py)
+    allow_private_webhooks: bool = False
 
     @classmethod
     def from_env(cls, **given) -> Settings:
@@ -71,6 +75,8 @@ class Settings:
                 from plumeline.infra.cli import UserError
 
                 raise UserError(f"--rate-limits / PLUMELINE_RATE_LIMITS: {exc}") from None
+        if env.get("PLUMELINE_NATS_REPLICAS"):
+            values.setdefault("nats_replicas", int(env["PLUMELINE_NATS_REPLICAS"]))
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         if "pin" in values:

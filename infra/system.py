@@ -23,9 +23,18 @@ import structlog
 from ray import serve
 
 from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
-from plumeline.events import partition_of
+from plumeline.events import partition_of, redact
+from plumeline.infra import logs
 from plumeline.infra.audit import write_export
+from plumeline.infra.loopback import WORKER_HOOK, loopback_env, ray_on_loopback
 from plumeline.infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
+from plumeline.infra.nats_auth import (
+    Credential,
+    authorization,
+    ensure_credentials,
+    url_as,
+    write_private,
+)
 from plumeline.infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
 from plumeline.infra.settings import Settings
 from plumeline.infra.tokens import KeyStore
@@ -94,12 +103,18 @@ def start_ray(s: Settings) -> None:
     Ray's. The private Ray's HAProxy files go in a directory of its own, which
     `stop_ray` removes: /tmp/plh-XXXXXXXX, as short as Serve's own default, since
     HAProxy takes socket paths of at most 97 bytes and Serve puts the 56-character
-    node id in them."""
+    node id in them. The private Ray listens on 127.0.0.1 only (infra/loopback.py)."""
     global _haproxy_dir
     env = {name: value for name, value in ray_env().items() if name not in os.environ}
     if s.ray_address is None and not any(name in os.environ for name in HAPROXY_PATHS):
         _haproxy_dir = tempfile.mkdtemp(prefix=HAPROXY_PREFIX, dir=HAPROXY_PARENT)
         env |= {name: os.path.join(_haproxy_dir, file) for name, file in HAPROXY_PATHS.items()}
+        env |= {k: v for k, v in loopback_env(_haproxy_dir).items() if k not in os.environ}
+    if s.ray_address is None:
+        ray_on_loopback()
+    options = logs.ray_options()  # every worker logs as this process does
+    if s.ray_address is None:  # and, on the private Ray, keeps Serve's gRPC on loopback
+        options["runtime_env"]["worker_process_setup_hook"] = WORKER_HOOK
     os.environ.update(env)
     try:
         ray.init(
@@ -107,6 +122,7 @@ def start_ray(s: Settings) -> None:
             num_cpus=s.num_cpus if s.ray_address is None else None,
             include_dashboard=False,
             logging_level="WARNING",
+            **options,
         )
     finally:
         for name in env:
@@ -194,6 +210,8 @@ def check_shards(s: Settings) -> None:
 
     if s.shards is not None and s.shards < 1:
         raise UserError(f"--shards must be at least 1, not {s.shards}")
+    if not 1 <= s.nats_replicas <= 5:  # JetStream's own bounds
+        raise UserError(f"--replicas must be 1 to 5, not {s.nats_replicas}")
     if s.api_replicas < 1:
         raise UserError(f"--api-replicas must be at least 1, not {s.api_replicas}")
     for f in s.pin:
@@ -221,6 +239,9 @@ class System:
         self.nats: NatsServer | None = None
         self.nats_url = settings.nats_url
         self.mqtt_url: str | None = None  # known only for the embedded nats-server
+        # each component's identity on the embedded nats-server (infra/nats_auth.py);
+        # none for an outside NATS, whose URL carries what it asks for
+        self.credentials: dict[str, Credential] = {}
         self.owns_ray = False
         self.ledger = None
         self.projections = None
@@ -228,6 +249,12 @@ class System:
         self.shards: list = []
         self.serving = False
         self._wrote_runtime = False
+
+    def url_for(self, identity: str) -> str:
+        """The NATS URL `identity` connects with: logging in as itself on the embedded
+        nats-server, the URL given otherwise. Never log it: `redact` it."""
+        cred = self.credentials.get(identity)
+        return url_as(self.nats_url, cred) if cred else self.nats_url
 
     @property
     def http_url(self) -> str:
@@ -254,8 +281,9 @@ class System:
         started = time.monotonic()
         if self.nats_url is None:
             # devices that speak MQTT publish frames on readings/<partition>/<facility>
-            self.nats = NatsServer(s.data_dir / "nats",
-                                   mqtt_port=s.mqtt_port or free_port()).start()
+            self.credentials = ensure_credentials(s.data_dir)
+            self.nats = NatsServer(s.data_dir / "nats", mqtt_port=s.mqtt_port or free_port(),
+                                   auth=authorization(self.credentials, s.partitions)).start()
             self.nats_url = self.nats.url
             self.mqtt_url = f"mqtt://127.0.0.1:{self.nats.mqtt_port}"
         asyncio.run(self._declare_streams())
@@ -268,14 +296,15 @@ class System:
         # arguments, and `start()` runs in the order the system needs
         actor = {"num_cpus": 0, "max_restarts": -1}
         self.ledger = resuming(LedgerWriter).options(**actor).remote(
-            self.nats_url, str(s.key_path)
+            self.url_for("ledger"), str(s.key_path)
         )
         self.projections = resuming(ProjectionRunner).options(**actor).remote(
-            self.nats_url,
+            self.url_for("projections"),
             clickhouse_url=s.clickhouse_url,
             clickhouse_path=None if s.clickhouse_url else str(s.data_dir / "clickhouse"),
         )
-        self.notifier = resuming(Notifier).options(**actor).remote(self.nats_url)
+        self.notifier = resuming(Notifier).options(**actor).remote(
+            self.url_for("notifier"), allow_private=self.settings.allow_private_webhooks)
         self.shards = self._place_shards()
         ray.get(self.ledger.start.remote())
         ray.get(self.projections.start.remote())
@@ -283,9 +312,10 @@ class System:
         ray.get(self.notifier.start.remote())
         ray.get([shard.start.remote() for shard in self.shards])
         if http:
-            serve.start(http_options={"host": s.host, "port": s.port})
-            api = Api.options(num_replicas=s.api_replicas)
-            serve.run(api.bind(self.projections, self.ledger, nats_url=self.nats_url,
+            serve.start(http_options={"host": s.host, "port": s.port},
+                        logging_config=logs.serve_logging())
+            api = Api.options(num_replicas=s.api_replicas, logging_config=logs.serve_logging())
+            serve.run(api.bind(self.projections, self.ledger, nats_url=self.url_for("serve"),
                                partitions=s.partitions,
                                token_keys=KeyStore.of(s).ring(),
                                signer=KeyStore.of(s).signing(),
@@ -297,7 +327,7 @@ class System:
             self.serving = True
         self._write_runtime(self.http_url if http else None)
         log.info("system_started", seconds=round(time.monotonic() - started, 1),
-                 nats=self.nats_url, mqtt=self.mqtt_url, http=self.http_url if http else None)
+                 nats=redact(self.nats_url), mqtt=self.mqtt_url, http=self.http_url if http else None)
         return self
 
     def _place_shards(self) -> list:
@@ -314,13 +344,14 @@ class System:
                                              scheduling_strategy="SPREAD",
                                              resources=dict(s.shard_resources))
         hosts = [
-            placed.remote(self.nats_url, parts, name=f"shard-{i}", skip=s.pin,
-                          snapshots=snapshots)
+            placed.remote(self.url_for("shard"), parts, name=f"shard-{i}", skip=s.pin,
+                          snapshots=snapshots, partition_count=s.partitions)
             for i, parts in enumerate(shard_partitions(s.partitions, shards))
         ]
         hosts += [
-            placed.remote(self.nats_url, [Lane(partition_of(f, s.partitions), f)],
-                          name=f"pinned-{f}", snapshots=snapshots)
+            placed.remote(self.url_for("shard"), [Lane(partition_of(f, s.partitions), f)],
+                          name=f"pinned-{f}", snapshots=snapshots,
+                          partition_count=s.partitions)
             for f in s.pin
         ]
         log.info("shards_placed", shared=shards, pinned=list(s.pin))
@@ -335,7 +366,8 @@ class System:
             with contextlib.suppress(Exception):  # private API: only a cleanup hint
                 session = ray._private.worker._global_node.get_session_dir_path()
         self._wrote_runtime = True
-        self.settings.runtime_path.write_text(json.dumps({
+        # 0600: an outside NATS's URL may carry its password
+        write_private(self.settings.runtime_path, json.dumps({
             "pid": os.getpid(), "nats_url": self.nats_url, "mqtt_url": self.mqtt_url,
             "http_url": http_url,
             "nats_pid": self.nats.process.pid if self.nats else None, "ray_session": session,
@@ -351,7 +383,7 @@ class System:
         lanes += [Lane(partition_of(f, s.partitions), f).durable for f in s.pin]
 
         async def pending() -> int:
-            nc = await connect(self.nats_url, name="drain")
+            nc = await connect(self.url_for("setup"), name="drain")
             try:
                 js = nc.jetstream()
                 infos = [await js.consumer_info(READINGS, lane) for lane in lanes]
@@ -371,9 +403,9 @@ class System:
         return False
 
     async def _declare_streams(self) -> None:
-        nc = await connect(self.nats_url)
+        nc = await connect(self.url_for("setup"), name="setup")
         try:
-            await ensure_streams(nc.jetstream())
+            await ensure_streams(nc.jetstream(), self.settings.nats_replicas)
         finally:
             await nc.close()
 

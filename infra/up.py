@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -26,9 +28,16 @@ def run_up(args) -> int:
         shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
         api_replicas=args.api_replicas, closed_reads=args.closed_reads,
-        max_body=args.max_body, rate_limits=args.rate_limits,
+        max_body=args.max_body, nats_replicas=args.replicas, ray_address=args.ray_address,
+        allow_private_webhooks=args.allow_private_webhooks, rate_limits=args.rate_limits,
     )
     check_shards(settings)
+    if settings.nats_url and not urlsplit(settings.nats_url.split(",")[0]).username:
+        print(f"WARNING: {settings.nats_url} is used without credentials: anyone who can "
+              "reach it can append to the ledger, send commands and read webhook secrets. "
+              "Pass nats://USER:PASSWORD@HOST:PORT (docs/security.md).",
+              file=sys.stderr, flush=True)
+        log.warning("nats_without_credentials", nats=settings.nats_url)
     system = System(settings)
     try:
         try:
@@ -63,7 +72,7 @@ async def _feed(system: System) -> None:
         )
     tasks = [asyncio.create_task(_progress(system, stop, sim))]
     if sim is not None:
-        nc = await connect(system.nats_url, name="simulator")
+        nc = await connect(system.url_for("simulator"), name="simulator")
         tasks.append(asyncio.create_task(
             publish(nc.jetstream(), sim, partitions=s.partitions, steps=None, realtime=True,
                     stop=stop)

@@ -26,7 +26,14 @@ from plumeline.events import (
     readings_subject,
 )
 from plumeline.infra.cli import ExitStatus, UserError
-from plumeline.infra.nats import READINGS, connect, ensure_streams
+from plumeline.infra.nats import (
+    IDENTITY_BUCKETS,
+    READINGS,
+    connect,
+    ensure_buckets,
+    ensure_streams,
+)
+from plumeline.infra.nats_auth import load_credentials
 from plumeline.infra.runtime import nats_of
 from plumeline.infra.settings import Settings
 from plumeline.serve.identity import IdentityStore, UserRecord, issue_key, revoke_key
@@ -54,7 +61,10 @@ def on_identity(data_dir: Path, work):
         nc = await connect(url, name="cli-identity")
         try:
             js = nc.jetstream()
-            await ensure_streams(js)
+            if secured:  # `up` has run: the streams are there, the buckets maybe not
+                await ensure_buckets(js, IDENTITY_BUCKETS)
+            else:
+                await ensure_streams(js)
             subject = readings_subject(IDENTITY, await _partitions(js, settings.partitions))
 
             async def publish(command) -> int:
@@ -64,7 +74,8 @@ def on_identity(data_dir: Path, work):
         finally:
             await nc.close()
 
-    with nats_of(Path(data_dir)) as url:
+    secured = bool(load_credentials(Path(data_dir)))
+    with nats_of(Path(data_dir), "identity") as url:
         return asyncio.run(run(url))
 
 

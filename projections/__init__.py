@@ -21,11 +21,16 @@ from plumeline.projections.queries import (
     projection_status,
     rejections_summary,
 )
-from plumeline.projections.recommendations import RECOMMENDATION_STATES, recommendation, recommendations
+from plumeline.projections.recommendations import (
+    RECOMMENDATION_STATES,
+    recommendation,
+    recommendations,
+)
 from plumeline.projections.rows import rows_for
 from plumeline.projections.schema import COLUMNS, TABLES
 from plumeline.projections.store import Store, open_store
 from plumeline.projections.webhooks import EVENT_TYPES as WEBHOOK_EVENT_TYPES
+from plumeline.projections.webhooks import OUTCOMES as WEBHOOK_OUTCOMES
 from plumeline.projections.webhooks import WebhookRequest
 
 __all__ = [
@@ -36,6 +41,7 @@ __all__ = [
     "SEVERITIES",
     "TABLES",
     "WEBHOOK_EVENT_TYPES",
+    "WEBHOOK_OUTCOMES",
     "Projector",
     "SequenceGap",
     "Store",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plumeline.events import SEVERITIES
 from plumeline.projections import _params
 from plumeline.projections.store import Store
 
@@ -25,9 +26,6 @@ _STATE_FILTERS = {
     "acknowledged": "ack_seq > raised_seq",
 }
 ALERT_STATES = tuple(_STATE_FILTERS)
-# The detector's scale (actors/detection.py severity_of); projections may not import
-# actors, so the vocabulary is repeated here.
-SEVERITIES = ("warning", "minor", "major", "critical")
 # An alert's severity is that of its latest raise, update or escalation.
 _SEVERITY_EVENTS = "('alert.raised', 'alert.updated', 'alert.escalated')"
 

@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from plumeline.projections import _params
-from plumeline.projections.forecaster import DAY_MS, HOUR_MS, LEVELS, MIN_HISTORY_H, Fitted, fit, predict
+from plumeline.projections.forecaster import (
+    DAY_MS,
+    HOUR_MS,
+    LEVELS,
+    MIN_HISTORY_H,
+    Fitted,
+    fit,
+    predict,
+)
 from plumeline.projections.store import Store
 
 __all__ = ["HISTORY_H", "MAX_HORIZON_H", "SERIES", "Forecasts", "emissions_history",

@@ -4,7 +4,12 @@ At least once. A ledger record is acknowledged only when each delivery it calls 
 is written to the KV bucket WEBHOOK_QUEUE; a delivery leaves the queue when it is
 delivered, refused, or out of attempts, and every attempt is appended to the
 DELIVERIES stream, the log operators read. A restarted notifier resumes its durable
-consumer and the queue. Receivers drop doubles by `Idempotency-Key` (the event id).
+consumer and the queue. Receivers drop doubles by `webhook-id` (and `Idempotency-Key`,
+both the event id) and replays by the signed `webhook-timestamp` (Standard Webhooks).
+
+Targets are public addresses only (projections/webhook_targets.py), checked when a
+subscription is made and at every connection; each attempt has a total deadline; the
+delivery log keeps the outcome's class, never what the remote said.
 
 Each delivery waits and retries in its own task, and at most `per_endpoint` of one
 subscription's are in flight at once, so a slow or failing endpoint holds up only its
@@ -20,6 +25,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -28,9 +34,17 @@ import structlog
 from nats.js import api
 
 from plumeline.events import decode_record
+from plumeline.events.bus import connect_options
+from plumeline.projections.deadletter import dead_letter, transient
+from plumeline.projections.webhook_targets import (
+    PinnedTransport,
+    Resolver,
+    checked_addresses,
+    post_signed,
+    system_resolver,
+)
 from plumeline.projections.webhooks import (
     DEFAULT_EVENT_TYPES,
-    SIGNATURE_HEADER,
     AlertFacts,
     DeliveryAttempt,
     Pending,
@@ -39,8 +53,8 @@ from plumeline.projections.webhooks import (
     WebhookRequest,
     facts_after,
     matches,
+    new_secret,
     payload,
-    sign,
     verdict,
 )
 
@@ -77,10 +91,19 @@ class Notifier:
         batch: int = 500,
         idle_s: float = 0.5,
         clock: Callable[[], float] = time.time,
+        deadline_s: float = 30.0,
+        allow_private: bool = False,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        """`timeout_s` bounds each connect and read, `deadline_s` a whole attempt
+        (a receiver trickling its answer a byte at a time meets it). `allow_private`
+        lets webhooks reach loopback and private networks: for a lab, never a plant."""
         self.nats_url = nats_url
         self.retry = retry or RetryPolicy()
         self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
+        self.allow_private = allow_private
+        self.resolver = resolver
         self.per_endpoint = per_endpoint
         self.batch = batch
         self.idle_s = idle_s
@@ -88,7 +111,8 @@ class Notifier:
         self.log = structlog.get_logger("plumeline.notifier")
         self.subs: dict[str, Subscription] = {}
         self.alerts: dict[str, AlertFacts] = {}
-        self.counts = {"delivered": 0, "retried": 0, "failed": 0, "dropped": 0}
+        self.counts = {"delivered": 0, "retried": 0, "failed": 0, "dropped": 0,
+                       "dead_lettered": 0}
         self._running: dict[str, asyncio.Task] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._follow_task: asyncio.Task | None = None
@@ -102,15 +126,18 @@ class Notifier:
         unfinished deliveries were resumed."""
         self._stopping = False
         self._ready = False
-        self._nc = await nats.connect(self.nats_url, name="notifier", max_reconnect_attempts=-1)
+        self._nc = await nats.connect(**connect_options(self.nats_url), name="notifier",
+                                      max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self.subs_kv = await self.js.key_value("WEBHOOKS")
         self.queue = await self.js.key_value("WEBHOOK_QUEUE")
         self.alerts_kv = await self.js.key_value("WEBHOOK_ALERTS")
         self.subs = await self._load("WEBHOOKS", Subscription)
         self.alerts = await self._load("WEBHOOK_ALERTS", AlertFacts)
-        self.http = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False,
-                                      headers={"User-Agent": "Plumeline-Webhooks/1"})
+        self.http = httpx.AsyncClient(
+            timeout=self.timeout_s, follow_redirects=False,
+            transport=PinnedTransport(self.resolver, self.allow_private),
+            headers={"User-Agent": "Plumeline-Webhooks/1"})
         pending = await self._load("WEBHOOK_QUEUE", Pending)
         for p in pending.values():
             self._spawn(p)
@@ -188,13 +215,18 @@ class Notifier:
     # -- subscriptions, as the HTTP layer asks for them --------------------------------
 
     async def subscribe(self, request: WebhookRequest, user: str) -> dict:
-        """Store a subscription; the answer is the only one that shows its secret."""
+        """Store a subscription; the answer is the only one that shows its secret.
+        Raises TargetRefused (a ValueError) for a target inside our networks."""
         self._check_ready()
+        parts = urlsplit(request.url)
+        await checked_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https"
+                                                               else 80),
+                                self.resolver, self.allow_private)
         sub = Subscription(
             id=f"wh_{secrets.token_hex(8)}", url=request.url, facility=request.facility,
             severities=tuple(request.severities) if request.severities else None,
             event_types=tuple(request.event_types or DEFAULT_EVENT_TYPES),
-            secret=request.secret or secrets.token_urlsafe(32),
+            secret=request.secret or new_secret(),
             created_ms=int(self.clock() * 1000), created_by=user,
         )
         await self.subs_kv.put(sub.id, _encode(sub))
@@ -264,7 +296,14 @@ class Notifier:
                 except TimeoutError:
                     continue
                 for msg in msgs:
-                    await self._handle(msg.metadata.sequence.stream, msg.data)
+                    seq = msg.metadata.sequence.stream
+                    try:
+                        await self._handle(seq, msg.data)
+                    except Exception as exc:  # NATS away: retried; the record's fault: skipped
+                        if transient(exc):
+                            raise
+                        await self._deadletter(seq, msg.data,
+                                               f"cannot notify: {type(exc).__name__}: {exc}")
                     await msg.ack()
             except asyncio.CancelledError:
                 raise
@@ -317,12 +356,8 @@ class Notifier:
 
     async def _deadletter(self, seq: int, data: bytes, reason: str) -> None:
         self.log.error("ledger_record_refused", seq=seq, reason=reason)
-        await self.js.publish("deadletter.notifier", data, headers={
-            "Plumeline-Reason": reason[:1000],
-            "Plumeline-Source-Subject": RECORDS_SUBJECT,
-            "Plumeline-Source-Seq": str(seq),
-            "Nats-Msg-Id": f"deadletter:notifier:{seq}",
-        })
+        await dead_letter(self.js, "notifier", RECORDS_SUBJECT, seq, data, reason)
+        self.counts["dead_lettered"] += 1
 
     # -- delivering --------------------------------------------------------------------
 
@@ -354,7 +389,7 @@ class Notifier:
             await self.queue.delete(p.key)
             return None
         async with self._slots.setdefault(sub.id, asyncio.Semaphore(self.per_endpoint)):
-            status, error = await self._post(sub, p)
+            status, result = await self._post(sub, p)
         attempt = p.attempts + 1
         outcome = verdict(status)
         if outcome == "retry" and attempt >= self.retry.max_attempts:
@@ -363,13 +398,13 @@ class Notifier:
         due = now + int(self.retry.delay(attempt, p.key) * 1000) if outcome == "retry" else None
         await self.js.publish(_log_subject(sub.id), _encode(DeliveryAttempt(
             subscription=sub.id, event_seq=p.event_seq, event_id=p.event_id,
-            event_type=p.event_type, attempt=attempt, time_ms=now, status=status, error=error,
-            outcome=outcome, next_retry_ms=due)))
+            event_type=p.event_type, attempt=attempt, time_ms=now, status=status,
+            outcome=outcome, next_retry_ms=due, result=result)))
         if outcome == "retry":
             p = msgspec.structs.replace(p, attempts=attempt, due_ms=due)
             await self.queue.put(p.key, _encode(p))
             self.counts["retried"] += 1
-            log.warning("delivery_retrying", attempt=attempt, status=status, error=error,
+            log.warning("delivery_retrying", attempt=attempt, status=status, result=result,
                         next_retry_ms=due)
             return p
         await self.queue.delete(p.key)
@@ -377,22 +412,16 @@ class Notifier:
         if outcome == "delivered":
             log.info("delivery_delivered", attempt=attempt, status=status)
         else:
-            log.warning("delivery_failed", attempt=attempt, status=status, error=error)
+            log.warning("delivery_failed", attempt=attempt, status=status, result=result)
         return None
 
-    async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str | None]:
-        body = p.body.encode()
+    async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str]:
         headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(sub.secret, body),
             "Idempotency-Key": p.event_id,
             "X-Plumeline-Event": p.event_type,
             "X-Plumeline-Subscription": sub.id,
             "X-Plumeline-Attempt": str(p.attempts + 1),
         }
-        try:
-            # the answer's body is not read: a receiver cannot make us download anything
-            async with self.http.stream("POST", sub.url, content=body, headers=headers) as r:
-                return r.status_code, None
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500]
+        return await post_signed(self.http, sub.url, sub.secret, p.event_id, p.body.encode(),
+                                 headers, int(self.clock()), self.deadline_s,
+                                 self.log.bind(subscription=sub.id))

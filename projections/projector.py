@@ -18,12 +18,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import structlog
+
 from plumeline.events import decode_record, leaf_hash
 from plumeline.projections.rows import rows_for
-from plumeline.projections.schema import COLUMNS, TYPES, create_statements, drop_statements
+from plumeline.projections.schema import (
+    COLUMNS,
+    TYPES,
+    create_statements,
+    drop_statements,
+    migrate_statements,
+)
 from plumeline.projections.store import Store
 
 __all__ = ["Projector", "SequenceGap", "ledger_checkpoint", "stored_checkpoint"]
+
+log = structlog.get_logger("plumeline.projections")
 
 
 def stored_checkpoint(store: Store, name: str) -> int:
@@ -61,7 +71,16 @@ class Projector:
         self._visible = 0  # while a batch's `ledger` rows go in: its last seq
 
     def ensure_schema(self) -> None:
+        """Make the declared tables; to those the store already has, add the columns
+        declared since it made them."""
         for sql in create_statements():
+            self.store.command(sql)
+        present: dict[str, set[str]] = defaultdict(set)
+        for c in self.store.rows("SELECT table, name FROM system.columns"
+                                 " WHERE database = currentDatabase()"):
+            present[c["table"]].add(c["name"])
+        for sql in migrate_statements(present):
+            log.info("projection_column_added", store=self.store.where, statement=sql)
             self.store.command(sql)
 
     def checkpoint(self) -> int:
@@ -105,6 +124,14 @@ class Projector:
         finally:
             self._visible = 0
         return last - start
+
+    def skip(self, seq: int) -> None:
+        """Move past record `seq`, which cannot be applied (the runner dead-letters it).
+        Kept in memory: the checkpoint is the `ledger` table's last seq, so it is
+        stored with the next record applied; a restart before that meets the record
+        again and skips it again."""
+        if seq == self.checkpoint() + 1:
+            self._checkpoint = seq
 
     def _insert(self, table: str, rows: list[tuple]) -> None:
         self.store.insert_columns(table, list(zip(*rows)), COLUMNS[table], TYPES[table])

@@ -1,9 +1,15 @@
-"""Raw readings in ClickHouse: every accepted-looking reading of READINGS, by facility,
+"""Raw readings in ClickHouse: the readings of READINGS the actors accept, by facility,
 sensor and time, so history, latest values and per-minute roll-ups are one query away.
 
 A projection of READINGS rather than of the ledger (readings are not domain events).
 Rows are keyed (facility, sensor, time) in a ReplacingMergeTree, so a frame applied
 twice changes nothing; the checkpoint is the last READINGS sequence applied.
+
+A frame outside the wire schema's bounds is dropped whole, and a reading the actors
+refuse by the stateless rule (events/acceptance.py: a value not finite, a time past
+its message's stored time + `max_future_ms`) is dropped, as columns: what the actors
+refuse for their state (an unknown sensor, a time not after the sensor's last) is not
+judged here.
 """
 
 from __future__ import annotations
@@ -11,7 +17,17 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from plumeline.events import Frame, Name, decode_wire
+from plumeline.events import (
+    EARLIEST_MS,
+    LATEST_MS,
+    MAX_FUTURE_MS,
+    MAX_READINGS,
+    Frame,
+    Name,
+    accepted,
+    decode_wire,
+)
+from plumeline.events.acceptance import MAX_NAME
 from plumeline.projections import native
 from plumeline.projections.projector import SequenceGap, stored_checkpoint
 from plumeline.projections.store import Store
@@ -53,8 +69,9 @@ _KNOWN_LISTS, _KNOWN_NAMES = 4096, 100_000
 class ReadingsProjector:
     name = "readings"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_future_ms: int = MAX_FUTURE_MS) -> None:
         self.store = store
+        self.max_future_ms = max_future_ms  # the actors' FacilityConfig.max_future_ms
         self._checkpoint: int | None = None
         self._ids: dict[str, int] = {}  # sensor name -> id, for arrays of names
         self._names: list[str] = []  # id -> sensor name
@@ -68,25 +85,33 @@ class ReadingsProjector:
             self._checkpoint = stored_checkpoint(self.store, self.name)
         return self._checkpoint
 
-    def apply(self, messages: list[tuple[int, bytes]]) -> int:
+    def apply(self, messages: list[tuple[int, bytes]], stored: list[int] | None = None,
+              subjects: list[str] | None = None) -> int:
         """(READINGS seq, payload) in seq order; frames become one Native insert.
-        Malformed messages, manifests and non-finite values are not readings to keep
+        `stored` holds each message's JetStream timestamp in ms, the "now" of the
+        acceptance rule (None: no time is judged in the future, for callers that have
+        no stream), `subjects` each message's subject: a frame naming a facility other
+        than its subject's is refused, as the actors refuse it (None: not judged).
+        Malformed messages, manifests and refused readings are not readings to keep
         (the shard hosts dead-letter them)."""
         if len(self._lists) > _KNOWN_LISTS or len(self._names) > _KNOWN_NAMES:
             self._ids, self._names, self._lists = {}, [], {}
         frames: list[tuple[int, str, np.ndarray, np.ndarray, np.ndarray]] = []
+        futures: list[int] = []
         last = start = self.checkpoint()
-        for s, payload in messages:
+        for k, (s, payload) in enumerate(messages):
             if s <= last:
                 continue
             if s != last + 1:  # READINGS keeps every message: a gap is a lost delivery
                 raise SequenceGap(expected=last + 1, got=s)
             last = s
-            if (columns := self._columns(payload)) is not None:
+            if (columns := self._columns(payload)) is not None and (
+                    subjects is None or subjects[k].split(".", 2)[-1] == columns[0]):
                 frames.append((s, *columns))
+                futures.append(LATEST_MS if stored is None else stored[k] + self.max_future_ms)
         if last == start:
             return 0
-        if block := self._block(frames):
+        if block := self._block(frames, futures):
             # The block is sorted by the table's key and holds one row per key, so the
             # engine has nothing to sort or replace on insert (optimize_on_insert).
             self.store.insert_native(READINGS_TABLE, _COLUMNS, block, {"optimize_on_insert": 0})
@@ -94,6 +119,13 @@ class ReadingsProjector:
                                   ["projection", "seq"], ["String", "UInt64"])
         self._checkpoint = last
         return last - start
+
+    def skip(self, seq: int) -> None:
+        """Move past message `seq`, which cannot be applied (the runner dead-letters it)."""
+        if seq == self.checkpoint() + 1:
+            self.store.insert_columns("checkpoints", [[self.name], [seq]],
+                                      ["projection", "seq"], ["String", "UInt64"])
+            self._checkpoint = seq
 
     def _columns(self, payload: bytes) -> tuple[str, np.ndarray, np.ndarray, np.ndarray] | None:
         """A frame as (facility, sensor ids, times, values), or None if it is not one.
@@ -109,6 +141,8 @@ class ReadingsProjector:
             values = _eight_byte(raw.values, ">f8", (_FLOAT64,))
             if ids is not None and times is not None and values is not None \
                     and len(ids) == len(times) == len(values):
+                if not _in_schema(times):
+                    return None  # the actors find the frame malformed
                 return raw.facility, ids, times, values
         try:
             message = decode_wire(payload)
@@ -126,6 +160,8 @@ class ReadingsProjector:
                 names = _names.decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 return None
+            if len(names) > MAX_READINGS or any(len(n) > MAX_NAME for n in names):
+                return None  # outside the schema; the full decoder refuses it too
             ids = self._lists[key] = self._sensor_ids(names)
         return ids
 
@@ -137,16 +173,18 @@ class ReadingsProjector:
                 self._names.append(n)
         return np.fromiter(map(ids.__getitem__, names), np.intp, len(names))
 
-    def _block(self, frames: list[tuple[int, str, np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
-        """One Native block of the frames' finite readings, sorted by (facility, sensor,
-        time) with only the last of equal keys kept: the rows ReplacingMergeTree's own
-        sort and merge on insert would leave."""
+    def _block(self, frames: list[tuple[int, str, np.ndarray, np.ndarray, np.ndarray]],
+               futures: list[int]) -> bytes:
+        """One Native block of the frames' accepted readings, sorted by (facility,
+        sensor, time) with only the last of equal keys kept: the rows
+        ReplacingMergeTree's own sort and merge on insert would leave."""
         if not frames:
             return b""
         seqs, facilities, ids, times, values = zip(*frames)
         counts = [len(v) for v in values]
         values = np.concatenate(values)
-        keep = np.isfinite(values)
+        time = np.concatenate(times).astype(np.int64)
+        keep = accepted(time, values, np.repeat(np.array(futures, np.int64), counts))
         if not keep.any():
             return b""
         facility_keys = sorted(set(facilities))
@@ -155,7 +193,7 @@ class ReadingsProjector:
                                          len(facilities)), counts)[keep]
         seq = np.repeat(np.array(seqs, np.uint64), counts)[keep]
         ids = np.concatenate(ids)[keep]
-        time = np.concatenate(times).astype(np.int64)[keep]
+        time = time[keep]
         values = values[keep]
         # Codes in the order of the names, so that sorting codes sorts the strings.
         present = np.flatnonzero(np.bincount(ids))
@@ -195,6 +233,11 @@ def _sorted(facility: np.ndarray, sensor: np.ndarray, sensors: int, time: np.nda
         key = (facility * sensors + sensor) * span + (time - lo)
         return np.argsort(key, kind="stable")
     return np.lexsort((time, sensor, facility))
+
+
+def _in_schema(times: np.ndarray) -> bool:
+    """Every time within the wire schema's bounds (events/acceptance.py)."""
+    return not len(times) or (int(times.min()) >= EARLIEST_MS and int(times.max()) <= LATEST_MS)
 
 
 def _eight_byte(raw: msgspec.Raw, dtype: str, tags: tuple[int, ...]) -> np.ndarray | None:

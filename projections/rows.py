@@ -1,8 +1,8 @@
 """From one ledger record to the rows it contributes to each table. Pure: no I/O.
 
 Every record yields its `ledger` row, plus the rows of the view its event belongs
-to. The tuples follow `schema.COLUMNS[table]`; the projector transposes them into
-columns. Facts only: no row here says what state anything is in, because state is
+to. Rows are built by column name (`schema.row`), which puts them in the order the
+projector's inserts name; it transposes them into columns. Facts only: no row here says what state anything is in, because state is
 derived at query time (which is what lets a query look at any past ledger position).
 """
 
@@ -25,6 +25,7 @@ from plumeline.events import (
     RecommendationRejected,
     SensorRegistered,
 )
+from plumeline.projections.schema import row
 
 __all__ = ["rows_for"]
 
@@ -36,8 +37,10 @@ def rows_for(
     e, c = envelope, envelope.causation
     rows: dict[str, list[tuple]] = {
         "ledger": [
-            (seq, e.id, e.type, e.facility, e.sensor, e.time)
-            + (c.stream, c.seq, c.index, leaf_hash_hex, record_bytes)
+            row("ledger", seq=seq, event_id=e.id, type=e.type, facility=e.facility,
+                sensor=e.sensor, time=e.time, causation_stream=c.stream,
+                causation_seq=c.seq, causation_index=c.index, leaf_hash=leaf_hash_hex,
+                record=record_bytes)
         ]
     }
     match e.body:
@@ -67,8 +70,9 @@ def rows_for(
             rows["alert_events"] = [_alert(seq, e, b, severity=b.severity)]
         case HotspotDetected() as b:
             rows["hotspots"] = [
-                (e.id, seq, b.facility, b.sensor, b.quantity, b.unit, e.time)
-                + (b.value, b.baseline, b.excess_ratio)
+                row("hotspots", event_id=e.id, seq=seq, facility=b.facility, sensor=b.sensor,
+                    quantity=b.quantity, unit=b.unit, time=e.time, value=b.value,
+                    baseline=b.baseline, excess_ratio=b.excess_ratio)
             ]
         case RecommendationIssued() as b:
             rows["recommendation_events"] = [
@@ -88,22 +92,33 @@ def rows_for(
             rows["recommendation_events"] = [_recommendation(seq, e, b, user=b.user, note=b.note)]
         case RecommendationOutcomeMeasured() as b:
             rows["recommendation_outcomes"] = [
-                (b.recommendation_id, seq, b.facility, e.time, b.approved_at, b.baseline_start)
-                + (b.baseline_end, b.baseline_rate_tco2e_per_day, b.window_start, b.window_end)
-                + (b.observed_rate_tco2e_per_day, b.measured_effect_tco2e_per_day)
-                + (b.uncertainty_tco2e_per_day, b.expected_effect_tco2e_per_day, b.verdict)
+                row("recommendation_outcomes", recommendation_id=b.recommendation_id, seq=seq,
+                    facility=b.facility, time=e.time, approved_at=b.approved_at,
+                    baseline_start=b.baseline_start, baseline_end=b.baseline_end,
+                    baseline_rate_tco2e_per_day=b.baseline_rate_tco2e_per_day,
+                    window_start=b.window_start, window_end=b.window_end,
+                    observed_rate_tco2e_per_day=b.observed_rate_tco2e_per_day,
+                    measured_effect_tco2e_per_day=b.measured_effect_tco2e_per_day,
+                    uncertainty_tco2e_per_day=b.uncertainty_tco2e_per_day,
+                    expected_effect_tco2e_per_day=b.expected_effect_tco2e_per_day,
+                    verdict=b.verdict)
             ]
         case FacilityRegistered() as b:
-            rows["facilities"] = [(b.facility, seq, b.name, b.kind, e.time)]
+            rows["facilities"] = [row("facilities", facility=b.facility, seq=seq, name=b.name,
+                                      kind=b.kind, time=e.time)]
         case SensorRegistered() as b:
-            rows["sensors"] = [(b.facility, b.sensor, seq, b.quantity, b.unit, b.role, e.time)]
+            rows["sensors"] = [row("sensors", facility=b.facility, sensor=b.sensor, seq=seq,
+                                   quantity=b.quantity, unit=b.unit, role=b.role, time=e.time)]
         case ReadingsRejected() as b:
-            rows["rejections"] = [(seq, b.facility, e.time, b.count, dict(b.reasons))]
+            rows["rejections"] = [row("rejections", seq=seq, facility=b.facility, time=e.time,
+                                      count=b.count, reasons=dict(b.reasons))]
         case EmissionsMeasured() as b:
             rows["emissions"] = [
-                (b.facility, b.window_start, b.window_end, seq, b.emitted_t, b.captured_t)
-                + (b.stored_t, b.vented_t, b.capture_efficiency, b.readings, b.first_seq)
-                + (b.last_seq,)
+                row("emissions", facility=b.facility, window_start=b.window_start,
+                    window_end=b.window_end, seq=seq, emitted_t=b.emitted_t,
+                    captured_t=b.captured_t, stored_t=b.stored_t, vented_t=b.vented_t,
+                    capture_efficiency=b.capture_efficiency, readings=b.readings,
+                    first_seq=b.first_seq, last_seq=b.last_seq)
             ]
         case _:
             # The ledger row alone keeps an event no view knows yet; a rebuild after
@@ -129,24 +144,10 @@ def _alert(
     note="",
     by="",
 ) -> tuple:
-    return (
-        b.alert_id,
-        seq,
-        e.type,
-        b.facility,
-        b.sensor,
-        b.kind,
-        severity,
-        e.time,
-        value,
-        baseline,
-        score,
-        model,
-        message,
-        user,
-        note,
-        by,
-    )
+    return row("alert_events", alert_id=b.alert_id, seq=seq, type=e.type,
+               facility=b.facility, sensor=b.sensor, kind=b.kind, severity=severity,
+               time=e.time, value=value, baseline=baseline, score=score, model=model,
+               message=message, user=user, note=note, by=by)
 
 
 def _recommendation(
@@ -164,18 +165,7 @@ def _recommendation(
     note="",
 ) -> tuple:
     # A decision does not name the sensor; the issue row of its recommendation does.
-    return (
-        b.recommendation_id,
-        seq,
-        e.type,
-        b.facility,
-        sensor or e.sensor,
-        action,
-        reason,
-        effect,
-        confidence,
-        urgency,
-        user,
-        note,
-        e.time,
-    )
+    return row("recommendation_events", recommendation_id=b.recommendation_id, seq=seq,
+               type=e.type, facility=b.facility, sensor=sensor or e.sensor, action=action,
+               reason=reason, expected_effect_tco2e_per_day=effect, confidence=confidence,
+               urgency=urgency, user=user, note=note, time=e.time)

@@ -22,7 +22,9 @@ import structlog
 from nats.js import api
 
 from plumeline.events.aio import cancel_and_wait
+from plumeline.events.bus import connect_options
 from plumeline.projections import queries
+from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.emissions import (
     emissions_current,
     emissions_report,
@@ -32,7 +34,7 @@ from plumeline.projections.emissions import (
 from plumeline.projections.figures import figures
 from plumeline.projections.forecast import Forecasts
 from plumeline.projections.positions import caused_by, seq_at, seq_of
-from plumeline.projections.projector import Projector
+from plumeline.projections.projector import Projector, SequenceGap
 from plumeline.projections.readings import ReadingsProjector, latest_readings, sensor_history
 from plumeline.projections.recommendations import recommendation, recommendations
 from plumeline.projections.silences import silences
@@ -95,7 +97,10 @@ class ProjectionRunner:
         self._readings_lock = threading.Lock()
         self._nc = None
         # stateful queries: the forecasts keep their fitted models between calls
-        self._queries = {**QUERIES, "emissions_forecast": Forecasts().forecast}
+        self._queries = {**QUERIES, "emissions_forecast": Forecasts().forecast,
+                         "figures": self._figures}
+        # messages each follower could not apply, dead-lettered (GET /metrics)
+        self.dead_lettered = {"ledger": 0, "readings": 0}
 
     async def start(self) -> int:
         self.store = open_store(url=self.clickhouse_url, path=self.clickhouse_path)
@@ -104,7 +109,7 @@ class ProjectionRunner:
         self._readings_store = open_store(url=self.clickhouse_url, path=self.clickhouse_path)
         self.readings = ReadingsProjector(self._readings_store)
         self.readings.ensure_schema()
-        self._nc = await nats.connect(self.nats_url, name="projections",
+        self._nc = await nats.connect(**connect_options(self.nats_url), name="projections",
                                       max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
         self._start_following()
@@ -115,9 +120,9 @@ class ProjectionRunner:
     def _start_following(self) -> None:
         self._tasks = [
             asyncio.create_task(self._follow(
-                self.projector, self._store_lock, LEDGER_STREAM, RECORDS_SUBJECT)),
+                "ledger", self.projector, self._store_lock, LEDGER_STREAM, RECORDS_SUBJECT)),
             asyncio.create_task(self._follow(
-                self.readings, self._readings_lock, READINGS_STREAM, "readings.>",
+                "readings", self.readings, self._readings_lock, READINGS_STREAM, "readings.>",
                 linger=self.readings_linger_s)),
         ]
 
@@ -132,8 +137,8 @@ class ProjectionRunner:
         self._readings_store.close()
         self.store.close()
 
-    async def _follow(self, projector, lock: threading.Lock, stream: str, subject: str,
-                      linger: float = 0.0) -> None:
+    async def _follow(self, name: str, projector, lock: threading.Lock, stream: str,
+                      subject: str, linger: float = 0.0) -> None:
         sub = None
         while True:
             try:
@@ -145,10 +150,7 @@ class ProjectionRunner:
                     continue
                 if not msgs:
                     continue
-                batch = [(m.metadata.sequence.stream, m.data) for m in msgs]
-                # in a thread: the event loop must keep reading the NATS socket while
-                # ClickHouse works, or the server drops this client as a slow consumer
-                await asyncio.to_thread(_holding, lock, projector.apply, batch)
+                await self._apply(name, projector, lock, msgs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # resubscribe from the checkpoint, which is the truth
@@ -157,6 +159,43 @@ class ProjectionRunner:
                     await asyncio.gather(sub.unsubscribe(), return_exceptions=True)
                 sub = None
                 await asyncio.sleep(1.0)
+
+    async def _apply(self, name: str, projector, lock: threading.Lock, msgs: list) -> None:
+        """The messages as one batch; when that fails for a message's sake, each alone,
+        and the one that cannot be applied is dead-lettered and skipped (its
+        checkpoint moves on). A gap, or NATS or the store away, is not a message's
+        fault: that raises, and the follower resubscribes from its checkpoint."""
+        batch = [(m.metadata.sequence.stream, m.data) for m in msgs]
+        # the raw readings' "now" is each message's stored time (events/acceptance.py)
+        stored = [_stored_ms(m) for m in msgs] if name == "readings" else None
+        subjects = [m.subject for m in msgs] if name == "readings" else None
+        try:
+            # in a thread: the event loop must keep reading the NATS socket while
+            # ClickHouse works, or the server drops this client as a slow consumer
+            await asyncio.to_thread(_holding, lock, _apply, projector, batch, stored, subjects)
+            return
+        except Exception as exc:
+            if transient(exc) or isinstance(exc, SequenceGap):
+                raise
+        for k, m in enumerate(msgs):
+            alone = [None if x is None else x[k:k + 1] for x in (stored, subjects)]
+            try:
+                await asyncio.to_thread(_holding, lock, _apply, projector, batch[k:k + 1],
+                                        *alone)
+            except Exception as exc:
+                if transient(exc) or isinstance(exc, SequenceGap):
+                    raise
+                # the store answers: the message, not the store, is what fails
+                await asyncio.to_thread(_holding, lock, projector.store.rows, "SELECT 1")
+                seq, reason = batch[k][0], f"cannot project: {type(exc).__name__}: {exc}"
+                self.log.error("projection_message_dead_lettered", projection=name, seq=seq,
+                               reason=reason)
+                await dead_letter(self.js, f"projection_{name}", m.subject, seq, m.data, reason)
+                await asyncio.to_thread(_holding, lock, projector.skip, seq)
+                self.dead_lettered[name] += 1
+
+    def _figures(self, store) -> dict:
+        return {**figures(store), "dead_lettered": dict(self.dead_lettered)}
 
     async def _fetch(self, sub, linger: float) -> list:
         """Up to `batch` messages: what the first fetch brings, then, `linger` seconds
@@ -213,6 +252,19 @@ class ProjectionRunner:
         await asyncio.to_thread(_holding, self._store_lock, self.projector.rebuild)
         await asyncio.to_thread(_holding, self._readings_lock, self.readings.reset)
         self._start_following()
+
+
+def _apply(projector, batch: list[tuple[int, bytes]], stored: list[int] | None,
+           subjects: list[str] | None) -> int:
+    """The ledger's projector takes records; the readings' also their stored times and
+    subjects."""
+    return projector.apply(batch) if stored is None else projector.apply(batch, stored,
+                                                                          subjects)
+
+
+def _stored_ms(msg) -> int:
+    """The time JetStream stored the message at, in ms: the same on every replay."""
+    return int(msg.metadata.timestamp.timestamp() * 1000)
 
 
 def _holding(lock: threading.Lock, fn, *args, **kwargs):

@@ -9,17 +9,35 @@ checkpoint harmless: the replayed batch lands on rows that are already there.
 
 Rows carry `seq` so every view can be cut at any ledger position (`as_of_seq`).
 Times are event times, DateTime64(3, 'UTC'), inserted as epoch milliseconds.
+
+Each table is declared once, below, by column name and type. Rows are built by name
+(`row`), so a column's place in the declaration matters to nobody; and a store made
+before a column was declared gets it at start (`migrate_statements`): old rows read
+the type's default (NULL, "", 0). Only columns are added this way; a changed type or
+sorting key needs a rebuild.
 """
 
 from __future__ import annotations
 
-__all__ = ["COLUMNS", "TABLES", "TYPES", "create_statements", "drop_statements"]
+from collections.abc import Iterable, Mapping
+from operator import itemgetter
+from typing import Any
+
+__all__ = [
+    "COLUMNS",
+    "TABLES",
+    "TYPES",
+    "create_statement",
+    "create_statements",
+    "drop_statements",
+    "migrate_statements",
+    "row",
+]
 
 _TIME = "DateTime64(3, 'UTC')"
 _NAME = "LowCardinality(String)"
 
-# table -> (columns as (name, type), sorting key). The column order is the order of
-# the tuples `rows.rows_for` builds.
+# table -> (columns as (name, type), sorting key)
 _TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
     "ledger": (
         (
@@ -183,9 +201,27 @@ TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _create(table: str) -> str:
-    columns, order_by = _TABLES[table]
-    body = ",\n    ".join(f"`{name}` {kind}" for name, kind in columns)
+_PICK = {table: itemgetter(*names) for table, names in COLUMNS.items()}
+_NAMES = {table: frozenset(names) for table, names in COLUMNS.items()}
+
+
+def row(table: str, **values: Any) -> tuple:
+    """A row of `table` from its values by column name, in the order inserts give
+    (`COLUMNS[table]`); a name missing or not declared raises ValueError."""
+    if values.keys() != _NAMES[table]:
+        missing = sorted(_NAMES[table] - values.keys())
+        unknown = sorted(values.keys() - _NAMES[table])
+        raise ValueError(f"a {table} row needs exactly its columns: "
+                         f"missing {missing}, not declared {unknown}")
+    picked = _PICK[table](values)
+    return picked if len(COLUMNS[table]) > 1 else (picked,)
+
+
+def create_statement(table: str, columns: Iterable[tuple[str, str]] | None = None) -> str:
+    """`table` as declared; `columns` stands in for the declared ones (a store made by
+    an older declaration, in tests)."""
+    declared, order_by = _TABLES[table]
+    body = ",\n    ".join(f"`{name}` {kind}" for name, kind in (columns or declared))
     # checkpoints: the version column keeps the highest seq when merges collapse rows;
     # readers take max(seq) anyway.
     engine = "ReplacingMergeTree(seq)" if table == "checkpoints" else "ReplacingMergeTree"
@@ -195,7 +231,22 @@ def _create(table: str) -> str:
 
 
 def create_statements() -> list[str]:
-    return [_create(table) for table in TABLES]
+    return [create_statement(table) for table in TABLES]
+
+
+def migrate_statements(present: Mapping[str, Iterable[str]]) -> list[str]:
+    """ALTERs that add to each table the declared columns the store lacks, given the
+    columns `present` in the store per table; each after its declared predecessor."""
+    out = []
+    for table, (columns, _) in _TABLES.items():
+        if table not in present:
+            continue  # not made yet: its CREATE declares every column
+        have = set(present[table])
+        for i, (name, kind) in enumerate(columns):
+            if name not in have:
+                where = f" AFTER `{columns[i - 1][0]}`" if i else " FIRST"
+                out.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS `{name}` {kind}{where}")
+    return out
 
 
 def drop_statements() -> list[str]:

@@ -1,27 +1,36 @@
 """Webhook subscriptions and what is sent to them: matching, payload, signature and
 the retry schedule. Pure; `projections/notifier.py` does the I/O.
 
+Deliveries are signed as Standard Webhooks (standardwebhooks.com) sign them: headers
+`webhook-id`, `webhook-timestamp` (seconds) and `webhook-signature: v1,<base64 of
+HMAC-SHA256 over "id.timestamp.body">`, keyed by the base64 part of a `whsec_…`
+secret. The timestamp is signed, so a receiver that refuses old timestamps refuses
+a captured delivery sent again.
+
 A subscription is configuration, not a domain event (docs/architecture.md,
 "Webhooks"): it lives in the NATS KV bucket WEBHOOKS, keyed by its id.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import random
+import secrets
 from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
 import msgspec
 
-from plumeline.events import Envelope, Name
-from plumeline.projections.alerts import SEVERITIES
+from plumeline.events import Envelope, Name, Severity
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",
     "EVENT_TYPES",
-    "SIGNATURE_HEADER",
+    "OUTCOMES",
+    "SECRET_PREFIX",
     "AlertFacts",
     "DeliveryAttempt",
     "Pending",
@@ -31,20 +40,24 @@ __all__ = [
     "check_url",
     "facts_after",
     "matches",
+    "new_secret",
     "payload",
     "sign",
+    "signature_headers",
     "summary",
     "verdict",
+    "verify_signature",
 ]
 
 DEFAULT_EVENT_TYPES = ("alert.raised", "alert.escalated", "alert.cleared")
-SIGNATURE_HEADER = "X-Plumeline-Signature"
+SECRET_PREFIX = "whsec_"
+# what the delivery log says of an attempt: a class, never the remote's words
+OUTCOMES = ("delivered", "http_3xx", "http_4xx", "http_5xx", "timeout", "refused_target",
+            "connect_failed")
 
 EventType = Literal["alert.raised", "alert.updated", "alert.escalated", "alert.acknowledged",
                     "alert.cleared"]
-Severity = Literal["warning", "minor", "major", "critical"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-assert get_args(Severity) == SEVERITIES, "the severities the alert view knows"
 
 
 def check_url(url: str) -> str:
@@ -70,14 +83,27 @@ def check_url(url: str) -> str:
 class WebhookRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The body of `POST /webhooks`. Unset filters match everything."""
 
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
-    facility: Name | None = None
-    severities: Annotated[list[Severity], msgspec.Meta(min_length=1)] | None = None
-    event_types: Annotated[list[EventType], msgspec.Meta(min_length=1)] | None = None
-    secret: Annotated[str, msgspec.Meta(min_length=16, max_length=256)] | None = None
+    url: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=2048,
+        description="http or https; receives a POST per matching event")]
+    facility: Annotated[Name | None, msgspec.Meta(description="absent: every facility")] = None
+    severities: Annotated[
+        Annotated[list[Severity], msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(description="absent: every severity")] = None
+    event_types: Annotated[
+        Annotated[list[EventType], msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(description="absent: " + ", ".join(DEFAULT_EVENT_TYPES))] = None
+    secret: Annotated[
+        Annotated[str, msgspec.Meta(pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$",
+                                    max_length=256)] | None,
+        msgspec.Meta(description="Standard Webhooks secret, whsec_ and the base64 of 24 to "
+                                 "64 bytes: the key of webhook-signature; absent: one is "
+                                 "made and returned once")] = None
 
     def __post_init__(self) -> None:
         check_url(self.url)  # a ValueError here is a ValidationError naming the field
+        if self.secret is not None and not 24 <= len(_key(self.secret)) <= 64:
+            raise ValueError("secret must be whsec_ and the base64 of 24 to 64 bytes")
 
 
 class Subscription(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,13 +191,51 @@ _encoder = msgspec.json.Encoder()
 
 def payload(seq: int, record: bytes, event: Envelope, facts: AlertFacts | None) -> bytes:
     """The POSTed body: the ledger record, byte for byte, and a summary. The same for
-    every attempt, so its signature is too."""
+    every attempt (its signature is not: it covers the attempt's timestamp)."""
     return _encoder.encode(_Payload(event.type, event.id, seq, summary(event, facts),
                                     msgspec.Raw(record)))
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _key(secret: str) -> bytes:
+    """The HMAC key of a secret: the bytes a `whsec_` secret's base64 stands for (a
+    secret stored before that format is its own UTF-8 bytes)."""
+    if not secret.startswith(SECRET_PREFIX):
+        return secret.encode()
+    try:
+        return base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+    except binascii.Error:
+        raise ValueError("secret is not whsec_ and base64") from None
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<signature>`: HMAC-SHA256 over "msg_id.timestamp.body", in base64."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(_key(secret), signed, hashlib.sha256).digest()
+                                    ).decode()
+
+
+def signature_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict:
+    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, msg_id, timestamp, body)}
+
+
+def verify_signature(secret: str, headers, body: bytes, now_s: float,
+                     tolerance_s: int = 300) -> bool:
+    """What a receiver does: the signature matches, and the timestamp is within
+    `tolerance_s` of its clock (an older delivery sent again is refused)."""
+    try:
+        msg_id, stamp = headers["webhook-id"], int(headers["webhook-timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now_s - stamp) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, stamp, body).encode()
+    return any(hmac.compare_digest(expected, given.encode())
+               for given in headers.get("webhook-signature", "").split())
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
@@ -227,6 +291,6 @@ class DeliveryAttempt(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     time_ms: int
     status: int | None  # the HTTP status, None if there was no answer
-    error: str | None
     outcome: Literal["delivered", "retry", "failed"]
     next_retry_ms: int | None
+    result: str = ""  # one of OUTCOMES: what happened, never the remote's text or body

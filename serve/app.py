@@ -100,7 +100,7 @@ def build_app(
     commands: Commands | None = None,
     intake: Intake | None = None,
     webhooks: Webhooks | None = None,
-    fresh: Reader | None = None,
+    uncached: Reader | None = None,
     verify: Verify | None = None,
     exporter: Callable[[str], Any] | None = None,
     feed: Feed | None = None,
@@ -116,7 +116,7 @@ def build_app(
     sign_in: signin.SignIn | None = None,
     rates: Rates | None = None,
 ) -> Starlette:
-    """`fresh` reads past any cache (a command's outcome must not be an old answer);
+    """`uncached` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
     writes the ledger bundle to `path`; `intake` publishes posted frames and, if it
     has `stream_figures()`, gives `/metrics` the NATS side; `feed` is the replica's one
@@ -160,7 +160,7 @@ def build_app(
         },
     )
     app.state.reader = reader
-    app.state.fresh = fresh or reader
+    app.state.uncached = uncached or reader
     app.state.ledger = ledger_view
     app.state.commands = commands or _NoCommands()
     app.state.intake = intake or _NoIntake()

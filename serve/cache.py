@@ -10,7 +10,7 @@ projections (a Ray call and a ClickHouse query) twice a second: that wait, not t
 work, was the API's p99 under load. Only an answer older than `ttl + stale`, or none
 at all, is waited for, so a view is at most `ttl + stale` seconds older than the
 projections, which already trail the ledger; a command's outcome is read past this
-cache (the app's `fresh` reader), never through it.
+cache (the app's `uncached` reader), never through it.
 
 `rendered` also keeps each answer's response body, encoded once per refresh: encoding
 a hundred alerts to JSON on every request was a fifth of the replica's time.

@@ -15,13 +15,16 @@ import re
 import nats
 
 from plumeline.events import Command, encode_wire, readings_subject
+from plumeline.events.bus import connect_options
 
-__all__ = ["CommandPublisher"]
+__all__ = ["BusPublisher"]
 
 _SHARD_CONSUMER = re.compile(r"^shard-p(\d+)$")
 
 
-class CommandPublisher:
+class BusPublisher:
+    """The app's one publisher onto READINGS: operator commands and posted frames."""
+
     def __init__(self, nats_url: str, partitions: int) -> None:
         self.nats_url = nats_url
         self.partitions = partitions
@@ -66,7 +69,7 @@ class CommandPublisher:
         # connected on first use, inside the event loop that serves requests
         async with self._connecting:
             if self._js is None:
-                self._nc = await nats.connect(self.nats_url, name="serve-commands",
+                self._nc = await nats.connect(**connect_options(self.nats_url), name="serve-commands",
                                               max_reconnect_attempts=-1)
                 self._js = self._nc.jetstream()
         return self._js

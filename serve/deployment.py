@@ -10,7 +10,7 @@ from ray import serve
 
 from plumeline.serve.app import build_app
 from plumeline.serve.cache import CachedReader
-from plumeline.serve.commands import CommandPublisher
+from plumeline.serve.commands import BusPublisher
 from plumeline.serve.feed import LedgerFeed
 from plumeline.serve.identity import IdentityStore
 from plumeline.serve.signin import SignIn
@@ -101,10 +101,10 @@ class Api:
         signing key, lets the replica sign people in (serve/signin.py), without it it
         issues nothing; `limits` are build_app's max_body, max_ingest_body,
         max_stream_clients and max_replay, by name."""
-        self.fresh = ActorReader(projections)
-        self.reader = CachedReader(self.fresh)
+        self.uncached = ActorReader(projections)
+        self.reader = CachedReader(self.uncached)
         self.ledger = ActorLedger(ledger)
-        self.commands = CommandPublisher(nats_url, partitions) if nats_url else None
+        self.commands = BusPublisher(nats_url, partitions) if nats_url else None
         self.feed = LedgerFeed(nats_url) if nats_url else None
         self.verify = token_keys.verify if token_keys else None
         self.limits = limits or {}
@@ -117,7 +117,7 @@ class Api:
 
     def __serve_build_asgi_app__(self):
         app = build_app(self.reader, self.ledger, commands=self.commands,
-                        intake=self.commands, fresh=self.fresh,
+                        intake=self.commands, uncached=self.uncached,
                         verify=self.verify, exporter=self.exporter, feed=self.feed,
                         open_reads=self.open_reads, what_if=self.what_if,
                         webhooks=self.webhooks, sign_in=self.sign_in, **self.limits)

@@ -16,6 +16,8 @@ import nats
 import structlog
 from nats.js import api
 
+from plumeline.events.bus import connect_options
+from plumeline.projections.deadletter import dead_letter
 from plumeline.serve.stream import Broadcast, Entry, Listener, entry
 
 __all__ = ["LedgerFeed"]
@@ -36,6 +38,7 @@ class LedgerFeed:
         self._nc = None
         self._sub = None
         self._starting = asyncio.Lock()
+        self.dead_lettered = 0  # records it could not read, dead-lettered and skipped
 
     async def listen(self, facility: str | None = None,
                      types: frozenset[str] | None = None) -> Listener:
@@ -71,7 +74,7 @@ class LedgerFeed:
                     seq = msg.metadata.sequence.stream
                     if seq > last:
                         return
-                    if (e := self._entry(msg.data, seq)) is not None:
+                    if (e := await self._entry(msg.data, seq)) is not None:
                         yield e
         finally:
             await sub.unsubscribe()
@@ -86,7 +89,7 @@ class LedgerFeed:
         async with self._starting:
             if self._sub is not None:
                 return
-            self._nc = await nats.connect(self.nats_url, name="serve-stream",
+            self._nc = await nats.connect(**connect_options(self.nats_url), name="serve-stream",
                                           max_reconnect_attempts=-1)
             js = self._nc.jetstream()
             last = (await js.stream_info(LEDGER_STREAM)).state.last_seq
@@ -100,14 +103,22 @@ class LedgerFeed:
             log.info("stream_feed_started", from_seq=last + 1)
 
     async def _on_record(self, msg) -> None:
-        e = self._entry(msg.data, msg.metadata.sequence.stream)
+        e = await self._entry(msg.data, msg.metadata.sequence.stream)
         if e is not None:
             self.broadcast.publish(e)
 
-    @staticmethod
-    def _entry(data: bytes, seq: int) -> Entry | None:
+    async def _entry(self, data: bytes, seq: int) -> Entry | None:
+        """The record as clients get it; None, once dead-lettered, if it cannot be
+        read (no exception leaves: it would end the subscription's callback)."""
         try:
             return entry(data)
-        except ValueError as exc:  # msgspec's errors are ValueErrors
-            log.error("ledger_record_unreadable", seq=seq, error=str(exc))
-            return None
+        except Exception as exc:  # msgspec's errors are ValueErrors; anything else too
+            reason = f"cannot stream: {type(exc).__name__}: {exc}"
+            log.error("ledger_record_unreadable", seq=seq, error=reason)
+        self.dead_lettered += 1
+        try:
+            await dead_letter(self._nc.jetstream(), "stream_feed", RECORDS_SUBJECT, seq, data,
+                              reason)
+        except Exception as exc:  # NATS away: the log line above still says it
+            log.warning("dead_letter_failed", seq=seq, error=repr(exc))
+        return None

@@ -5,8 +5,11 @@ here, and each frame is published msgpack-encoded to its facility's READINGS sub
 exactly as a device on NATS would publish it. Its message id is the hash of those
 bytes, so a device that posts the same frame again (a lost answer, a retry) does not
 count it twice. A device token names the facilities it posts for; a frame for any
-other is refused whole (403) before anything is published. What passes JSON but not the actors' checks (an unknown sensor, a
-timestamp from the future) is dead-lettered downstream with its reason.
+other is refused whole (403) before anything is published. A frame outside the wire
+schema's bounds (events/acceptance.py), a time more than a day past this server's
+clock, or a value not finite is a 422; what passes but not the actors' checks (an
+unknown sensor, a time minutes ahead of the stream's) is dead-lettered downstream
+with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from plumeline.events import Frame, encode_wire
+from plumeline.events import Frame, edge_refusal, encode_wire
 from plumeline.serve._params import BadRequest
 from plumeline.serve.auth import needs
 
@@ -54,6 +57,10 @@ async def ingest(request: Request) -> JSONResponse:
         raise BadRequest("no frames", 422)
     if len(frames) > MAX_FRAMES:
         raise BadRequest(f"at most {MAX_FRAMES} frames per request, got {len(frames)}", 413)
+    now = int(request.app.state.clock() * 1000)
+    for k, frame in enumerate(frames):
+        if (why := edge_refusal(frame.times, frame.values, now)) is not None:
+            raise BadRequest(f"frame {k}: {why}", 422)
     _check_facilities(request, frames)
     messages = []
     for frame in frames:

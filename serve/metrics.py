@@ -30,6 +30,14 @@ def render(families: list[tuple[str, str, str, list[tuple[dict, float]]]]) -> st
     return "\n".join(lines) + "\n"
 
 
+def _dead_lettered(figures: dict, feed) -> list[tuple[dict, float]]:
+    """The projections' followers' counts, and this replica's stream feed's."""
+    found = [({"follower": f}, n) for f, n in figures.get("dead_lettered", {}).items()]
+    if feed is not None:
+        found.append(({"follower": "stream_feed"}, feed.dead_lettered))
+    return found
+
+
 def _escape(v: str) -> str:
     return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -54,6 +62,9 @@ async def metrics(request: Request) -> Response:
          [({}, stored)]),
         ("plumeline_alerts", "gauge", "alerts by state",
          [({"state": s}, n) for s, n in figures["alerts"].items()]),
+        ("plumeline_follower_dead_lettered_total", "counter",
+         "messages a projection's follower could not apply, dead-lettered and skipped",
+         _dead_lettered(figures, getattr(state, "feed", None))),
     ]
     last = getattr(state, "metrics_last", None)
     if last is not None and now > last[0]:

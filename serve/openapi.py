@@ -1,11 +1,18 @@
 """The OpenAPI 3.1 description of the HTTP API, kept next to the routes it describes.
 
-Written out rather than generated: the handlers stay parse-call-render, and a test
-checks that every route of the app appears here and nothing else does.
+Paths, parameters and prose are written out: the handlers stay parse-call-render, and
+a test checks that every route of the app appears here and nothing else does. Request
+bodies are not: each is generated from the msgspec type its handler decodes it with
+(`request_body`), so the description cannot promise what the decoder refuses. The
+vocabularies (severities, alert and webhook event types) come from where they are
+defined.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -13,6 +20,35 @@ from starlette.routing import Route
 from plumeline.serve.signin import OPENAPI_PATHS as _AUTH_PATHS
 
 __all__ = ["SPEC", "routes"]
+from plumeline.events import SEVERITIES, Frame
+from plumeline.projections import (
+    ALERT_STATES,
+    RECOMMENDATION_STATES,
+    WEBHOOK_EVENT_TYPES,
+    WEBHOOK_OUTCOMES,
+    WebhookRequest,
+)
+from plumeline.serve.ingest import MAX_FRAMES
+from plumeline.serve.operator import Note, Silence
+from plumeline.serve.simulate import WhatIf, WhatIfBatch
+
+__all__ = ["COMPONENTS", "INGEST_BODY", "SPEC", "request_body", "routes"]
+
+# The schemas request bodies refer to, by Struct name (#/components/schemas/...).
+COMPONENTS: dict[str, Any] = {}
+# What `POST /ingest` decodes, with the frame count its handler allows.
+INGEST_BODY = Frame | Annotated[list[Frame], msgspec.Meta(min_length=1, max_length=MAX_FRAMES)]
+
+
+def request_body(kind: Any, *, required: bool = True) -> dict:
+    """The request body a handler decoding `kind` takes, its schema generated from it."""
+    (schema,), components = msgspec.json.schema_components(
+        [kind], ref_template="#/components/schemas/{name}")
+    for name, component in components.items():
+        if COMPONENTS.setdefault(name, component) != component:
+            raise ValueError(f"two request types share the schema name {name!r}")
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
 
 _OBJ = {"type": "object"}
 _ERROR = {"description": "a message saying what is wrong", "content": {"application/json": {
@@ -40,22 +76,12 @@ _AS_OF = _q("as_of", "a ledger seq, or an ISO-8601 time with zone: the view as i
                        {"type": "string", "format": "date-time"}]})
 _LIMIT = _q("limit", "at most this many", {"type": "integer", "minimum": 1, "maximum": 10000})
 _FACILITY = _q("facility", "only this facility")
-_SEVERITY = {"type": "string", "enum": ["warning", "minor", "major", "critical"]}
-_ALERT_STATE = {"type": "string", "enum": ["active", "cleared", "acknowledged", "unacknowledged"]}
-_REC_STATE = {"type": "string", "enum": ["pending", "approved", "rejected"]}
+_SEVERITY = {"type": "string", "enum": list(SEVERITIES)}
+_ALERT_STATE = {"type": "string", "enum": list(ALERT_STATES)}
+_REC_STATE = {"type": "string", "enum": list(RECOMMENDATION_STATES)}
 _SEQ = {"type": "integer", "minimum": 1}
-_NOTE = {"required": False, "content": {"application/json": {"schema": {
-    "type": "object", "additionalProperties": False,
-    "properties": {"note": {"type": "string", "maxLength": 2000}}}}}}
-_SILENCE = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "additionalProperties": False, "required": ["facility"],
-    "properties": {
-        "facility": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-        "sensor": {"type": "string", "maxLength": 64,
-                   "description": "empty or absent: every sensor of the facility"},
-        "until_ms": {"type": "integer", "minimum": 0, "description": "epoch milliseconds"},
-        "duration_s": {"type": "integer", "minimum": 1, "maximum": 31622400},
-        "reason": {"type": "string", "maxLength": 2000}}}}}}
+_NOTE = request_body(Note, required=False)
+_SILENCE = request_body(Silence)
 
 
 def _read(summary: str, params: list, ok: str, *, found: bool = False) -> dict:
@@ -80,39 +106,11 @@ def _command(summary: str, params: list, request_body: dict) -> dict:
 
 
 _HOURS = {"type": "integer", "minimum": 1, "maximum": 168}
-_RANGE = {"start_h": {"type": "integer", "minimum": 0, "maximum": 167, "default": 0},
-          "duration_h": {**_HOURS, "description": "absent: to the end of the horizon"}}
 
 
-def _scenario(kind: str, params: dict, required: list[str]) -> dict:
-    return {"type": "object", "additionalProperties": False, "required": ["kind", *required],
-            "properties": {"kind": {"const": kind}, **params, **_RANGE}}
-
-
-_WHAT_IF = {"type": "object", "additionalProperties": False,
-            "required": ["facility", "scenario"], "properties": {
-    "facility": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-    "horizon_h": {**_HOURS, "default": 168},
-    "scenario": {"oneOf": [
-        _scenario("load_change", {"factor": {
-            "type": "number", "exclusiveMinimum": 0, "maximum": 2,
-            "description": "load relative to the baseline's"}}, ["factor"]),
-        _scenario("capture_outage", {"fraction": {
-            "type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1,
-            "description": "share of capture lost"}}, []),
-        _scenario("solvent_change", {"capture_rate_pct": {
-            "type": "number", "minimum": 50, "maximum": 99}}, ["capture_rate_pct"]),
-        _scenario("fuel_switch", {"co2_factor": {
-            "type": "number", "minimum": 0, "maximum": 2,
-            "description": "CO2 per unit of heat of the new fuel relative to the old"}},
-            ["co2_factor"]),
-    ]}}}
-
-
-def _simulate(summary: str, schema: dict) -> dict:
+def _simulate(summary: str, kind: type) -> dict:
     return {"post": {
-        "summary": summary, "parameters": [],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "summary": summary, "parameters": [], "requestBody": request_body(kind),
         "responses": {
             "200": _json("baseline and projected hourly balance (emitted, captured, stored, "
                          "vented, net) and the difference in tCO2e/day"),
@@ -120,33 +118,20 @@ def _simulate(summary: str, schema: dict) -> dict:
             "404": _json("no forecast yet to use as the baseline", _ERROR["content"][
                 "application/json"]["schema"]),
             "422": _ERROR, "503": _ERROR}}}
-_WEBHOOK_TYPES = {"type": "string", "enum": ["alert.raised", "alert.updated", "alert.escalated",
-                                              "alert.acknowledged", "alert.cleared"]}
+_WEBHOOK_TYPES = {"type": "string", "enum": list(WEBHOOK_EVENT_TYPES)}
 _WEBHOOK = {"type": "object", "properties": {
     "id": {"type": "string"}, "url": {"type": "string"},
     "facility": {"type": ["string", "null"]},
     "severities": {"type": ["array", "null"], "items": _SEVERITY},
     "event_types": {"type": "array", "items": _WEBHOOK_TYPES},
     "created_ms": {"type": "integer"}, "created_by": {"type": "string"}}}
-_NEW_WEBHOOK = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "additionalProperties": False, "required": ["url"],
-    "properties": {
-        "url": {"type": "string", "format": "uri", "maxLength": 2048,
-                "description": "http or https; receives a POST per matching event"},
-        "facility": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                     "description": "absent: every facility"},
-        "severities": {"type": "array", "items": _SEVERITY, "minItems": 1,
-                       "description": "absent: every severity"},
-        "event_types": {"type": "array", "items": _WEBHOOK_TYPES, "minItems": 1,
-                        "description": "absent: alert.raised, alert.escalated, alert.cleared"},
-        "secret": {"type": "string", "minLength": 16, "maxLength": 256,
-                   "description": "HMAC-SHA256 key of X-Plumeline-Signature; "
-                                  "absent: one is made and returned once"}}}}}}
+_NEW_WEBHOOK = request_body(WebhookRequest)
 _DELIVERY = {"type": "object", "properties": {
     "subscription": {"type": "string"}, "event_seq": _SEQ, "event_id": {"type": "string"},
     "event_type": _WEBHOOK_TYPES, "attempt": {"type": "integer", "minimum": 1},
     "time_ms": {"type": "integer"}, "status": {"type": ["integer", "null"]},
-    "error": {"type": ["string", "null"]},
+    "result": {"type": "string", "enum": list(WEBHOOK_OUTCOMES),
+               "description": "what happened, as a class; never the receiver's words"},
     "outcome": {"type": "string", "enum": ["delivered", "retry", "failed"]},
     "next_retry_ms": {"type": ["integer", "null"]}}}
 _WEBHOOK_ID = _p("webhook_id", "the subscription's id")
@@ -190,7 +175,8 @@ SPEC = {
     "openapi": "3.1.0",
     "info": {"title": "Plumeline", "version": "1",
              "description": "Emissions monitoring on a verifiable ledger."},
-    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                   "schemas": COMPONENTS},
     "paths": {
         "/health": _read("liveness and projection progress", [], "ok"),
         "/alerts": _read("alerts, most recently raised first", [
@@ -222,12 +208,9 @@ SPEC = {
                 _q("horizon_h", "hours ahead (default 168)", _HOURS), _AS_OF],
             "the forecast's points", found=True),
         "/simulate": _simulate("a what-if scenario against a facility's forecast; "
-                               "nothing is recorded", _WHAT_IF),
-        "/simulate/batch": _simulate(
-            "up to 16 scenarios at once, answered in order",
-            {"type": "object", "additionalProperties": False, "required": ["scenarios"],
-             "properties": {"scenarios": {"type": "array", "minItems": 1, "maxItems": 16,
-                                          "items": _WHAT_IF}}}),
+                               "nothing is recorded", WhatIf),
+        "/simulate/batch": _simulate("up to 16 scenarios at once, answered in order",
+                                     WhatIfBatch),
         "/ledger/head": _read("the latest signed tree head", [], "tree head"),
         "/ledger/proof": _read("RFC 6962 inclusion proof of an event", [
             _q("event_id", "the event's id", required=True),
@@ -282,15 +265,6 @@ _WHEN = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "format
 _FROM = _q("from", "start of the period (inclusive)", _WHEN)
 _TO = _q("to", "end of the period (exclusive); default now", _WHEN)
 _FAC = _p("facility", "the facility's id")
-_FRAME = {"type": "object", "required": ["facility", "sensors", "times", "values"],
-          "description": "a wire Frame (events/wire.py): reading i is "
-                         "(sensors[i], times[i] in epoch ms, values[i])",
-          "properties": {
-              "type": {"const": "frame"},
-              "facility": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-              "sensors": {"type": "array", "items": {"type": "string"}},
-              "times": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-              "values": {"type": "array", "items": {"type": "number"}}}}
 _REPORT_ONLY = {"security": [{"bearer": []}], "description":
                 "readable by the roles operator, auditor and admin; never anonymously"}
 
@@ -342,9 +316,7 @@ _API_PATHS = {
         "description": ("roles device, operator and admin; a device only for the "
                         "facilities its token names (403 otherwise)"),
         "parameters": [],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "oneOf": [_FRAME, {"type": "array", "items": _FRAME, "minItems": 1,
-                               "maxItems": 1000}]}}}},
+        "requestBody": request_body(INGEST_BODY),
         "responses": {"202": _json("published: the frames' READINGS seqs"),
                       "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR,
                       "422": _ERROR, "503": _ERROR}}},

@@ -42,8 +42,10 @@ class Note(msgspec.Struct, forbid_unknown_fields=True):
 
 class Silence(msgspec.Struct, forbid_unknown_fields=True):
     facility: Name
-    sensor: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    until_ms: Annotated[int, msgspec.Meta(ge=0, lt=2**53)] | None = None
+    sensor: Annotated[str, msgspec.Meta(
+        max_length=64, description="empty or absent: every sensor of the facility")] = ""
+    until_ms: Annotated[int, msgspec.Meta(ge=0, lt=2**53, description="epoch milliseconds")
+                        ] | None = None
     duration_s: Annotated[int, msgspec.Meta(gt=0, le=366 * 86_400)] | None = None
     reason: Text = ""
 
@@ -58,7 +60,7 @@ async def _submit(request: Request, command, current) -> JSONResponse:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + state.command_wait_s
     while True:
-        caused = await state.fresh.query("caused_by", seq=seq)
+        caused = await state.uncached.query("caused_by", seq=seq)
         if caused:
             event = caused[0]
             summary = {"command_seq": seq, "ledger_seq": event["seq"],
@@ -77,13 +79,13 @@ async def _command_on(request: Request, kind, query: str, key: str) -> JSONRespo
     and looked up with the projection query `query`: 404 if there is none."""
     ident = request.path_params[key]
     note = await body(request, Note)
-    fresh = request.app.state.fresh
-    found = await fresh.query(query, **{key: ident})
+    uncached = request.app.state.uncached
+    found = await uncached.query(query, **{key: ident})
     if found is None:
         raise HTTPException(404, f"no {query} {ident}")
     command = kind(facility=found["facility"], note=note.note, **{key: ident},
                    user=request.user.display_name, time=_now_ms(request))
-    return await _submit(request, command, lambda: fresh.query(query, **{key: ident}))
+    return await _submit(request, command, lambda: uncached.query(query, **{key: ident}))
 
 
 @needs("command")
@@ -117,7 +119,7 @@ async def silence(request: Request) -> JSONResponse:
     until = wanted.until_ms if wanted.until_ms is not None else now + wanted.duration_s * 1000
     if until <= now:
         raise BadRequest("until_ms is in the past", 422)
-    facilities = await request.app.state.fresh.query("facilities")
+    facilities = await request.app.state.uncached.query("facilities")
     found = next((f for f in facilities if f["facility"] == wanted.facility), None)
     if found is None:
         raise HTTPException(404, f"no facility {wanted.facility}")

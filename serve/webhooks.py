@@ -3,6 +3,8 @@
 Subscriptions are an operator's configuration: every route needs the `command` scope
 (a URL may carry a receiver's credentials, so even reading them is not open). The
 notifier (`projections/notifier.py`) owns them; the app is handed it as `webhooks`.
+A target inside the deployment's networks is refused with a 422 (the notifier says
+why: projections/webhook_targets.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def _id(request: Request) -> str:
 @needs("command")
 async def subscribe(request: Request) -> JSONResponse:
     wanted = await body(request, WebhookRequest)
-    created = await request.app.state.webhooks.subscribe(wanted, request.user.display_name)
+    try:
+        created = await request.app.state.webhooks.subscribe(wanted, request.user.display_name)
+    except ValueError as exc:  # TargetRefused; through Ray, an error whose cause it is
+        raise BadRequest(str(getattr(exc, "cause", exc)), 422) from None
     return JSONResponse(created, status_code=201,
                         headers={"Location": f"/webhooks/{created['id']}"})
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,10 @@ class CorpusScore:
 
     @property
     def normalized(self) -> float:
-        """0 for a detector that never fires, 100 for a perfect one; needs a scored window."""
+        """0 for a detector that never fires, 100 for a perfect one; NaN without a scored
+        window (a category of files with no anomaly), where nothing sets the scale."""
+        if self.perfect == self.null:
+            return math.nan
         return 100.0 * (self.score - self.null) / (self.perfect - self.null)
 
 

@@ -71,6 +71,8 @@ def system(ray_session, tmp_path_factory):
     from plumeline.infra.system import System
 
     data = tmp_path_factory.mktemp("plumeline")
-    s = System(Settings(data_dir=data, port=free_port(), partitions=4, shards=2)).start()
+    # webhooks reach test receivers on 127.0.0.1: the lab use of allow_private_webhooks
+    s = System(Settings(data_dir=data, port=free_port(), partitions=4, shards=2,
+                        allow_private_webhooks=True)).start()
     yield s
     s.stop()

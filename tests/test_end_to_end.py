@@ -7,8 +7,7 @@ projections and the HTTP API, and the exported ledger verifies.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import base64
 import json
 import threading
 import time
@@ -28,6 +27,7 @@ from plumeline.events import (
 from plumeline.infra.cli import main
 from plumeline.infra.nats import DEADLETTER, LEDGER, connect
 from plumeline.infra.system import System
+from plumeline.projections.webhooks import verify_signature
 from plumeline.serve.tokens import TokenKey
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -74,11 +74,11 @@ def test_injected_anomaly_reaches_ledger_projection_and_api(system, tmp_path):
     # 120 quiet seconds, then the solvent overheats by 15 degC for 20 seconds
     frames = _frames(range(120), lambda s: 40.0 + 0.2 * (s % 5))
     frames += _frames(range(120, 140), lambda s: 55.0)
-    asyncio.run(_publish(system.nats_url, [manifest, *frames]))
+    asyncio.run(_publish(system.url_for("simulator"), [manifest, *frames]))
     _wait(system, readings=140 * 2)
 
     # the ledger holds the alert
-    ledger = asyncio.run(_ledger_records(system.nats_url))
+    ledger = asyncio.run(_ledger_records(system.url_for("reader")))
     raised = [r for r in ledger if r.event.type == "alert.raised"]
     assert len(raised) == 1
     alert = raised[0].event.body
@@ -114,12 +114,12 @@ def test_bad_input_is_deadlettered_with_a_reason_and_the_pipeline_goes_on(system
         values=[float("nan"), 1.0],
     ))]
     good = _frames(range(500, 501), lambda s: 40.0)
-    asyncio.run(_publish(system.nats_url, bad + good))
+    asyncio.run(_publish(system.url_for("simulator"), bad + good))
     after = _wait(system, readings=before["readings"] + before["rejected"] + 3)
     assert after["rejected"] == before["rejected"] + 2
 
     async def dead():
-        nc = await connect(system.nats_url)
+        nc = await connect(system.url_for("reader"))
         js = nc.jetstream()
         info = await js.stream_info(DEADLETTER)
         msgs = [await js.get_msg(DEADLETTER, seq) for seq in
@@ -130,7 +130,7 @@ def test_bad_input_is_deadlettered_with_a_reason_and_the_pipeline_goes_on(system
     reasons = [m.headers["Plumeline-Reason"] for m in asyncio.run(dead())]
     assert any(r.startswith("malformed frame") for r in reasons)
     assert any("unknown sensor" in r and "value not finite" in r for r in reasons)
-    ledger = asyncio.run(_ledger_records(system.nats_url))
+    ledger = asyncio.run(_ledger_records(system.url_for("reader")))
     rejected = [r.event.body for r in ledger if r.event.type == "readings.rejected"]
     assert {"unknown sensor": 1, "value not finite": 1} in [b.reasons for b in rejected]
 
@@ -155,7 +155,7 @@ def test_an_operator_acknowledges_an_alert_over_http_and_the_ledger_names_them(s
     frames = (_frames(range(120), lambda s: 40.0 + 0.2 * (s % 5), facility)
               + _frames(range(120, 130), lambda s: 55.0, facility))
     before = system.stats()
-    asyncio.run(_publish(system.nats_url, [manifest, *frames], facility))
+    asyncio.run(_publish(system.url_for("simulator"), [manifest, *frames], facility))
     _wait(system, readings=before["readings"] + before["rejected"] + 130 * 2)
     url = system.http_url
     [alert] = httpx.get(f"{url}/alerts", params={"facility": facility}, timeout=30).json()["alerts"]
@@ -179,7 +179,7 @@ def test_an_operator_acknowledges_an_alert_over_http_and_the_ledger_names_them(s
         time.sleep(0.2)
     assert (shown["acknowledged"], shown["acknowledged_by"]) == (True, "ada")
     assert shown["acknowledged_note"] == "crew on the way"
-    acks = [r.event.body for r in asyncio.run(_ledger_records(system.nats_url))
+    acks = [r.event.body for r in asyncio.run(_ledger_records(system.url_for("reader")))
             if r.event.type == "alert.acknowledged"]
     assert [(a.alert_id, a.user) for a in acks] == [(alert["alert_id"], "ada")]
     again = httpx.post(path, headers=bearer("operator"), timeout=30)
@@ -210,7 +210,8 @@ def test_an_alert_reaches_a_webhook_signed_and_the_delivery_is_logged(system):
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     try:
-        facility, secret = "ccs-12", "the-receivers-secret"
+        facility = "ccs-12"
+        secret = "whsec_" + base64.b64encode(b"the-receivers-secret-24-bytes").decode()
         key = TokenKey.load_or_create(system.settings.api_key_path)
         token = key.issue("ada", "operator", int(time.time()) + 600)
         operator = {"Authorization": f"Bearer {token}"}
@@ -223,15 +224,15 @@ def test_an_alert_reaches_a_webhook_signed_and_the_delivery_is_logged(system):
                                         sensors=SPECS, time=T0))
         frames = (_frames(range(120), lambda s: 40.0 + 0.2 * (s % 5), facility)
                   + _frames(range(120, 130), lambda s: 55.0, facility))
-        asyncio.run(_publish(system.nats_url, [manifest, *frames], facility))
+        asyncio.run(_publish(system.url_for("simulator"), [manifest, *frames], facility))
 
         deadline = time.monotonic() + 60
         while not got:
             assert time.monotonic() < deadline, "no webhook arrived"
             time.sleep(0.1)
         headers, body = got[0]
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        assert headers["X-Plumeline-Signature"] == f"sha256={expected}"
+        assert verify_signature(secret, {k.lower(): v for k, v in headers.items()}, body,
+                                time.time())
         sent = json.loads(body)
         assert sent["event_type"] == "alert.raised"
         assert headers["Idempotency-Key"] == sent["event_id"]
@@ -268,7 +269,7 @@ def test_frames_posted_over_http_are_processed_and_their_hour_is_reported(system
     facility = "ccs-11"
     manifest = encode_wire(Manifest(facility=facility, name="Capture plant 11", kind="ccs",
                                     sensors=SPECS, time=T0))
-    asyncio.run(_publish(system.nats_url, [manifest], facility))
+    asyncio.run(_publish(system.url_for("simulator"), [manifest], facility))
     # a reading a minute for 61 minutes: the first hour closes with EmissionsMeasured
     frames = [{"facility": facility, "sensors": ["flue_co2", "solvent_temp"],
                "times": [T0 + m * 60_000] * 2, "values": [120.0, 40.0]} for m in range(62)]

@@ -71,3 +71,26 @@ def test_the_model_is_deterministic_and_waits_for_enough_samples():
     assert early.pca is None
     a, b = fit(2), fit(2)
     assert a.limit == b.limit and np.array_equal(a.pca.components_, b.pca.components_)
+
+
+def test_t2_sees_the_plant_leave_its_normal_region_with_every_relation_kept():
+    """Fitted once on declared normal rows: a load beyond anything seen in them keeps
+    every relation, so the distance from the subspace stays small; T^2 sees it."""
+    rng = np.random.default_rng(9)
+    config = dict(sample_ms=1, samples=400, min_samples=400, refit_ms=2**62, score_ms=1,
+                  threshold=1.0)
+    plain, with_t2 = FacilityModel("f", ModelConfig(**config)), FacilityModel(
+        "f", ModelConfig(**config, t2=True))
+    raised = {id(plain): [], id(with_t2): []}
+    for s in range(900):
+        values = plant_values(s % 400, rng)  # the normal rows cover the swing ...
+        if s >= 600:  # ... until the load climbs 120 above its highest, relations kept
+            values = {k: v * (1.3 if k != "solvent_temp" else 1.0) for k, v in values.items()}
+        for model in (plain, with_t2):
+            for event in model.step(T0 + s * 1000, lambda v=values: v):
+                model.apply(event)
+                raised[id(model)].append((s, event))
+    assert raised[id(plain)] == []
+    (s, alert), *_ = raised[id(with_t2)]
+    assert 600 <= s < 640 and isinstance(alert, AlertRaised)
+    assert "left their usual operating region" in alert.message and alert.score > 1

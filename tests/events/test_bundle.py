@@ -461,11 +461,11 @@ def test_the_worked_example_in_docs_is_what_the_code_computes():
             AlertRaised(facility="kiln-2", alert_id=alert, sensor="co2-stack", kind="spike",
                         severity="high", value=18.4, baseline=12.25, score=0.97,
                         model="ewma-3sigma", message="CO₂ flow 50% above baseline"),
-            time=T0, causation=Causation("READINGS", 4711, 0)),
+            time=T0, causation=Causation("readings", 4711, 0)),
         Envelope.wrap(
             AlertCleared(facility="kiln-2", alert_id=alert, sensor="co2-stack", kind="spike",
                          value=12.5),
-            time=T0 + 60_000, causation=Causation("READINGS", 4790, 0)),
+            time=T0 + 60_000, causation=Causation("readings", 4790, 0)),
     ])
     for s in sealed:
         assert s.data.decode() in docs and s.leaf_hash.hex() in docs

@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from plumeline.events import GENESIS, AlertRaised, Causation, Envelope, Ledger, decode_record, leaf_hash
+from plumeline.events import (
+    GENESIS,
+    AlertRaised,
+    Causation,
+    Envelope,
+    Ledger,
+    decode_record,
+    leaf_hash,
+)
 
 T0 = 1_767_225_600_000
 

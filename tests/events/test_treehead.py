@@ -70,7 +70,9 @@ def test_bad_signatures_and_keys_give_false_never_an_exception():
     assert not verify_head(head, SigningKey.generate().public_key_hex)
     for bad_key in ("", "zz" * 32, key.public_key_hex[:-2], key.public_key_hex + "00"):
         assert not verify_head(head, bad_key)
-    for bad_sig in ("", "not hex", head.signature[:-2], head.signature + "00"):
+    spaced = " ".join(head.signature[i : i + 2] for i in range(0, 128, 2))
+    for bad_sig in ("", "not hex", head.signature[:-2], head.signature + "00",
+                    head.signature.upper(), spaced, spaced[:128]):
         assert not verify_head(msgspec.structs.replace(head, signature=bad_sig),
                                key.public_key_hex)
 

@@ -24,3 +24,23 @@ def test_replay_finds_a_ledger_made_with_another_detector(cli, pipeline, story, 
     first = out.split("\n")[1:4]
     assert first[0].startswith("ccs-01 event #")
     assert '"type":"alert.raised"' in first[2] and '"type":"alert.raised"' not in first[1]
+
+
+def test_replay_export_and_verify_show_how_far_they_are_on_stderr(pipeline, story, tmp_path, capsys, monkeypatch):
+    from plumeline.infra import progress
+    from plumeline.infra.cli import main
+
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)
+    size = pipeline(two_plants(story))
+    capsys.readouterr()
+    assert main(["audit", "replay", "--data-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("audit replay: READINGS: 100%  ") for line in err), err
+    assert err[-1].startswith(f"audit replay: LEDGER: 100%  {size:,} records  "), err
+    # export and verify of the same data dir, which read the whole ledger too
+    assert main(["export", "--data-dir", str(tmp_path), "-o", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"export: reading LEDGER: 100%  {size:,} records  "), err
+    assert main(["verify", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"verify: 100%  {size:,} records  "), err

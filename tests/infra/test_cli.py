@@ -51,3 +51,18 @@ def test_a_data_dir_without_plumeline_is_a_clear_error(tmp_path, capsys):
     assert main(["export", "--data-dir", str(tmp_path), "-o", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "no ledger key" in err or "no Plumeline data" in err
+
+
+def test_verifying_a_bundle_file_leaves_the_actors_unimported(tmp_path):
+    # plumeline.actors takes seconds to import and starts BLAS threads, after which
+    # verify's workers can no longer be forked from the command's own process
+    import subprocess
+    import sys
+
+    _bundle(tmp_path / "b")
+    code = ("import sys; from plumeline.infra.cli import main; "
+            f"status = main(['verify', {str(tmp_path / 'b')!r}]); "
+            "print(status, 'plumeline.actors' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-2:] == ["0", "False"]

@@ -13,7 +13,7 @@ from plumeline.infra.nats import NatsServer, connect, ensure_streams, free_port
 
 
 def test_a_frame_published_over_mqtt_lands_in_readings(tmp_path):
-    frame = Frame(facility="ccs-01", sensors=["flue", "capture"], times=[1_000, 1_000],
+    frame = Frame(facility="ccs-01", sensors=["flue", "capture"], times=[1_767_225_600_000] * 2,
                   values=[120.0, 60.5])
     subject = readings_subject(frame.facility, 16)
     with NatsServer(tmp_path / "nats", mqtt_port=free_port()) as server:

@@ -19,7 +19,7 @@ from plumeline.simulator.nab import (
 )
 
 NAB = Path(__file__).parents[2].parent / "shared" / "nab"
-pytestmark = pytest.mark.skipif(
+_needs_subset = pytest.mark.skipif(
     not (NAB / "data").is_dir(), reason=f"NAB subset not found at {NAB} (../shared/nab)"
 )
 FEW = [
@@ -40,6 +40,7 @@ def _check_outputs(data: Path, out: Path) -> dict:
     return results
 
 
+@_needs_subset
 def test_whole_subset_scores_well_above_the_null_detector(tmp_path, capsys):
     assert main(["nab", "--data", str(NAB / "data"), "--out", str(tmp_path)]) == ExitStatus.OK
     results = _check_outputs(NAB / "data", tmp_path)
@@ -55,6 +56,7 @@ def test_whole_subset_scores_well_above_the_null_detector(tmp_path, capsys):
     assert "[13/13] realKnownCause/rogue_agent_key_updown.csv" in err
 
 
+@_needs_subset
 def test_a_few_files_with_labels_given(tmp_path, capsys):
     data = tmp_path / "data"
     for path in FEW:
@@ -77,6 +79,7 @@ def test_a_few_files_with_labels_given(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("detector")
 
 
+@_needs_subset
 def test_missing_data_or_labels_is_one_clear_error(tmp_path, capsys):
     assert main(["nab", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == ExitStatus.ERROR
     assert "no <category>/<name>.csv" in capsys.readouterr().err
@@ -91,3 +94,41 @@ def test_missing_data_or_labels_is_one_clear_error(tmp_path, capsys):
     ]
     assert main(argv) == ExitStatus.ERROR
     assert "no label file" in capsys.readouterr().err
+
+
+def _generated_corpus(root: Path) -> None:
+    """A NAB-layout dir of generated series: one category with a labelled step, one whose
+    file has no anomaly and so no window (as NAB's artificialNoAnomaly)."""
+    rng = np.random.default_rng(5)
+    stamps = np.datetime64("2024-01-01T00:00:00") + np.arange(1500) * np.timedelta64(5, "m")
+    step = 10.0 + rng.normal(0, 1, 1500)
+    step[1000:] += 12.0
+    quiet = 10.0 + rng.normal(0, 1, 1500)
+    texts = [str(t).replace("T", " ") for t in stamps]
+    windows = {}
+    for path, values, bounds in (
+        ("withAnomaly/step.csv", step, [(texts[950], texts[1050])]),
+        ("noAnomaly/quiet.csv", quiet, []),
+    ):
+        (root / "data" / path).parent.mkdir(parents=True, exist_ok=True)
+        lines = ["timestamp,value", *(f"{t},{v!r}" for t, v in zip(texts, values.tolist()))]
+        (root / "data" / path).write_text("\n".join(lines) + "\n")
+        windows[path] = [[f"{a}.000000", f"{b}.000000"] for a, b in bounds]
+    (root / "labels").mkdir()
+    (root / "labels" / "combined_windows.json").write_text(json.dumps(windows))
+
+
+def test_a_category_without_windows_scores_n_a(tmp_path, capsys):
+    _generated_corpus(tmp_path / "corpus")
+    argv = ["nab", "--data", str(tmp_path / "corpus" / "data"), "--out", str(tmp_path / "out")]
+    assert main(argv) == ExitStatus.OK
+    table, breakdown, held_out, per_file = capsys.readouterr().out.strip().split("\n\n")
+    assert table.splitlines()[1].startswith("plumeline")
+    assert float(table.splitlines()[1].split()[1]) > 0  # the step is found
+    rows = {line.split()[1]: line.split()[2:] for line in breakdown.splitlines()[1:-1]}
+    assert rows["noAnomaly"][:2] == ["n/a", "/"]
+    assert rows["withAnomaly"][0] != "n/a"
+    assert held_out.startswith("plumeline, in-sample / threshold chosen leaving each file out")
+    files = {line.split()[0]: line.split()[1:] for line in per_file.splitlines()[1:-1]}
+    assert files["noAnomaly/quiet.csv"] == ["0", "n/a", "n/a", "n/a"]
+    assert files["withAnomaly/step.csv"][0] == "1" and float(files["withAnomaly/step.csv"][1]) > 0

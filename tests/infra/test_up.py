@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -72,6 +73,11 @@ def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
               lambda r: _explained(r.get("alerts", []), truth), 150)
         # auditors need not stop the system: verify reaches the running one's NATS
         assert main(["verify", "--data-dir", str(data)]) == 0
+        # nothing it started listens beyond loopback: Ray, HAProxy, nats-server, replicas
+        started = {*_descendants(proc.pid),
+                   json.loads((data / "runtime.json").read_text())["nats_pid"]}
+        listening = _listeners(started)
+        assert len(listening) >= 8 and all(ip.is_loopback for ip, _ in listening), listening
         haproxy = _haproxy_dirs(proc.pid)  # Serve's HAProxy files, made by this run
         assert len(haproxy) == 1 and Path(next(iter(haproxy))).is_dir(), haproxy
     except BaseException:
@@ -79,6 +85,8 @@ def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
         raise
     out = _stop(proc)
     assert proc.returncode == 0, out[-3000:]
+    for cred in (data / "credentials").glob("*.json"):  # NATS passwords never logged
+        assert json.loads(cred.read_text())["password"] not in out, cred.name
     assert not (data / "runtime.json").exists()
     assert not Path(next(iter(haproxy))).exists()  # removed with the run's Ray
     assert main(["verify", "--data-dir", str(data)]) == 0
@@ -123,6 +131,32 @@ def _haproxy_dirs(pid: int) -> set[str]:
             for entry in Path(f"/proc/{child}/environ").read_bytes().split(b"\0"):
                 if entry.startswith(b"RAY_SERVE_HAPROXY_SERVER_STATE_BASE="):
                     found.add(entry.split(b"=", 1)[1].decode())
+    return found
+
+
+def _listeners(pids: set[int]) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """(address, port) of every TCP socket listening in processes `pids`
+    (/proc/net/tcp and tcp6: state 0A, addresses in the kernel's byte order)."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:
+                continue
+            hexaddr, port = fields[1].split(":")
+            raw = b"".join(bytes.fromhex(hexaddr[i:i + 8])[::-1] for i in range(0, len(hexaddr), 8))
+            ip = ipaddress.ip_address(raw)
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            found.append((ip, int(port, 16)))
     return found
 
 

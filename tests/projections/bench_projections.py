@@ -13,7 +13,14 @@ import sys
 import tempfile
 import time
 
-from plumeline.events import AlertAcknowledged, AlertCleared, AlertRaised, Causation, Envelope, Ledger
+from plumeline.events import (
+    AlertAcknowledged,
+    AlertCleared,
+    AlertRaised,
+    Causation,
+    Envelope,
+    Ledger,
+)
 from plumeline.projections import Projector, alert, alerts, open_store
 
 T0 = 1_767_225_600_000

@@ -39,11 +39,12 @@ def main(readings: int) -> None:
         seq, stored, apply_s, apply_cpu = 0, 0, 0.0, 0.0
         started = time.perf_counter()
         for lo in range(0, steps, 10):
-            batch = [(seq + i + 1, encode_wire(f))
-                     for i, f in enumerate(sim.frames(lo, min(lo + 10, steps), 10))]
+            made = list(sim.frames(lo, min(lo + 10, steps), 10))
+            batch = [(seq + i + 1, encode_wire(f)) for i, f in enumerate(made)]
+            at = [max(f.times) for f in made]  # JetStream's timestamps, as the runner has
             seq += len(batch)
             t, c = time.perf_counter(), cpu_s()
-            frames.apply(batch)
+            frames.apply(batch, at)
             apply_s += time.perf_counter() - t
             apply_cpu += cpu_s() - c
             stored += 10_000 * (min(lo + 10, steps) - lo)

@@ -5,8 +5,7 @@ retries after a 5xx, the delivery log, and deliveries that survive a restart."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import base64
 import json
 import os
 import signal
@@ -24,13 +23,13 @@ from plumeline.infra.nats import connect, ensure_streams
 from plumeline.infra.system import resuming
 from plumeline.projections import WebhookRequest
 from plumeline.projections.notifier import Notifier
-from plumeline.projections.webhooks import RetryPolicy
+from plumeline.projections.webhooks import RetryPolicy, verify_signature
 from plumeline.serve.app import build_app
 from plumeline.serve.tokens import TokenKey
 from tests.projections.test_webhooks import CLEARED, ESCALATED, RAISED
 
 KEY = TokenKey(b"k" * 32)
-SECRET = "a-receivers-own-secret"
+SECRET = "whsec_" + base64.b64encode(b"a-receivers-own-secret-24b").decode()
 
 
 def bearer(role: str) -> dict:
@@ -89,8 +88,7 @@ async def eventually(check, timeout: float = 15.0):
 
 
 def signed(headers: dict, body: bytes, secret: str) -> bool:
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(headers["x-plumeline-signature"], expected)
+    return verify_signature(secret, headers, body, time.time())
 
 
 def api_of(notifier: Notifier) -> httpx.AsyncClient:
@@ -113,8 +111,8 @@ async def scenario(nats_url: str, key_path: str) -> None:
     await ledger.start()
     answers = {"/ok": [200], "/flaky": [500, 200], "/later": [503, 200], "/hang": [0]}
     async with Receiver(answers) as receiver:
-        notifier = Notifier(nats_url, retry=RetryPolicy(base_s=0.05), idle_s=0.05,
-                            timeout_s=0.5)
+        notifier = Notifier(nats_url, allow_private=True, retry=RetryPolicy(base_s=0.05),
+                            idle_s=0.05, timeout_s=0.5)
         await notifier.start()
         async with api_of(notifier) as api:
             r = await api.post("/webhooks", json={"url": "ftp://x.org/"}, headers=OPERATOR)
@@ -178,7 +176,7 @@ async def scenario(nats_url: str, key_path: str) -> None:
                 return r.json()["deliveries"]
             timed_out = (await eventually(hang_log))[-1]
             assert (timed_out["status"], timed_out["outcome"]) == (None, "retry")
-            assert timed_out["error"].startswith("ReadTimeout")
+            assert timed_out["result"] == "timeout" and "error" not in timed_out
             r = await api.delete(f"/webhooks/{hang['id']}", headers=OPERATOR)
             assert r.status_code == 204  # and its retries stop
             hung = len(receiver.got["/hang"])
@@ -189,7 +187,8 @@ async def scenario(nats_url: str, key_path: str) -> None:
         await notifier.stop()
 
         # Restarted: the subscriptions, the durable consumer and the queue are NATS's.
-        notifier = Notifier(nats_url, retry=RetryPolicy(base_s=1.0), idle_s=0.05)
+        notifier = Notifier(nats_url, allow_private=True, retry=RetryPolicy(base_s=1.0),
+                            idle_s=0.05)
         await notifier.start()
         async with api_of(notifier) as api:
             assert (await api.get("/webhooks", headers=OPERATOR)).json()["count"] == 4
@@ -209,7 +208,8 @@ async def scenario(nats_url: str, key_path: str) -> None:
         await notifier.stop()  # with a retry due in about a second
         cleared_id = await append(ledger, CLEARED, 3)  # while nobody follows LEDGER
 
-        notifier = Notifier(nats_url, retry=RetryPolicy(base_s=0.05), idle_s=0.05)
+        notifier = Notifier(nats_url, allow_private=True, retry=RetryPolicy(base_s=0.05),
+                            idle_s=0.05)
         assert await notifier.start() == 1  # the retry, resumed
         async with api_of(notifier) as api:
             async def all_delivered():
@@ -291,7 +291,7 @@ def test_a_notifier_killed_with_a_retry_due_is_restarted_by_ray_and_delivers(
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     notifier = resuming(Notifier).options(num_cpus=0, max_restarts=-1).remote(
-        nats_server.url, retry=RetryPolicy(base_s=2.0), idle_s=0.05)
+        nats_server.url, retry=RetryPolicy(base_s=2.0), idle_s=0.05, allow_private=True)
     try:
         ray_session.get(notifier.start.remote())
         url = f"http://127.0.0.1:{receiver.server_port}/hook"
@@ -372,7 +372,7 @@ def test_every_restart_finds_every_queued_delivery(nats_server):
         for key in keys[:5]:
             await queue.delete(key)
         for _ in range(40):
-            notifier = Notifier(nats_server.url, idle_s=0.05)
+            notifier = Notifier(nats_server.url, allow_private=True, idle_s=0.05)
             assert await notifier.start() == 30
             assert set(notifier._running) == set(keys[5:])
             await notifier.stop()

@@ -5,7 +5,12 @@ import numpy as np
 
 from plumeline.events import Frame, Manifest, SensorSpec, encode_wire
 from plumeline.projections import Projector
-from plumeline.projections.readings import ReadingsProjector, _sorted, latest_readings, sensor_history
+from plumeline.projections.readings import (
+    ReadingsProjector,
+    _sorted,
+    latest_readings,
+    sensor_history,
+)
 
 T0 = 1_767_225_600_000
 
@@ -84,7 +89,7 @@ def test_frames_numpy_cannot_read_in_place_are_decoded_in_full(chdb_store):
     many = [f"s{i:03}" for i in range(300)] + ["Δp", ""]  # more names than a UInt8 code
     p.apply([
         (1, raw_frame(sensors=["a", "b"], times=[T0, T0], values=[40, 41.5])),  # an int value
-        (2, raw_frame(sensors=["c"], times=[5_000], values=[1.0])),  # a small int time
+        (2, raw_frame(sensors=["c"], times=[5_000], values=[1.0])),  # before 2000: refused
         (3, raw_frame(sensors=many, times=[T0] * len(many), values=[2.0] * len(many))),
         (4, raw_frame(sensors=["d"], times=[T0], values=[1.0], note="extra field")),
         (5, raw_frame(sensors=["x", "y"], times=[T0], values=[1.0, 2.0])),  # lengths differ
@@ -95,7 +100,7 @@ def test_frames_numpy_cannot_read_in_place_are_decoded_in_full(chdb_store):
     rows = chdb_store.rows("SELECT sensor, toUnixTimestamp64Milli(time) AS t, value, seq "
                            "FROM readings ORDER BY seq, sensor")
     assert [tuple(r.values()) for r in rows] == [
-        ("a", T0, 40.0, 1), ("b", T0, 41.5, 1), ("c", 5_000, 1.0, 2),
+        ("a", T0, 40.0, 1), ("b", T0, 41.5, 1),
         *[(s, T0, 2.0, 3) for s in sorted(many)], ("d", T0, 1.0, 4)]
 
 
@@ -115,3 +120,76 @@ def test_rows_are_ordered_by_facility_sensor_time_keeping_ties_in_order():
     for time in (T0 + rng.integers(0, 50, 5000), rng.integers(0, 2**62, 5000)):
         assert (_sorted(facility, sensor, 30, time)
                 == np.lexsort((time, sensor, facility))).all()
+
+
+def test_readings_the_actors_refuse_are_not_kept(chdb_store):
+    """The rule of events/acceptance.py, judged against each message's stored time."""
+    from plumeline.actors import FacilityActor
+
+    p = fresh(chdb_store)
+    arrived = T0 + 10_000
+    msgs = [
+        (1, frame(0, 40.0)),  # accepted
+        (2, frame(400, 41.0)),  # 390 s past its message: later than 5 minutes
+        (3, raw_frame(sensors=["temp"], times=[2**64 - 1], values=[1.0])),  # not an int64
+        (4, raw_frame(sensors=["temp"], times=[7_258_118_400_000], values=[1.0])),  # 2200
+        (5, raw_frame(sensors=["temp", "flow"], times=[T0 + 2000, 4_102_444_800_001],
+                      values=[1.0, 2.0])),  # one time past the schema: the frame is refused
+        (6, raw_frame(sensors=["x" * 65], times=[T0], values=[1.0])),  # a name too long
+    ]
+    p.apply(msgs, [arrived] * len(msgs))
+    assert p.checkpoint() == 6
+    rows = chdb_store.rows("SELECT sensor, toUnixTimestamp64Milli(time) AS t, seq FROM readings "
+                           "ORDER BY seq, sensor")
+    assert [tuple(r.values()) for r in rows] == [("flow", T0, 1), ("temp", T0, 1)]
+    # the actors judge the same messages alike
+    from plumeline.actors.derivation import Derivation
+    from plumeline.actors.facility import FacilityConfig
+
+    d = Derivation(FacilityConfig())
+    d.derive("readings.0.ccs-01", 0, arrived, encode_wire(Manifest(
+        facility="ccs-01", name="x", kind="ccs", sensors=[
+            SensorSpec(sensor="temp", quantity="t", unit="C"),
+            SensorSpec(sensor="flow", quantity="f", unit="t/h")])))
+    accepted = [m for m in msgs
+                if d.derive("readings.0.ccs-01", m[0], arrived, m[1]).deadletter is None]
+    assert [m[0] for m in accepted] == [1]
+    assert isinstance(d.facilities["ccs-01"], FacilityActor)
+
+
+def test_a_frame_on_another_facility_s_subject_is_refused(chdb_store):
+    p = fresh(chdb_store)
+    p.apply([(1, frame(0, 40.0)), (2, frame(1, 41.0))], [T0 + 10_000] * 2,
+            ["readings.3.ccs-01", "readings.5.ccs-02"])  # ccs-01's frame on ccs-02's subject
+    rows = chdb_store.rows("SELECT DISTINCT seq FROM readings")
+    assert [r["seq"] for r in rows] == [1] and p.checkpoint() == 2
+
+
+def test_a_message_that_cannot_be_applied_can_be_skipped(chdb_store):
+    p = fresh(chdb_store)
+    p.apply([(1, frame(0, 40.0))])
+    p.skip(2)
+    p.skip(5)  # not next: nothing moves
+    assert p.checkpoint() == 2
+    assert ReadingsProjector(chdb_store).checkpoint() == 2  # stored
+    p.apply([(3, frame(1, 41.0))])
+    assert p.checkpoint() == 3
+
+
+def test_a_value_beyond_any_instrument_is_refused_by_actors_and_projection_alike(chdb_store):
+    from plumeline.actors.derivation import Derivation
+    from plumeline.actors.facility import FacilityConfig
+
+    p = fresh(chdb_store)
+    msgs = [(1, frame(0, 1.7e308)), (2, frame(1, -2e12, 1e12))]
+    p.apply(msgs, [T0 + 10_000] * 2)
+    rows = chdb_store.rows("SELECT sensor, value FROM readings ORDER BY time, sensor")
+    assert [(r["sensor"], r["value"]) for r in rows] == [("flow", 100.0), ("flow", 1e12)]
+    d = Derivation(FacilityConfig())
+    d.derive("readings.0.ccs-01", 0, T0, encode_wire(Manifest(
+        facility="ccs-01", name="x", kind="ccs", sensors=[
+            SensorSpec(sensor="temp", quantity="t", unit="C"),
+            SensorSpec(sensor="flow", quantity="f", unit="t/h")])))
+    refused = [d.derive("readings.0.ccs-01", s, T0 + 10_000, m).rejected for s, m in msgs]
+    assert [(r.sensors, r.reasons) for r in refused] == [
+        (["temp"], ["value out of range"]), (["temp"], ["value out of range"])]

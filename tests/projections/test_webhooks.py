@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -127,11 +128,16 @@ def test_the_payload_carries_the_record_byte_for_byte_and_a_summary():
     }
 
 
-def test_the_signature_is_hmac_sha256_of_the_body():
-    body = b'{"x": 1}'
-    expected = hmac.new(b"topsecret-topsecret", body, hashlib.sha256).hexdigest()
-    assert sign("topsecret-topsecret", body) == f"sha256={expected}"
-    assert sign("topsecret-topsecret", body + b" ") != sign("topsecret-topsecret", body)
+def test_the_signature_is_standard_webhooks_v1():
+    # the example of the Standard Webhooks specification, signed alike
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    assert sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == \
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, b"msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330." + body, hashlib.sha256)
+    assert sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == \
+        "v1," + base64.b64encode(mac.digest()).decode()
 
 
 def test_the_retry_schedule_doubles_with_bounded_jitter_and_repeats():

@@ -49,7 +49,7 @@ def _facility(api, system, facility: str = "ccs-66") -> str:
     """A facility registered through READINGS, as a plant's manifest registers it."""
     manifest = encode_wire(Manifest(facility=facility, name="Plant 66", kind="ccs",
                                     sensors=SPECS, time=T0))
-    asyncio.run(publish_readings(system.nats_url, [manifest], facility))
+    asyncio.run(publish_readings(system.url_for("simulator"), [manifest], facility))
     deadline = time.monotonic() + 120
     while facility not in {f["facility"] for f in api.get("/facilities").json()["facilities"]}:
         assert time.monotonic() < deadline, f"{facility} was never registered"

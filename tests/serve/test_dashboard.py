@@ -50,7 +50,7 @@ def _run(coroutine):
 
 
 def _publish(system, facility: str, payloads: list[bytes]) -> None:
-    _run(publish_readings(system.nats_url, payloads, facility))
+    _run(publish_readings(system.url_for("simulator"), payloads, facility))
 
 
 def _settled(system, timeout: float = 60.0) -> None:
@@ -65,7 +65,7 @@ def _settled(system, timeout: float = 60.0) -> None:
 
 def _acknowledgements(system) -> list:
     async def go():
-        nc = await connect(system.nats_url)
+        nc = await connect(system.url_for("reader"))
         try:
             return [r.event.body async for _, r in ledger_records(nc.jetstream())
                     if r.event.type == "alert.acknowledged"]

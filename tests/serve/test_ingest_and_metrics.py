@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from plumeline.events import Frame, decode_wire, readings_subject
 from plumeline.serve.app import build_app
-from plumeline.serve.commands import CommandPublisher
+from plumeline.serve.commands import BusPublisher
 from plumeline.serve.ingest import MAX_FRAMES
 from plumeline.serve.tokens import TokenKey
 from tests.projections.conftest import STORY, T0
@@ -41,7 +41,7 @@ def app(projected, nats_server, js_run):
 
     js_run(shard_consumer)
     reader, ledger = projected(STORY)
-    publisher = CommandPublisher(nats_server.url, 16)
+    publisher = BusPublisher(nats_server.url, 16)
     now = [NOW]
     with TestClient(build_app(reader, ledger, intake=publisher, verify=KEY.verify,
                               clock=lambda: now[0])) as client:

@@ -55,7 +55,7 @@ def test_a_device_is_limited_on_ingest_by_its_own_rate():
     c = client(Rates(device=SLOW))
     token = {"Authorization": "Bearer " + KEY.issue("stack-7", "device", int(NOW) + 600,
                                                     facilities=["ccs-07"])}
-    frame = {"facility": "ccs-07", "sensors": ["t"], "times": [1], "values": [1.0]}
+    frame = {"facility": "ccs-07", "sensors": ["t"], "times": [int(NOW * 1000)], "values": [1.0]}
     codes = [c.post("/ingest", headers=token, json=frame).status_code for _ in range(4)]
     assert codes == [202, 202, 202, 429]
     # an operator posting for the same facility is not that device

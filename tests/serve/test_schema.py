@@ -17,7 +17,7 @@ from schemathesis.python.asgi import _get_portal
 from plumeline.events import FacilityRegistered, Frame, encode_wire
 from plumeline.projections.notifier import Notifier
 from plumeline.serve.app import build_app
-from plumeline.serve.commands import CommandPublisher
+from plumeline.serve.commands import BusPublisher
 from plumeline.serve.identity import IdentityStore
 from plumeline.serve.openapi import SPEC
 from plumeline.serve.signin import SignIn, Throttle
@@ -40,7 +40,7 @@ def api_schema(projected, nats_server, js_run):
     js_run(_streams_declared)  # js_run declares READINGS and the rest first
     story = [(T0, FacilityRegistered(facility="f1", name="Plant One", kind="ccs"))]
     reader, ledger = projected(story + OPERATIONS + EMISSIONS, FRAMES)
-    publisher = CommandPublisher(nats_server.url, 16)
+    publisher = BusPublisher(nats_server.url, 16)
     notifier = Notifier(nats_server.url)
     _get_portal().call(notifier.start)  # in schemathesis' own event loop, as the app
     # failed sign-ins barely slowed: the fuzzer fails hundreds from one address

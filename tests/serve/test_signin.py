@@ -246,7 +246,7 @@ def test_only_identity_commands_go_under_the_reserved_name():
     from plumeline.events import Frame, encode_wire
 
     derivation = Derivation(FacilityConfig())
-    frame = Frame(facility="_identity", sensors=["t"], times=[1], values=[1.0])
+    frame = Frame(facility="_identity", sensors=["t"], times=[1_767_225_600_000], values=[1.0])
     refused = derivation.derive("readings.0._identity", 1, 5, encode_wire(frame))
     assert refused.deadletter[0] == "Frame on the subject of '_identity'"
     add = AddUser(user="ada", role="viewer", by="root", time=7)
@@ -261,7 +261,7 @@ def test_only_identity_commands_go_under_the_reserved_name():
 DOORS = [("GET", "/alerts", None), ("POST", "/alerts/a1/acknowledge", {}),
          ("GET", "/reports/emissions?from=0&to=1000", None), ("GET", "/ledger/export", None),
          ("GET", "/auth/keys", None),
-         ("POST", "/ingest", {"facility": "ccs-07", "sensors": ["t"], "times": [1],
+         ("POST", "/ingest", {"facility": "ccs-07", "sensors": ["t"], "times": [1_767_225_600_000],
                               "values": [1.0]})]
 
 

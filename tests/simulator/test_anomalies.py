@@ -9,7 +9,13 @@ import itertools
 import numpy as np
 import pytest
 
-from plumeline.simulator import KINDS, AnomalyWindow, Simulation, read_ground_truth, write_ground_truth
+from plumeline.simulator import (
+    KINDS,
+    AnomalyWindow,
+    Simulation,
+    read_ground_truth,
+    write_ground_truth,
+)
 
 START = 1_763_856_000_000
 STEPS = 2 * 3600  # an hour at 2 Hz
