@@ -57,7 +57,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # file.write, not print: a Serve replica replaces builtins.print with one that
         # logs the repr of its arguments, ('{"event": …}',)
-        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(_CurrentStderr()),
         cache_logger_on_first_use=True,
     )
 
@@ -102,3 +102,14 @@ def serve_logging() -> dict:
     json, _ = _choice()
     return {"encoding": "JSON" if json else "TEXT", "log_level": RAY_LEVEL,
             "enable_access_log": False}
+
+
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written, not when the first logger was
+    made: loggers are cached, and a command run in-process (a test's) swaps stderr."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()

@@ -318,6 +318,7 @@ class System:
             serve.run(api.bind(self.projections, self.ledger, nats_url=self.url_for("serve"),
                                partitions=s.partitions,
                                token_keys=KeyStore.of(s).ring(),
+                               signer=KeyStore.of(s).signing(),
                                limits=s.http_limits,
                                exporter=partial(write_export, s.data_dir),
                                open_reads=s.open_reads, what_if=what_if,

@@ -30,7 +30,7 @@ def run_up(args) -> int:
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
         api_replicas=args.api_replicas, closed_reads=args.closed_reads,
         max_body=args.max_body, nats_replicas=args.replicas, ray_address=args.ray_address,
-        allow_private_webhooks=args.allow_private_webhooks,
+        allow_private_webhooks=args.allow_private_webhooks, rate_limits=args.rate_limits,
     )
     check_shards(settings)
     if settings.nats_url and not urlsplit(settings.nats_url.split(",")[0]).username:

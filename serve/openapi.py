@@ -17,6 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from plumeline.serve.signin import OPENAPI_PATHS as _AUTH_PATHS
+
+__all__ = ["SPEC", "routes"]
 from plumeline.events import SEVERITIES, Frame
 from plumeline.projections import (
     ALERT_STATES,
@@ -328,7 +331,7 @@ _API_PATHS = {
                               "content": {"text/plain": {"schema": {"type": "string"}}}},
                       "401": _ERROR, "403": _ERROR}}},
 }
-for _path, _ops in _API_PATHS.items():
+for _path, _ops in {**_API_PATHS, **_AUTH_PATHS}.items():
     SPEC["paths"].setdefault(_path, {}).update(_ops)
 
 
