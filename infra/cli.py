@@ -129,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
     )
+    nab.add_argument("--detector", choices=("likelihood", "context", "max"), default="likelihood",
+                     help="the score to rank rows by (docs/detection.md)")
     from plumeline.infra.score import add_arguments  # plumeline score: its own module
 
     add_arguments(sub.add_parser("score", help="run the production detectors over a table"))
