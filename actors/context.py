@@ -25,8 +25,9 @@ Why it transfers: nothing in it is a distance or a threshold fitted to a signal.
 score is the share of the sensor's own patterns that failed, so one configuration serves
 spiky, smooth and periodic series alike, and what the sensor has done before is not
 surprising again. Where CAD is given the whole series' minimum and maximum in advance,
-this detector takes the range of its first `range_after` readings and keeps it: a
-reading outside it adds the "outside" fact, a situation never seen. Its memory is capped
+this detector's levels span the range seen so far; with `range_after` set, the range
+of the first readings is kept, and a reading outside it adds the "outside" fact, a
+situation never seen. Its memory is capped
 at `max_contexts` contexts; past the cap it keeps judging and predicting with the
 contexts it has, and learns no new ones, so its state is bounded.
 """
@@ -48,13 +49,17 @@ class ContextConfig:
     rest: int = 150  # readings of silence after it (CAD: NAB's probation / 5, 150)
     max_left: int = 7  # facts at most in a learnt left side (CAD: 7)
     max_active: int = 15  # active contexts carried to the next reading (CAD: 15)
-    range_after: int = 150  # readings whose minimum and maximum set the range
+    # readings whose minimum and maximum set the range; None: it keeps growing (chosen
+    # by cross-validation, docs/detection.md: freezing it after 150 scored lower)
+    range_after: int | None = None
     max_contexts: int = 20_000  # memory cap: no new context beyond it
 
     def __post_init__(self) -> None:
         if not 1 <= self.levels_bits <= 8 or min(self.rest, self.max_left) < 0:
             raise ValueError(f"invalid {self}")
-        if self.range_after < 1 or self.max_contexts < 1 or self.max_active < 0:
+        if self.max_contexts < 1 or self.max_active < 0:
+            raise ValueError(f"invalid {self}")
+        if self.range_after is not None and self.range_after < 1:
             raise ValueError(f"invalid {self}")
 
 
@@ -115,7 +120,7 @@ class ContextDetector:
 
     def facts(self, x: float) -> tuple[int, ...]:
         c = self.config
-        if self.n < c.range_after:  # the range grows until it is set
+        if c.range_after is None or self.n < c.range_after:  # the range grows until set
             if self.n == 0 or x < self.low:
                 self.low = x
             if self.n == 0 or x > self.high:

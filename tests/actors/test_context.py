@@ -54,7 +54,7 @@ def test_memory_stops_growing_at_its_cap():
 def test_a_new_situation_scores_at_its_onset_and_the_rest_period_keeps_it_quiet():
     values = _periodic(3000)
     values[2500:2530] = [17.0] * 30  # the wave stops above anything it showed
-    scores = _scores(values)
+    scores = _scores(values, ContextConfig(range_after=150))
     assert scores[2500] >= 0.75 > max(scores[1000:2500])
     assert max(scores[2501:2500 + 150]) == 0.0  # one report per anomaly
 
@@ -62,7 +62,7 @@ def test_a_new_situation_scores_at_its_onset_and_the_rest_period_keeps_it_quiet(
 def test_a_single_reading_outside_the_learnt_range_is_seen():
     values = _periodic(2000)
     values[1800] = 100.0
-    scores = _scores(values)
+    scores = _scores(values, ContextConfig(range_after=150))
     assert scores[1800] >= 0.75 > max(scores[1000:1800])
 
 
@@ -71,3 +71,5 @@ def test_nonsense_configuration_is_refused():
         ContextConfig(levels_bits=0)
     with pytest.raises(ValueError):
         ContextConfig(max_contexts=0)
+    with pytest.raises(ValueError):
+        ContextConfig(range_after=0)
