@@ -30,7 +30,7 @@ import numpy as np
 from plumeline.actors import DetectorConfig, FacilityConfig, RobustBaseline
 from plumeline.actors.context import ContextConfig, ContextDetector
 from plumeline.infra.cli import ExitStatus, UserError
-from plumeline.infra.nab_cv import by_file, cross_validate
+from plumeline.infra.nab_cv import by_category, by_file, cross_validate
 from plumeline.simulator.nab import (
     Profile,
     load_corpus,
@@ -151,10 +151,12 @@ def _held_out(results, windows, profiles: dict[str, Profile]) -> str:
     what the detector scores on files nobody has looked at than the in-sample sweep."""
     cells = []
     for name, profile in profiles.items():
-        got = cross_validate({DETECTOR: results}, windows, profile, by_file(results))
-        cells.append(f"{name} {_cell(got.in_sample)} / {_cell(got.normalized)}")
-    return (f"{DETECTOR}, in-sample / threshold chosen leaving each file out: "
-            + ", ".join(cells))
+        files = cross_validate({DETECTOR: results}, windows, profile, by_file(results))
+        categories = cross_validate({DETECTOR: results}, windows, profile, by_category(results))
+        cells.append(f"{name} {_cell(files.in_sample)} / {_cell(files.normalized)}"
+                     f" / {_cell(categories.normalized)}")
+    return (f"{DETECTOR}, in-sample / threshold chosen leaving each file out / leaving each "
+            "category out: " + ", ".join(cells))
 
 
 def _published(root: Path, paths: set[str]) -> dict:

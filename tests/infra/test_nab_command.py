@@ -129,6 +129,7 @@ def test_a_category_without_windows_scores_n_a(tmp_path, capsys):
     assert rows["noAnomaly"][:2] == ["n/a", "/"]
     assert rows["withAnomaly"][0] != "n/a"
     assert held_out.startswith("plumeline, in-sample / threshold chosen leaving each file out")
+    assert held_out.count(" / ") == 2 + 3 * 2  # the heading, then three profiles
     files = {line.split()[0]: line.split()[1:] for line in per_file.splitlines()[1:-1]}
     assert files["noAnomaly/quiet.csv"] == ["0", "n/a", "n/a", "n/a"]
     assert files["withAnomaly/step.csv"][0] == "1" and float(files["withAnomaly/step.csv"][1]) > 0
