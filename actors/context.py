@@ -34,6 +34,7 @@ contexts it has, and learns no new ones, so its state is bounded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["ContextConfig", "ContextDetector"]
@@ -119,6 +120,8 @@ class ContextDetector:
         return len(self.tried)
 
     def facts(self, x: float) -> tuple[int, ...]:
+        if not math.isfinite(x):  # it would widen the range for good
+            raise ValueError(f"a reading must be a finite number, not {x!r}")
         c = self.config
         if c.range_after is None or self.n < c.range_after:  # the range grows until set
             if self.n == 0 or x < self.low:

@@ -66,6 +66,16 @@ def test_a_single_reading_outside_the_learnt_range_is_seen():
     assert scores[1800] >= 0.75 > max(scores[1000:1800])
 
 
+def test_a_reading_that_is_no_number_is_refused_and_changes_nothing():
+    detector = ContextDetector()
+    for x in _periodic(200):
+        detector.update(x)
+    before = pickle.dumps(detector)
+    with pytest.raises(ValueError, match="finite"):
+        detector.update(float("nan"))
+    assert pickle.dumps(detector) == before
+
+
 def test_nonsense_configuration_is_refused():
     with pytest.raises(ValueError):
         ContextConfig(levels_bits=0)
