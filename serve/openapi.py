@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from plumeline.serve.signin import OPENAPI_PATHS as _AUTH_PATHS
+from plumeline.serve.signin import Login, NewKey, Refresh
 
 __all__ = ["SPEC", "routes"]
 from plumeline.events import SEVERITIES, Frame
@@ -331,6 +332,14 @@ _API_PATHS = {
                               "content": {"text/plain": {"schema": {"type": "string"}}}},
                       "401": _ERROR, "403": _ERROR}}},
 }
+# sign-in takes a form as well as JSON: the same fields either way
+for (_path, _method), _kind in {("/auth/login", "post"): Login, ("/auth/refresh", "post"): Refresh,
+                                ("/auth/logout", "post"): Refresh,
+                                ("/auth/keys", "post"): NewKey}.items():
+    _body = request_body(_kind)
+    if _kind is Login:
+        _body["content"]["application/x-www-form-urlencoded"] = _body["content"]["application/json"]
+    _AUTH_PATHS[_path][_method]["requestBody"] = _body
 for _path, _ops in {**_API_PATHS, **_AUTH_PATHS}.items():
     SPEC["paths"].setdefault(_path, {}).update(_ops)
 
