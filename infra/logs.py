@@ -57,7 +57,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # file.write, not print: a Serve replica replaces builtins.print with one that
         # logs the repr of its arguments, ('{"event": …}',)
-        logger_factory=structlog.WriteLoggerFactory(_CurrentStderr()),
+        logger_factory=_StderrLogger,
         cache_logger_on_first_use=True,
     )
 
@@ -104,12 +104,19 @@ def serve_logging() -> dict:
             "enable_access_log": False}
 
 
-class _CurrentStderr:
-    """Whatever `sys.stderr` is when a line is written, not when the first logger was
-    made: loggers are cached, and a command run in-process (a test's) swaps stderr."""
+class _StderrLogger:
+    """structlog's WriteLogger, but to whatever `sys.stderr` is when a line is written,
+    not when the first logger was made (loggers are cached, and a command run
+    in-process, a test's, swaps stderr), and picklable: Ray pickles a class made at run
+    time (`resuming`) by value, with the module loggers its methods refer to."""
 
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+    def __init__(self, *_args) -> None:
+        pass
 
-    def flush(self) -> None:
-        sys.stderr.flush()
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
