@@ -5,6 +5,7 @@ from plumeline.actors.alerts import AlertBook
 from plumeline.actors.derivation import Derivation, Derived
 from plumeline.actors.detection import DetectorConfig, RobustBaseline, severity_of
 from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected
+from plumeline.actors.ledger_client import LedgerAppendError, LedgerClient
 from plumeline.actors.ledger_writer import LedgerWriter, read_stream
 from plumeline.actors.sensor import SensorActor
 from plumeline.actors.shard_host import Lane, ShardHost, SnapshotPolicy
@@ -21,6 +22,8 @@ __all__ = [
     "FacilityActor",
     "FacilityConfig",
     "Lane",
+    "LedgerAppendError",
+    "LedgerClient",
     "LedgerWriter",
     "Rejected",
     "RobustBaseline",

@@ -47,11 +47,7 @@ If a publish fails the in-memory ledger may be ahead of the stream, so once ever
 batch in flight has settled it is rebuilt from the stream, before anything else is
 sealed, and the callers get the error (and do not acknowledge their readings).
 
-Shard hosts append by NATS request to APPEND_SUBJECT (`LedgerClient`), not by a Ray
-call: on this machine a Ray actor call there and back took p50 1.4 ms idle and 23 ms
-beside two busy processes, a NATS request 0.3 and 4 ms (docs/benchmarks.md). A
-request's appends are queued as its message arrives, so one caller's appends keep
-their order; the answer is the ledger's size once they are stored, or the error.
+Shard hosts append by NATS request (`LedgerClient`, actors/ledger_client.py).
 """
 
 from __future__ import annotations
@@ -65,12 +61,19 @@ import nats
 import structlog
 from nats.js import api
 
+# the client's names stay importable from here, where they were first
+from plumeline.actors.ledger_client import (
+    APPEND_SUBJECT,
+    ERROR_HEADER,
+    STARTED_SUBJECT,
+    LedgerAppendError,
+    LedgerClient,
+)
 from plumeline.events import (
     Ledger,
     SigningKey,
     TreeHead,
     decode_envelopes,
-    encode_envelopes,
 )
 from plumeline.events.bus import connect_options
 
@@ -79,9 +82,6 @@ __all__ = ["LedgerAppendError", "LedgerClient", "LedgerWriter", "read_stream"]
 LEDGER_STREAM = "LEDGER"
 RECORDS_SUBJECT = "ledger.records"
 HEADS_SUBJECT = "ledger.heads"
-APPEND_SUBJECT = "ledger.append"  # requests, in no stream: a payload of envelopes
-STARTED_SUBJECT = "ledger.started"  # a writer announces its start (in no stream)
-ERROR_HEADER = "Plumeline-Error"  # on an answer: the append failed, and why
 ATOMIC_BATCH = 1000  # nats-server's limit on messages in one atomic batch
 MAX_IN_FLIGHT = 8  # atomic batches sent and not yet acknowledged (the server allows 50)
 # Commits pending before the next appends wait and go as one group (unless they fill
@@ -90,10 +90,6 @@ MAX_IN_FLIGHT = 8  # atomic batches sent and not yet acknowledged (the server al
 # lanes appending a few events each would queue sixteen fsyncs where one does.
 GROUP_IN_FLIGHT = 1
 ACK_TIMEOUT_S = 10.0
-# A request unanswered this long fails and the caller starts over (mostly: the writer
-# died with it, where a Ray call would have failed at once). Above ACK_TIMEOUT_S, so
-# that a commit the server is slow to answer fails in the writer first, with its reason.
-APPEND_TIMEOUT_S = 15.0
 
 
 async def read_stream(js, stream: str, subject: str, first: int, last: int, batch: int = 1000):
@@ -434,73 +430,6 @@ class LedgerWriter:
 
     def size(self) -> int:
         return self.ledger.size
-
-
-class LedgerAppendError(RuntimeError):
-    """The ledger writer answered that an append was not stored."""
-
-
-class LedgerClient:
-    """Appends through the ledger writer's APPEND_SUBJECT, on a NATS connection.
-
-    A writer that dies with requests in flight never answers them. The next one says
-    when it starts (STARTED_SUBJECT), and what was in flight fails then, not at its
-    timeout: a lane rebuilds in seconds after a writer crash, as it did when a Ray
-    call failed with its actor (tests/test_crash.py's ledger kill: 10.5 s with Ray
-    calls, 22.3 s with the request's timeout alone, 9.6 s with this)."""
-
-    def __init__(self, nc, *, timeout: float = APPEND_TIMEOUT_S) -> None:
-        self.nc = nc
-        self.timeout = timeout
-        self._restarted = asyncio.get_running_loop().create_future()
-
-    async def start(self) -> LedgerClient:
-        await self.nc.subscribe(STARTED_SUBJECT, cb=self._on_started)
-        return self
-
-    async def _on_started(self, msg) -> None:
-        restarted, self._restarted = (
-            self._restarted, asyncio.get_running_loop().create_future())
-        restarted.set_result(None)
-
-    async def append(self, payload: bytes, *, limit: int | None = None) -> int:
-        """The ledger's size once the envelopes of `payload` are stored. A payload
-        larger than `limit` (by default what the server takes in one message) goes
-        in parts, one after the other, each stored before the next is sent: an error
-        after the first leaves a prefix stored, which the ledger drops when the
-        caller derives the batch again."""
-        if limit is None:
-            limit = self.nc.max_payload - 4096  # room for the request's headers
-        parts = [payload] if len(payload) <= limit else _parts(decode_envelopes(payload), limit)
-        size = 0
-        for part in parts:
-            size = await self._request(part)
-        return size
-
-    async def _request(self, part: bytes) -> int:
-        restarted = self._restarted
-        request = asyncio.ensure_future(
-            self.nc.request(APPEND_SUBJECT, part, timeout=self.timeout))
-        try:
-            await asyncio.wait({request, restarted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not request.done():
-                request.cancel()
-        if not request.done() or request.cancelled():
-            raise LedgerAppendError("the ledger writer restarted with this append in flight")
-        msg = request.result()
-        if msg.headers and ERROR_HEADER in msg.headers:
-            raise LedgerAppendError(msg.headers[ERROR_HEADER])
-        return int(msg.data)
-
-
-def _parts(envelopes: list, limit: int) -> list[bytes]:
-    """The envelopes encoded in order, in parts of at most `limit` bytes."""
-    encoded = encode_envelopes(envelopes)
-    if len(encoded) <= limit or len(envelopes) == 1:
-        return [encoded]
-    half = len(envelopes) // 2
-    return _parts(envelopes[:half], limit) + _parts(envelopes[half:], limit)
 
 
 def _take(queued: list, records: int) -> list:

@@ -13,14 +13,14 @@ import msgspec
 import pytest
 
 from plumeline.actors import LedgerWriter, read_stream
-from plumeline.actors.ledger_writer import (
+from plumeline.actors.ledger_client import (
     APPEND_SUBJECT,
     STARTED_SUBJECT,
     LedgerAppendError,
     LedgerClient,
     _parts,
-    _queue,
 )
+from plumeline.actors.ledger_writer import _queue
 from plumeline.events import (
     AlertRaised,
     Causation,
