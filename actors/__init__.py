@@ -6,11 +6,12 @@ from plumeline.actors.derivation import Derivation, Derived
 from plumeline.actors.detection import DetectorConfig, RobustBaseline, severity_of
 from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected
 from plumeline.actors.ledger_client import LedgerAppendError, LedgerClient
-from plumeline.actors.ledger_writer import LedgerWriter, read_stream
+from plumeline.actors.ledger_writer import LedgerWriter
 from plumeline.actors.sensor import SensorActor
 from plumeline.actors.shard_host import Lane, ShardHost, SnapshotPolicy
 from plumeline.actors.snapshot import Snapshot, SnapshotUnusable
 from plumeline.actors.staleness import StaleWatch
+from plumeline.actors.stream_reader import read_stream
 
 __all__ = [
     "FLOW_ROLES",
