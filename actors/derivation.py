@@ -15,7 +15,10 @@ import numpy as np
 
 from plumeline.actors.columns import SensorColumns
 from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected, _time_of
+from plumeline.actors.identity import record
 from plumeline.events import (
+    IDENTITY,
+    IDENTITY_COMMANDS,
     Causation,
     Envelope,
     Frame,
@@ -106,6 +109,9 @@ class Derivation:
                 self._in_columns.discard(name)
 
     def _derive(self, facility_name: str, seq: int, arrived: int, message) -> Derived:
+        if isinstance(message, IDENTITY_COMMANDS):  # no facility's: recorded as it is
+            return Derived(_wrap([(message.time, record(message))], seq), None,
+                           {"commands": 1})
         self.settle(facility_name)
         facility = self.facilities.get(facility_name)
         if facility is None:
@@ -418,11 +424,15 @@ def _decode(subject: str, seq: int, arrived: int, data: bytes):
                                             (f"malformed frame: {exc}", None), {"malformed": 1})
     if (reason := misfiled(message, subject)) is not None:
         return facility_name, None, Derived([], (reason, None), {"malformed": 1})
-    if message.facility != facility_name:
+    if (facility_name == IDENTITY) != isinstance(message, IDENTITY_COMMANDS):
+        # the reserved name takes identity commands only, and they go nowhere else
+        reason = f"{type(message).__name__} on the subject of {facility_name!r}"
+    elif message.facility != facility_name:
         reason = f"frame names facility {message.facility!r} on subject of {facility_name!r}"
-        body = ReadingsRejected(facility=facility_name, count=0, reasons={reason: 1})
-        return facility_name, None, Derived(_wrap([(arrived, body)], seq), (reason, None))
-    return facility_name, message, None
+    else:
+        return facility_name, message, None
+    body = ReadingsRejected(facility=facility_name, count=0, reasons={reason: 1})
+    return facility_name, None, Derived(_wrap([(arrived, body)], seq), (reason, None))
 
 
 def _wrap(caused: list, seq: int) -> list[Envelope]:

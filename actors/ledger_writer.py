@@ -14,11 +14,7 @@ that filter covers the whole log. So the records carry no `Nats-Msg-Id`: its
 duplicate window (120 s) would guard less, and cost the server a lookup per message.
 
 What keeps the rate up (~10 µs a record is the budget at 100,000 appends/s):
-- The frames of a batch are built in one go (`_frames`): the HPUB lines of the NATS
-  client protocol, with the batch headers written as bytes, queued on the client's
-  outgoing buffer in one call. nats-py's `publish` costs ~6 µs a message, most of it
-  checking and encoding the same header dict again; the commit message, the one that
-  is answered, still goes through `publish`.
+- The frames of a batch are built in one go (actors/batching.py).
 - Appends are committed in groups. A file stream stores an atomic batch with an fsync
   (~4.5 ms here, whether it holds 3 records or 48; 10–30 ms with the whole system
   running), so sixteen shard lanes appending a few events each at the moment of an
@@ -47,11 +43,7 @@ If a publish fails the in-memory ledger may be ahead of the stream, so once ever
 batch in flight has settled it is rebuilt from the stream, before anything else is
 sealed, and the callers get the error (and do not acknowledge their readings).
 
-Shard hosts append by NATS request to APPEND_SUBJECT (`LedgerClient`), not by a Ray
-call: on this machine a Ray actor call there and back took p50 1.4 ms idle and 23 ms
-beside two busy processes, a NATS request 0.3 and 4 ms (docs/benchmarks.md). A
-request's appends are queued as its message arrives, so one caller's appends keep
-their order; the answer is the ledger's size once they are stored, or the error.
+Shard hosts append by NATS request (`LedgerClient`, actors/ledger_client.py).
 """
 
 from __future__ import annotations
@@ -63,25 +55,31 @@ from pathlib import Path
 import msgspec
 import nats
 import structlog
-from nats.js import api
 
+from plumeline.actors.batching import queue_records, take, tell
+from plumeline.actors.ledger_client import (
+    APPEND_SUBJECT,
+    ERROR_HEADER,
+    STARTED_SUBJECT,
+    LedgerAppendError,
+    LedgerClient,
+)
+from plumeline.actors.ledger_proofs import consistency, inclusion
+from plumeline.actors.stream_reader import read_stream
 from plumeline.events import (
     Ledger,
     SigningKey,
     TreeHead,
     decode_envelopes,
-    encode_envelopes,
 )
 from plumeline.events.bus import connect_options
 
+# LedgerClient, LedgerAppendError and read_stream: still importable from their first home
 __all__ = ["LedgerAppendError", "LedgerClient", "LedgerWriter", "read_stream"]
 
 LEDGER_STREAM = "LEDGER"
 RECORDS_SUBJECT = "ledger.records"
 HEADS_SUBJECT = "ledger.heads"
-APPEND_SUBJECT = "ledger.append"  # requests, in no stream: a payload of envelopes
-STARTED_SUBJECT = "ledger.started"  # a writer announces its start (in no stream)
-ERROR_HEADER = "Plumeline-Error"  # on an answer: the append failed, and why
 ATOMIC_BATCH = 1000  # nats-server's limit on messages in one atomic batch
 MAX_IN_FLIGHT = 8  # atomic batches sent and not yet acknowledged (the server allows 50)
 # Commits pending before the next appends wait and go as one group (unless they fill
@@ -90,33 +88,6 @@ MAX_IN_FLIGHT = 8  # atomic batches sent and not yet acknowledged (the server al
 # lanes appending a few events each would queue sixteen fsyncs where one does.
 GROUP_IN_FLIGHT = 1
 ACK_TIMEOUT_S = 10.0
-# A request unanswered this long fails and the caller starts over (mostly: the writer
-# died with it, where a Ray call would have failed at once). Above ACK_TIMEOUT_S, so
-# that a commit the server is slow to answer fails in the writer first, with its reason.
-APPEND_TIMEOUT_S = 15.0
-
-
-async def read_stream(js, stream: str, subject: str, first: int, last: int, batch: int = 1000):
-    """Yield the messages of `stream` with sequence first..last, in order."""
-    if last < first:
-        return
-    sub = await js.pull_subscribe(
-        subject, stream=stream,
-        config=api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first,
-            ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0,
-        ),
-    )
-    try:
-        seq = first - 1
-        while seq < last:
-            for msg in await sub.fetch(min(batch, last - seq), timeout=10.0):
-                seq = msg.metadata.sequence.stream
-                if seq > last:
-                    return
-                yield msg
-    finally:
-        await sub.unsubscribe()
 
 
 class LedgerWriter:
@@ -243,10 +214,10 @@ class LedgerWriter:
                         # flight behind it would: its callers retry on the rebuilt ledger
                         group, self._queued = self._queued, []
                         await self._settle()
-                        _tell(group, RuntimeError("LEDGER appends queued behind a failed "
-                                                  "batch were not made"))
+                        tell(group, RuntimeError("LEDGER appends queued behind a failed "
+                                                 "batch were not made"))
                         continue
-                    group = _take(self._queued, ATOMIC_BATCH)
+                    group = take(self._queued, ATOMIC_BATCH)
                     size = self.ledger.size
                     try:
                         sealed, sizes = [], []
@@ -259,20 +230,20 @@ class LedgerWriter:
                         self._failed = True  # sealed, perhaps partly sent: the ledger is ahead
                         self.log.error("ledger_append_failed", size=size, error=repr(exc))
                         await self._settle()
-                        _tell(group, exc)
+                        tell(group, exc)
                         continue
                     # a group of doubles only: told once the records it follows are stored
                     last = self._in_flight[-1] if self._in_flight else None
                 self._spawn(self._confirm_group(last, group, sizes))
                 group = []
         except asyncio.CancelledError:  # stopped with the writer: no caller waits forever
-            _tell(group + self._queued, RuntimeError("ledger writer stopped"))
+            tell(group + self._queued, RuntimeError("ledger writer stopped"))
             self._queued = []
             raise
         except Exception as exc:  # e.g. LEDGER unreachable while the ledger is rebuilt:
             # `_failed` is still set, so the next append rebuilds before it seals
             self.log.error("ledger_append_failed", error=repr(exc))
-            _tell(group + self._queued, exc)
+            tell(group + self._queued, exc)
             self._queued = []
         finally:
             self._grouping = None
@@ -290,7 +261,7 @@ class LedgerWriter:
                 except Exception as unsettled:  # settles again, `_failed` being still set
                     self.log.warning("ledger_not_rebuilt", error=repr(unsettled))
                 finally:  # whatever happened, no caller of the group is left waiting
-                    _tell(group, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+                    tell(group, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
                 return
         for (_, told), size in zip(group, sizes, strict=True):
             if not told.done():
@@ -306,7 +277,7 @@ class LedgerWriter:
         if max(len(r.data) for r in records) > nc.max_payload:
             raise ValueError(f"a record of {first}..{last} exceeds the server's max payload")
         if len(records) > 1:
-            await _queue(nc, batch, records[:-1])
+            await queue_records(nc, RECORDS_SUBJECT, batch, records[:-1])
         headers = {"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(len(records))}
         if len(records) == 1:
             headers["Nats-Expected-Last-Sequence"] = str(first - 1)
@@ -405,161 +376,15 @@ class LedgerWriter:
 
     def inclusion(self, seq: int, tree_size: int | None = None) -> dict:
         """RFC 6962 audit path of record `seq` (leaf index seq-1) in the tree of tree_size."""
-        size = self.ledger.size if tree_size is None else tree_size
-        if not 1 <= size <= self.ledger.size:
-            raise ValueError(f"tree_size {size} outside 1..{self.ledger.size}")
-        if not 1 <= seq <= size:
-            raise ValueError(f"record {seq} is not in the tree of size {size}")
-        tree = self.ledger.tree
-        return {
-            "seq": seq,
-            "leaf_index": seq - 1,
-            "tree_size": size,
-            "leaf_hash": tree.leaf(seq - 1).hex(),
-            "audit_path": [h.hex() for h in tree.inclusion_proof(seq - 1, size)],
-            "root_hash": tree.root(size).hex(),
-        }
+        return inclusion(self.ledger, seq, tree_size)
 
     def consistency(self, first: int, second: int) -> dict:
-        if not 1 <= first <= second <= self.ledger.size:
-            raise ValueError(f"need 1 <= first <= second <= {self.ledger.size}")
-        tree = self.ledger.tree
-        return {
-            "first": first,
-            "second": second,
-            "first_root": tree.root(first).hex(),
-            "second_root": tree.root(second).hex(),
-            "proof": [h.hex() for h in tree.consistency_proof(first, second)],
-        }
+        return consistency(self.ledger, first, second)
 
     def size(self) -> int:
         return self.ledger.size
 
 
-class LedgerAppendError(RuntimeError):
-    """The ledger writer answered that an append was not stored."""
-
-
-class LedgerClient:
-    """Appends through the ledger writer's APPEND_SUBJECT, on a NATS connection.
-
-    A writer that dies with requests in flight never answers them. The next one says
-    when it starts (STARTED_SUBJECT), and what was in flight fails then, not at its
-    timeout: a lane rebuilds in seconds after a writer crash, as it did when a Ray
-    call failed with its actor (tests/test_crash.py's ledger kill: 10.5 s with Ray
-    calls, 22.3 s with the request's timeout alone, 9.6 s with this)."""
-
-    def __init__(self, nc, *, timeout: float = APPEND_TIMEOUT_S) -> None:
-        self.nc = nc
-        self.timeout = timeout
-        self._restarted = asyncio.get_running_loop().create_future()
-
-    async def start(self) -> LedgerClient:
-        await self.nc.subscribe(STARTED_SUBJECT, cb=self._on_started)
-        return self
-
-    async def _on_started(self, msg) -> None:
-        restarted, self._restarted = (
-            self._restarted, asyncio.get_running_loop().create_future())
-        restarted.set_result(None)
-
-    async def append(self, payload: bytes, *, limit: int | None = None) -> int:
-        """The ledger's size once the envelopes of `payload` are stored. A payload
-        larger than `limit` (by default what the server takes in one message) goes
-        in parts, one after the other, each stored before the next is sent: an error
-        after the first leaves a prefix stored, which the ledger drops when the
-        caller derives the batch again."""
-        if limit is None:
-            limit = self.nc.max_payload - 4096  # room for the request's headers
-        parts = [payload] if len(payload) <= limit else _parts(decode_envelopes(payload), limit)
-        size = 0
-        for part in parts:
-            size = await self._request(part)
-        return size
-
-    async def _request(self, part: bytes) -> int:
-        restarted = self._restarted
-        request = asyncio.ensure_future(
-            self.nc.request(APPEND_SUBJECT, part, timeout=self.timeout))
-        try:
-            await asyncio.wait({request, restarted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not request.done():
-                request.cancel()
-        if not request.done() or request.cancelled():
-            raise LedgerAppendError("the ledger writer restarted with this append in flight")
-        msg = request.result()
-        if msg.headers and ERROR_HEADER in msg.headers:
-            raise LedgerAppendError(msg.headers[ERROR_HEADER])
-        return int(msg.data)
-
-
-def _parts(envelopes: list, limit: int) -> list[bytes]:
-    """The envelopes encoded in order, in parts of at most `limit` bytes."""
-    encoded = encode_envelopes(envelopes)
-    if len(encoded) <= limit or len(envelopes) == 1:
-        return [encoded]
-    half = len(envelopes) // 2
-    return _parts(envelopes[:half], limit) + _parts(envelopes[half:], limit)
-
-
-def _take(queued: list, records: int) -> list:
-    """The first queued appends, as many as fit in `records` records (at least one),
-    removed from `queued`."""
-    n, total = 1, len(queued[0][0])
-    while n < len(queued) and total + len(queued[n][0]) <= records:
-        total += len(queued[n][0])
-        n += 1
-    group = queued[:n]
-    del queued[:n]
-    return group
-
-
-def _tell(group: list, exc: BaseException) -> None:
-    """Fail every append of `group` that still waits."""
-    for _, told in group:
-        if not told.done():
-            told.set_exception(exc)
-            told.exception()  # retrieved: a caller that went away leaves no warning
-
-
-def _frames(batch: bytes, records: list) -> bytes:
-    """The HPUB frames of records 1..n of atomic batch `batch` (not its commit), in the
-    NATS client protocol: `HPUB <subject> <header bytes> <total bytes>`, then the
-    headers (`NATS/1.0` and `Key: value` lines, a blank line), the payload and CRLF.
-    The first carries the expected last sequence. Subject, batch id and numbers are
-    ASCII without spaces or line breaks, so nothing needs escaping."""
-    out = []
-    for i, r in enumerate(records, 1):
-        if i == 1:
-            hdr = b"NATS/1.0\r\nNats-Batch-Id: %s\r\nNats-Batch-Sequence: 1\r\n" \
-                  b"Nats-Expected-Last-Sequence: %d\r\n\r\n" % (batch, r.seq - 1)
-        else:
-            hdr = b"NATS/1.0\r\nNats-Batch-Id: %s\r\nNats-Batch-Sequence: %d\r\n\r\n" % (
-                batch, i)
-        data = r.data
-        out.append(b"HPUB %s %d %d\r\n%s%s\r\n" % (
-            _RECORDS, len(hdr), len(hdr) + len(data), hdr, data))
-    return b"".join(out)
-
-
-async def _queue(nc, batch: str, records: list) -> None:
-    """Queue records 1..n of atomic batch `batch` (not its commit) on nats-py's outgoing
-    buffer, in order with what `publish` queues, flushed by its flusher. The frames go
-    through `Client._send_command`, the method `publish` itself ends in and the only
-    private name used here; a nats-py without it gets the same messages through
-    `publish`, one by one."""
-    send = getattr(nc, "_send_command", None)
-    if send is not None:
-        return await send(_frames(batch.encode(), records))
-    for i, r in enumerate(records, 1):
-        headers = {"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(i)}
-        if i == 1:
-            headers["Nats-Expected-Last-Sequence"] = str(r.seq - 1)
-        await nc.publish(RECORDS_SUBJECT, r.data, headers=headers)
-
-
-_RECORDS = RECORDS_SUBJECT.encode()
 
 
 def _encode_head(head: TreeHead) -> bytes:

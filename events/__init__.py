@@ -37,6 +37,8 @@ from plumeline.events.domain import (
     AlertEscalated,
     AlertRaised,
     AlertUpdated,
+    ApiKeyIssued,
+    ApiKeyRevoked,
     Causation,
     CommandRejected,
     DomainEvent,
@@ -54,8 +56,22 @@ from plumeline.events.domain import (
     SensorRegistered,
     Severity,
     SilenceStarted,
+    UserAdded,
+    UserDisabled,
+    UserRoleChanged,
     alert_id,
     event_id,
+)
+from plumeline.events.identity import (
+    IDENTITY,
+    IDENTITY_COMMANDS,
+    AddUser,
+    ChangeUserRole,
+    DisableUser,
+    IdentityCommand,
+    IssueApiKey,
+    RevokeApiKey,
+    UserName,
 )
 from plumeline.events.ledger import (
     GENESIS,
@@ -107,6 +123,20 @@ from plumeline.events.wire import (
 )
 
 __all__ = [
+    "IDENTITY",
+    "IDENTITY_COMMANDS",
+    "AddUser",
+    "ApiKeyIssued",
+    "ApiKeyRevoked",
+    "ChangeUserRole",
+    "DisableUser",
+    "IdentityCommand",
+    "IssueApiKey",
+    "RevokeApiKey",
+    "UserAdded",
+    "UserDisabled",
+    "UserName",
+    "UserRoleChanged",
     "inbox_prefix",
     "redact",
     "BUNDLE_FORMAT",

@@ -37,6 +37,11 @@ __all__ = [
     "SensorRegistered",
     "Severity",
     "SilenceStarted",
+    "UserAdded",
+    "UserDisabled",
+    "UserRoleChanged",
+    "ApiKeyIssued",
+    "ApiKeyRevoked",
     "alert_id",
     "event_id",
 ]
@@ -232,6 +237,39 @@ class RecommendationOutcomeMeasured(DomainEvent, tag="recommendation.outcome_mea
     verdict: str  # effective | partial | no measurable effect | worse | no baseline
 
 
+# Identities (events/identity.py): "facility" is the reserved name `_identity`. No
+# event names a password, a hash or a token; an API key by its id only.
+class UserAdded(DomainEvent, tag="user.added"):
+    user: str
+    role: str
+    by: str
+
+
+class UserRoleChanged(DomainEvent, tag="user.role_changed"):
+    user: str
+    role: str
+    by: str
+
+
+class UserDisabled(DomainEvent, tag="user.disabled"):
+    user: str
+    by: str
+
+
+class ApiKeyIssued(DomainEvent, tag="api_key.issued"):
+    key_id: str
+    user: str
+    role: str
+    expires: int  # epoch seconds
+    facilities: list[str]
+    by: str
+
+
+class ApiKeyRevoked(DomainEvent, tag="api_key.revoked"):
+    key_id: str
+    by: str
+
+
 Event = (
     FacilityRegistered
     | SensorRegistered
@@ -250,6 +288,11 @@ Event = (
     | EmissionsMeasured
     | ReadingsSealed
     | RecommendationOutcomeMeasured
+    | UserAdded
+    | UserRoleChanged
+    | UserDisabled
+    | ApiKeyIssued
+    | ApiKeyRevoked
 )
 
 

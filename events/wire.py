@@ -21,6 +21,7 @@ from plumeline.events.acceptance import (
     Text,
     Time,
 )
+from plumeline.events.identity import IdentityCommand
 
 __all__ = [
     "COMMANDS",
@@ -146,7 +147,7 @@ Command = (
 COMMANDS = (AcknowledgeAlert, ClearAlert, SilenceSensor, ApproveRecommendation,
             RejectRecommendation)
 
-WireMessage = Frame | Manifest | Command
+WireMessage = Frame | Manifest | Command | IdentityCommand
 
 _msgpack_decoder = msgspec.msgpack.Decoder(WireMessage)
 _json_decoder = msgspec.json.Decoder(WireMessage)

@@ -20,8 +20,8 @@ from pathlib import Path
 import msgspec
 
 from plumeline.infra import bench_load, bench_parts
+from plumeline.infra.ray_runtime import start_ray, stop_ray
 from plumeline.infra.settings import Settings
-from plumeline.infra.system import start_ray, stop_ray
 
 __all__ = ["run_bench"]
 

@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rate", type=float, default=1.0, help="readings per sensor per second")
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--no-simulator", action="store_true")
+    up.add_argument("--history", type=float, default=None, metavar="HOURS",
+                    help="hours of simulated past replayed before going live, on a new data "
+                         "dir (default: two days up to the last midnight and today so far, "
+                         "what a forecast needs; 0: none)")
     up.add_argument("--nats", metavar="URL[,URL...]",
                     help="URL of a NATS server, or a cluster's URLs comma-separated, with "
                          "credentials: nats://USER:PASSWORD@HOST:PORT or nats://TOKEN@HOST:PORT; "
@@ -70,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                          "env PLUMELINE_CLOSED_READS=1)")
     up.add_argument("--max-body", type=int, default=None, metavar="BYTES",
                     help="largest request body taken (default 1 MiB; /ingest 4 MiB)")
+    up.add_argument("--rate-limits", default=None, metavar="SPEC",
+                    help="requests per second/burst, e.g. identity=100/500,address=200/1000,"
+                         "device=50/200 (default generous: serve/ratelimit.py)")
     up.add_argument("--allow-private-webhooks", action="store_true", default=None,
                     help="let webhooks reach loopback and private networks (a lab, not a plant)")
 
@@ -101,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     proof.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
     rerun = audit_sub.add_parser("replay", help="re-run the actors over READINGS, compare")
     rerun.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+    who = audit_sub.add_parser("identities", help="who could do what at a time, from the ledger")
+    who.add_argument("--at", default=None, help="ISO-8601 or epoch ms (default now)")
+    who.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
     bench = sub.add_parser("bench", help="throughput of the whole loop next to the raw pipe")
     bench.add_argument("--quick", action="store_true")
@@ -125,7 +135,24 @@ def _parser() -> argparse.ArgumentParser:
                                   "key's tokens stay valid until it is retired")
     retire = token_sub.add_parser("retire", help="stop accepting tokens of a key")
     retire.add_argument("kid", help="the key's id, as `token keys` lists it")
-    for p_ in (keys, rotate, retire):
+    listed = token_sub.add_parser("list", help="the API keys issued, and which are revoked")
+    revoke = token_sub.add_parser("revoke", help="refuse an API key from now on")
+    revoke.add_argument("id", help="the key's id, as `token list` shows it")
+    for p_ in (keys, rotate, retire, listed, revoke):
+        p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
+
+    user = sub.add_parser("user", help="people who sign in to the dashboard and API")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add a user; the password is asked for "
+                              "(or read from stdin when it is not a terminal)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True)
+    disable = user_sub.add_parser("disable", help="refuse the user's sign-ins and tokens")
+    disable.add_argument("name")
+    set_role = user_sub.add_parser("set-role", help="change a user's role")
+    set_role.add_argument("name")
+    set_role.add_argument("role")
+    for p_ in (add, disable, set_role, user_sub.add_parser("list", help="the users")):
         p_.add_argument("--data-dir", type=Path, default=Path(".plumeline"))
 
     device = sub.add_parser(
@@ -162,6 +189,8 @@ def _parser() -> argparse.ArgumentParser:
     nab = sub.add_parser("nab", help="run the production detector on NAB data and score it")
     nab.add_argument("--data", type=Path, required=True, help="NAB data: <category>/<name>.csv")
     nab.add_argument("--out", type=Path, required=True, help="results go to OUT/plumeline/")
+    nab.add_argument("--detector", choices=("likelihood", "context", "max"), default="likelihood",
+                     help="the score to rank rows by (docs/detection.md)")
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"
     )
@@ -204,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.audit_reading import reading
 
                 return reading(args.data_dir, args.facility, args.sensor, args.at)
+            case "audit" if args.audit_command == "identities":
+                from plumeline.infra.audit_identities import identities
+
+                return identities(args.data_dir, args.at)
             case "audit":
                 from plumeline.infra.audit_replay import replay
 
@@ -216,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                 from plumeline.infra.tokens import token_command
 
                 return token_command(args)
+            case "user":
+                from plumeline.infra.users import user_command
+
+                return user_command(args)
             case "device":
                 from plumeline.infra.devices import add
 

@@ -57,7 +57,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # file.write, not print: a Serve replica replaces builtins.print with one that
         # logs the repr of its arguments, ('{"event": …}',)
-        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
+        logger_factory=_StderrLogger,
         cache_logger_on_first_use=True,
     )
 
@@ -102,3 +102,21 @@ def serve_logging() -> dict:
     json, _ = _choice()
     return {"encoding": "JSON" if json else "TEXT", "log_level": RAY_LEVEL,
             "enable_access_log": False}
+
+
+class _StderrLogger:
+    """structlog's WriteLogger, but to whatever `sys.stderr` is when a line is written,
+    not when the first logger was made (loggers are cached, and a command run
+    in-process, a test's, swaps stderr), and picklable: Ray pickles a class made at run
+    time (`resuming`) by value, with the module loggers its methods refer to."""
+
+    def __init__(self, *_args) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg

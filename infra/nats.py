@@ -31,10 +31,12 @@ __all__ = [
     "READINGS",
     "SNAPSHOTS",
     "TREEHEADS",
+    "IDENTITY_BUCKETS",
     "AUTH_CONF",
     "WEBHOOK_BUCKETS",
     "NatsServer",
     "connect",
+    "ensure_buckets",
     "ensure_streams",
     "free_port",
     "nats_server_binary",
@@ -227,6 +229,15 @@ WEBHOOK_BUCKETS = [
     api.KeyValueConfig(bucket="WEBHOOK_ALERTS", history=1, storage=api.StorageType.FILE),
 ]
 
+# Who may sign in and which tokens still count (serve/identity.py); history 1: an old
+# password hash is not kept. A refresh token lives 12 hours by default: SESSIONS' TTL
+# sweeps spent ones and closed families after a day.
+IDENTITY_BUCKETS = [
+    api.KeyValueConfig(bucket="USERS", history=1, storage=api.StorageType.FILE),
+    api.KeyValueConfig(bucket="API_KEYS", history=1, storage=api.StorageType.FILE),
+    api.KeyValueConfig(bucket="SESSIONS", history=1, ttl=_DAY, storage=api.StorageType.FILE),
+]
+
 
 async def ensure_streams(js, replicas: int = 1) -> None:
     """Declare the streams, the KV buckets and the snapshot store; existing ones are
@@ -253,7 +264,12 @@ async def ensure_streams(js, replicas: int = 1) -> None:
         if config.allow_atomic and not info.config.allow_atomic:
             # a data dir from before atomic appends: the one setting that must change
             await js.update_stream(replace(info.config, allow_atomic=True))
-    for bucket in WEBHOOK_BUCKETS:
+    await ensure_buckets(js, WEBHOOK_BUCKETS + IDENTITY_BUCKETS, replicas)
+
+
+async def ensure_buckets(js, buckets: list, replicas: int = 1) -> None:
+    """Declare the KV buckets that are not there yet."""
+    for bucket in buckets:
         try:
             await js.key_value(bucket.bucket)
         except nats.js.errors.BucketNotFoundError:

@@ -74,6 +74,8 @@ def _objects(bucket: str) -> list[str]:
 
 
 _LEDGER_READS = _reads("LEDGER") + _reads("TREEHEADS")
+_IDENTITY_BUCKETS = ("USERS", "API_KEYS", "SESSIONS")  # infra/nats.py IDENTITY_BUCKETS
+_IDENTITY_KV = tuple(p for b in _IDENTITY_BUCKETS for p in _kv(b))
 
 COMPONENTS: dict[str, Permissions] = {
     # `up` declaring the streams and waiting for the shard hosts to drain READINGS
@@ -105,9 +107,17 @@ COMPONENTS: dict[str, Permissions] = {
     "serve": Permissions(
         publish=("readings.*.*", "readings.*.*.command", *_reads("LEDGER"), "deadletter.stream_feed",
                  f"{_API}.STREAM.INFO.READINGS",
-                 f"{_API}.CONSUMER.LIST.READINGS"),
+                 f"{_API}.CONSUMER.LIST.READINGS", *_IDENTITY_KV),
         subscribe=()),
-    "simulator": Permissions(publish=("readings.*.*",), subscribe=()),
+    # `plumeline user` and `plumeline token create | list | revoke` (infra/users.py):
+    # identity commands, the buckets sign-in reads, and the partitions hosts read
+    "identity": Permissions(
+        publish=("readings.*._identity.command", *_IDENTITY_KV, f"{_API}.CONSUMER.LIST.READINGS",
+                 *(f"{_API}.STREAM.CREATE.KV_{b}" for b in _IDENTITY_BUCKETS)),
+        subscribe=()),
+    # the simulated plant; it reads READINGS to find where a second `up` resumes and
+    # how far the shard hosts are behind while it replays the past (infra/history.py)
+    "simulator": Permissions(publish=("readings.*.*", *_reads("READINGS")), subscribe=()),
     # export, verify, audit: read-only
     "reader": Permissions(
         publish=(*_LEDGER_READS, *_reads("READINGS"), *_reads("DEADLETTER")), subscribe=()),

@@ -19,7 +19,7 @@ from plumeline.infra.settings import Settings
 
 log = structlog.get_logger("plumeline.runtime")
 
-# Where infra.system.start_ray makes a private Ray's HAProxy directory (its docstring
+# Where infra.ray_runtime.start_ray makes a private Ray's HAProxy directory (its docstring
 # says why so short), and so the only directories a leftover's runtime.json may name.
 HAPROXY_PARENT, HAPROXY_PREFIX = "/tmp", "plh-"
 
@@ -117,7 +117,7 @@ def clean_leftovers(data_dir: Path) -> list[int]:
         for pid in _holding(session):
             _stop(pid, signal.SIGKILL, wait=5.0)
             stopped.append(pid)
-    haproxy = info.get("haproxy_dir")  # infra.system.start_ray's, and only such a one
+    haproxy = info.get("haproxy_dir")  # infra.ray_runtime.start_ray's, and only such a one
     if (haproxy and Path(haproxy).parent == Path(HAPROXY_PARENT)
             and Path(haproxy).name.startswith(HAPROXY_PREFIX)):
         shutil.rmtree(haproxy, ignore_errors=True)

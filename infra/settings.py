@@ -27,6 +27,9 @@ class Settings:
     rate_hz: float = 1.0
     seed: int = 7
     simulator: bool = True
+    # hours of simulated past replayed before the simulator goes live, on a data dir
+    # without readings; None: enough for a forecast (infra/history.py)
+    history_h: float | None = None
     nats_url: str | None = None  # a NATS cluster, URLs comma-separated; None = embedded
     nats_replicas: int = 1  # copies of each stream on a NATS cluster's nodes; 3 survives one
     clickhouse_url: str | None = None  # a ClickHouse server; None = embedded chDB
@@ -42,6 +45,7 @@ class Settings:
     num_cpus: int | None = None
     open_reads: bool = True  # GET routes answer callers without a token (the demo's default)
     max_body: int | None = None  # bytes of a request body; None: 1 MiB (/ingest 4 MiB)
+    rate_limits: str | None = None  # serve/ratelimit.py Rates.parse; None: its defaults
     api_replicas: int = 1  # Serve replicas of the HTTP API, each a Python process
     mqtt_port: int = 0  # the embedded nats-server's MQTT listener; 0 = a free port
     # webhooks may reach loopback and private networks: for a lab whose receivers are
@@ -64,6 +68,16 @@ class Settings:
 
             raise UserError("the body limit (--max-body, PLUMELINE_MAX_BODY) is a positive "
                             "number of bytes")
+        values.setdefault("rate_limits", env.get("PLUMELINE_RATE_LIMITS") or None)
+        if values["rate_limits"] is not None:
+            from plumeline.serve.ratelimit import Rates
+
+            try:
+                Rates.parse(values["rate_limits"])
+            except ValueError as exc:
+                from plumeline.infra.cli import UserError
+
+                raise UserError(f"--rate-limits / PLUMELINE_RATE_LIMITS: {exc}") from None
         if env.get("PLUMELINE_NATS_REPLICAS"):
             values.setdefault("nats_replicas", int(env["PLUMELINE_NATS_REPLICAS"]))
         if "data_dir" in values:
@@ -89,7 +103,12 @@ class Settings:
     @property
     def http_limits(self) -> dict:
         """build_app's limits this deployment sets (the rest keep their defaults)."""
-        return {} if self.max_body is None else {"max_body": self.max_body}
+        limits = {} if self.max_body is None else {"max_body": self.max_body}
+        if self.rate_limits is not None:
+            from plumeline.serve.ratelimit import Rates
+
+            limits["rates"] = Rates.parse(self.rate_limits)
+        return limits
 
     @property
     def runtime_path(self) -> Path:

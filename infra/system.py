@@ -11,11 +11,8 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import socket
-import tempfile
 import time
-import warnings
 from functools import partial
 
 import ray
@@ -24,9 +21,8 @@ from ray import serve
 
 from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
 from plumeline.events import partition_of, redact
-from plumeline.infra import logs
+from plumeline.infra import logs, ray_runtime
 from plumeline.infra.audit import write_export
-from plumeline.infra.loopback import WORKER_HOOK, loopback_env, ray_on_loopback
 from plumeline.infra.nats import READINGS, NatsServer, connect, ensure_streams, free_port
 from plumeline.infra.nats_auth import (
     Credential,
@@ -36,7 +32,8 @@ from plumeline.infra.nats_auth import (
     url_as,
     write_private,
 )
-from plumeline.infra.runtime import HAPROXY_PARENT, HAPROXY_PREFIX, clean_leftovers
+from plumeline.infra.ray_runtime import resuming, start_ray, stop_ray
+from plumeline.infra.runtime import clean_leftovers
 from plumeline.infra.settings import Settings
 from plumeline.infra.tokens import KeyStore
 from plumeline.projections.notifier import Notifier
@@ -44,144 +41,9 @@ from plumeline.projections.runner import ProjectionRunner
 from plumeline.serve.deployment import Api
 from plumeline.simulator import what_if
 
-__all__ = ["System", "check_shards", "default_shards", "ray_env", "resuming",
-           "shard_partitions", "start_ray", "stop_ray"]
-
-# Serve's HAProxy keeps its config, sockets and server state in one directory per Ray
-# node under these paths, /tmp/haproxy-serve/... by default, which nothing removes.
-HAPROXY_PATHS = {
-    "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": "haproxy.cfg",
-    "RAY_SERVE_HAPROXY_SOCKET_PATH": "admin.sock",
-    "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": "metrics.sock",
-    "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": "",
-    "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": "server-state",
-}
-_haproxy_dir: str | None = None  # made by start_ray for the local Ray, removed by stop_ray
-
-def ray_env() -> dict[str, str]:
-    """Ray settings this system runs with, each kept where the environment already sets
-    it (on a real cluster, set them in the cluster's environment). Read by Ray's
-    processes, so set before Ray starts.
-
-    Serve's HAProxy ingress and direct data plane (Ray >= 2.55): on this 2-core
-    machine GET /alerts goes from ~300 to ~2,000 requests/s (wrk, 200 connections, see
-    docs/benchmarks.md). HAProxy's stats and metrics ports are fixed by default, so two
-    systems on one machine (a test run beside `plumeline up`) would collide: free ones.
-    A replica being stopped waits out a draining period so that an outside load balancer
-    can stop routing to it (30 s by default); our ingress is Serve's own and stops with
-    it, so 2 s: `up` stops in seconds, not half a minute.
-
-    Ray's own metrics are not collected: every 10 s their export stalled the API's
-    replica for 100-340 ms, which was its p99 (at 2,000 requests/s, 54-78 ms with the
-    export, 8-28 ms without, docs/benchmarks.md). Nor does HAProxy log each request to
-    Serve for its request metrics, which then went nowhere: parsing those lines took
-    Serve's HAProxy manager 13 % of a core at 2,000 requests/s, and HAProxy 4 % more.
-    Plumeline's figures are its own (GET /metrics); a cluster that scrapes Ray's sets
-    RAY_enable_metrics_collection=1 and RAY_SERVE_HAPROXY_METRICS_ENABLED=1."""
-    metrics = free_port()
-    while (stats := free_port()) == metrics:
-        pass
-    return {
-        "RAY_SERVE_ENABLE_HA_PROXY": "1",
-        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(metrics),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(stats),
-        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
-        "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "2",
-        "RAY_enable_metrics_collection": "0",
-        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
-    }
-
-def start_ray(s: Settings) -> None:
-    """A private Ray on this machine, or the cluster at `s.ray_address`; `stop_ray`
-    stops it. A system started while Ray is up runs on it and leaves it up when it
-    stops, so that a caller running several systems in turn (the benchmark) starts Ray
-    once.
-
-    The settings of `ray_env` are in the environment only while Ray starts: its
-    processes take them from there, and a process this one starts afterwards (`up`
-    run by a test, say) must choose its own free ports and directory, not share this
-    Ray's. The private Ray's HAProxy files go in a directory of its own, which
-    `stop_ray` removes: /tmp/plh-XXXXXXXX, as short as Serve's own default, since
-    HAProxy takes socket paths of at most 97 bytes and Serve puts the 56-character
-    node id in them. The private Ray listens on 127.0.0.1 only (infra/loopback.py)."""
-    global _haproxy_dir
-    env = {name: value for name, value in ray_env().items() if name not in os.environ}
-    if s.ray_address is None and not any(name in os.environ for name in HAPROXY_PATHS):
-        _haproxy_dir = tempfile.mkdtemp(prefix=HAPROXY_PREFIX, dir=HAPROXY_PARENT)
-        env |= {name: os.path.join(_haproxy_dir, file) for name, file in HAPROXY_PATHS.items()}
-        env |= {k: v for k, v in loopback_env(_haproxy_dir).items() if k not in os.environ}
-    if s.ray_address is None:
-        ray_on_loopback()
-    options = logs.ray_options()  # every worker logs as this process does
-    if s.ray_address is None:  # and, on the private Ray, keeps Serve's gRPC on loopback
-        options["runtime_env"]["worker_process_setup_hook"] = WORKER_HOOK
-    os.environ.update(env)
-    try:
-        ray.init(
-            address=s.ray_address or "local",
-            num_cpus=s.num_cpus if s.ray_address is None else None,
-            include_dashboard=False,
-            logging_level="WARNING",
-            **options,
-        )
-    finally:
-        for name in env:
-            del os.environ[name]
-
-
-def stop_ray() -> None:
-    """Stop Ray (or leave the cluster), and remove what `start_ray` made for it."""
-    global _haproxy_dir
-    try:
-        ray.shutdown()
-    finally:
-        if _haproxy_dir is not None:
-            shutil.rmtree(_haproxy_dir, ignore_errors=True)
-            _haproxy_dir = None
-
+__all__ = ["System", "check_shards", "default_shards", "shard_partitions"]
 
 log = structlog.get_logger("plumeline.system")
-
-
-def resuming(cls: type):
-    """`ray.remote(cls)`, for a host class with an async `start()`, whose actors start
-    themselves again when Ray restarts them after a crash (max_restarts): the driver
-    calls `start()` once, and a restarted actor runs only `__init__`. An async actor's
-    `__init__` runs in its event loop (Ray 2.60), so the restarted one schedules its
-    own start there, and retries until it succeeds. The host classes stay plain
-    Python; only their placement in Ray knows about restarts."""
-
-    class Resuming(cls):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            self._resumed: asyncio.Task | None = None
-            with warnings.catch_warnings():  # Ray 2.60 deprecates what it calls inside
-                warnings.simplefilter("ignore", DeprecationWarning)
-                restarted = ray.get_runtime_context().was_current_actor_reconstructed
-            if restarted:
-                self._resumed = asyncio.get_running_loop().create_task(self._resume())
-
-        def node(self) -> str:
-            """The Ray node the actor runs on."""
-            return ray.get_runtime_context().get_node_id()
-
-        async def _resume(self) -> None:
-            while True:
-                try:
-                    await self.start()
-                    log.warning("actor_resumed", actor=cls.__name__, pid=os.getpid())
-                    return
-                except Exception as exc:  # NATS not reachable yet, say: try again
-                    log.warning("actor_resume_failed", actor=cls.__name__, error=repr(exc))
-                    await asyncio.sleep(1.0)
-
-        def pid(self) -> int:
-            """The process the actor runs in (the crash tests kill it)."""
-            return os.getpid()
-
-    Resuming.__name__ = Resuming.__qualname__ = cls.__name__
-    return ray.remote(Resuming)
 
 
 def shard_partitions(partitions: int, shards: int) -> list[list[int]]:
@@ -322,6 +184,7 @@ class System:
             serve.run(api.bind(self.projections, self.ledger, nats_url=self.url_for("serve"),
                                partitions=s.partitions,
                                token_keys=KeyStore.of(s).ring(),
+                               signer=KeyStore.of(s).signing(),
                                limits=s.http_limits,
                                exporter=partial(write_export, s.data_dir),
                                open_reads=s.open_reads, what_if=what_if,
@@ -374,7 +237,7 @@ class System:
             "pid": os.getpid(), "nats_url": self.nats_url, "mqtt_url": self.mqtt_url,
             "http_url": http_url,
             "nats_pid": self.nats.process.pid if self.nats else None, "ray_session": session,
-            "haproxy_dir": _haproxy_dir if self.owns_ray else None,
+            "haproxy_dir": ray_runtime.haproxy_dir() if self.owns_ray else None,
         }))
 
     def drain(self, timeout: float = 30.0) -> bool:

@@ -1,4 +1,5 @@
-"""API token keys in the data dir, and `plumeline token create | keys | rotate | retire`.
+"""API token keys in the data dir, and `plumeline token create | keys | rotate | retire`
+(`token list | revoke` and the record of each key: infra/users.py).
 
 The data dir holds the signing key (`api-signing.pem`, private, 0600) and the public
 keys still accepted (`api-public.json`, `{kid: raw key}`). Rotating makes a new signing
@@ -88,18 +89,25 @@ def create_token(args) -> int:
     if args.ttl <= 0:
         raise UserError(f"--ttl must be positive, got {args.ttl}")
     now = int(time.time())
+    facilities = getattr(args, "facility", None) or []
     try:
-        token = key.issue(args.user, args.role, now + args.ttl, issued_s=now,
-                          facilities=getattr(args, "facility", None) or ())
-    except ValueError as exc:
+        key.issue(args.user, args.role, now + args.ttl, issued_s=now, facilities=facilities)
+    except ValueError as exc:  # refused before anything is recorded
         raise UserError(str(exc)) from None
-    print(token)
+    from plumeline.infra.users import record_key
+
+    print(record_key(args.data_dir, key, user=args.user, role=args.role,
+                     expires=now + args.ttl, facilities=facilities, now_s=time.time()))
     return ExitStatus.OK
 
 
 def token_command(args) -> int:
     if args.token_command == "create":
         return create_token(args)
+    if args.token_command in ("list", "revoke"):
+        from plumeline.infra.users import revoke
+
+        return revoke(args.data_dir, getattr(args, "id", None))
     store = KeyStore.of(Settings.from_env(data_dir=args.data_dir))
     if args.token_command == "rotate":
         print(store.rotate().kid)

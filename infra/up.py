@@ -10,11 +10,12 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from plumeline.infra import history
 from plumeline.infra.nats import connect
 from plumeline.infra.nats_auth import outside_credentials
 from plumeline.infra.settings import Settings
 from plumeline.infra.system import System, check_shards
-from plumeline.simulator import Simulation, publish, write_ground_truth
+from plumeline.simulator import Simulation, write_ground_truth
 
 __all__ = ["run_up"]
 
@@ -26,11 +27,11 @@ def run_up(args) -> int:
         data_dir=args.data_dir, host=args.host, port=args.port, facilities=args.facilities,
         sensors_per_facility=args.sensors_per_facility, rate_hz=args.rate, seed=args.seed,
         simulator=not args.no_simulator, nats_url=args.nats, clickhouse_url=args.clickhouse,
-        shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
+        history_h=args.history, shards=args.shards, mqtt_port=args.mqtt_port, pin=args.pin,
         snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
         api_replicas=args.api_replicas, closed_reads=args.closed_reads,
         max_body=args.max_body, nats_replicas=args.replicas, ray_address=args.ray_address,
-        allow_private_webhooks=args.allow_private_webhooks,
+        allow_private_webhooks=args.allow_private_webhooks, rate_limits=args.rate_limits,
     )
     check_shards(settings)
     if settings.nats_url and not urlsplit(settings.nats_url.split(",")[0]).username \
@@ -40,6 +41,7 @@ def run_up(args) -> int:
               "Pass nats://USER:PASSWORD@HOST:PORT (docs/security.md).",
               file=sys.stderr, flush=True)
         log.warning("nats_without_credentials", nats=settings.nats_url)
+    history.check_history(settings)
     system = System(settings)
     try:
         try:
@@ -67,18 +69,11 @@ async def _feed(system: System) -> None:
         loop.add_signal_handler(sig, stop.set)
     sim = None
     if s.simulator:
-        started = int(time.time() * 1000)
-        sim = Simulation(
-            seed=s.seed, facilities=s.facilities, sensors_per_facility=s.sensors_per_facility,
-            rate_hz=s.rate_hz, start_ms=started,
-        )
+        nc = await connect(system.url_for("simulator"), name="simulator")
+        sim, replaying = await history.simulation(nc.jetstream(), s)
     tasks = [asyncio.create_task(_progress(system, stop, sim))]
     if sim is not None:
-        nc = await connect(system.url_for("simulator"), name="simulator")
-        tasks.append(asyncio.create_task(
-            publish(nc.jetstream(), sim, partitions=s.partitions, steps=None, realtime=True,
-                    stop=stop)
-        ))
+        tasks.append(asyncio.create_task(history.feed(nc.jetstream(), sim, s, replaying, stop)))
     await stop.wait()
     for task in tasks:
         task.cancel()

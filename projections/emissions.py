@@ -16,12 +16,13 @@ from plumeline.projections import _params
 from plumeline.projections.readings import READINGS_TABLE
 from plumeline.projections.store import Store
 
-__all__ = ["FLOWS", "emissions_current", "emissions_report", "emissions_summary",
+__all__ = ["FLOWS", "emissions_current", "emissions_recent", "emissions_report", "emissions_summary",
            "facility_metrics"]
 
 FLOWS = ("emitted", "captured", "stored", "vented")
 _MS_PER_HOUR = 3_600_000
 _MAX_SPAN_MS = 366 * 86_400_000  # a year and a day: enough for an annual report
+MAX_RECENT_H = 24 * 31  # hourly windows per facility in one answer of emissions_recent
 
 _WINDOWS = (
     "SELECT facility, toUnixTimestamp64Milli(window_start) AS window_start_ms,"
@@ -103,6 +104,19 @@ def emissions_current(store: Store, as_of_seq: int | None = None) -> list[dict[s
         {"facility": f, "sealed": latest.get(f), "open": open_.get(f)}
         for f in sorted(latest.keys() | open_.keys())
     ]
+
+
+def emissions_recent(store: Store, hours: int = 48,
+                     as_of_seq: int | None = None) -> list[dict[str, Any]]:
+    """Each facility's latest `hours` sealed windows, oldest first: the recent past
+    whatever the clock says (a plant that stopped reporting keeps its last days)."""
+    if not _params.is_int(hours) or not 1 <= hours <= MAX_RECENT_H:
+        raise ValueError(f"hours must be an integer from 1 to {MAX_RECENT_H}, got {hours!r}")
+    rows = store.rows(
+        _WINDOWS + " ORDER BY facility, window_start_ms DESC LIMIT {hours:UInt32} BY facility",
+        {"as_of": _params.as_of(as_of_seq), "hours": hours},
+    )
+    return [_window(r) for r in sorted(rows, key=lambda r: (r["facility"], r["window_start_ms"]))]
 
 
 def _span(from_ms: int, to_ms: int) -> dict[str, int]:

@@ -13,7 +13,8 @@ delivery log keeps the outcome's class, never what the remote said.
 
 Each delivery waits and retries in its own task, and at most `per_endpoint` of one
 subscription's are in flight at once, so a slow or failing endpoint holds up only its
-own deliveries. A plain async class; infra/system.py places it as a Ray actor.
+own deliveries (projections/delivery.py). A plain async class; infra/system.py
+places it as a Ray actor.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ from nats.js import api
 from plumeline.events import decode_record
 from plumeline.events.bus import connect_options
 from plumeline.projections.deadletter import dead_letter, transient
+from plumeline.projections.delivery import Delivering, log_subject
 from plumeline.projections.webhook_targets import (
     PinnedTransport,
     Resolver,
     checked_addresses,
-    post_signed,
     system_resolver,
 )
 from plumeline.projections.webhooks import (
@@ -55,7 +56,6 @@ from plumeline.projections.webhooks import (
     matches,
     new_secret,
     payload,
-    verdict,
 )
 
 __all__ = ["Notifier"]
@@ -69,10 +69,6 @@ _ALERT_TAG = b'"type":"alert.'
 _encode = msgspec.json.encode
 
 
-def _log_subject(subscription: str) -> str:
-    return f"webhooks.deliveries.{subscription}"
-
-
 def _alert_key(alert_id: str) -> str:
     """A KV key for any alert id (ours are hex; a key may not hold every character)."""
     if re.fullmatch(r"[-_A-Za-z0-9]{1,200}", alert_id):
@@ -80,7 +76,7 @@ def _alert_key(alert_id: str) -> str:
     return "sha256-" + hashlib.sha256(alert_id.encode()).hexdigest()
 
 
-class Notifier:
+class Notifier(Delivering):
     def __init__(
         self,
         nats_url: str,
@@ -254,7 +250,7 @@ class Notifier:
             if key.startswith(subscription + "."):
                 task.cancel()
                 await self.queue.delete(key)
-        await self.js.purge_stream(DELIVERIES_STREAM, subject=_log_subject(subscription))
+        await self.js.purge_stream(DELIVERIES_STREAM, subject=log_subject(subscription))
         self.log.info("webhook_unsubscribed", subscription=subscription)
         return True
 
@@ -264,7 +260,7 @@ class Notifier:
         if subscription not in self.subs:
             return None
         found = [msgspec.json.decode(m.data, type=DeliveryAttempt)
-                 for m in await self._read_all(DELIVERIES_STREAM, _log_subject(subscription),
+                 for m in await self._read_all(DELIVERIES_STREAM, log_subject(subscription),
                                                api.DeliverPolicy.ALL)]
         return [msgspec.to_builtins(a) for a in reversed(found[-limit:])]
 
@@ -358,70 +354,3 @@ class Notifier:
         self.log.error("ledger_record_refused", seq=seq, reason=reason)
         await dead_letter(self.js, "notifier", RECORDS_SUBJECT, seq, data, reason)
         self.counts["dead_lettered"] += 1
-
-    # -- delivering --------------------------------------------------------------------
-
-    def _spawn(self, p: Pending) -> None:
-        task = asyncio.create_task(self._deliver(p))
-        self._running[p.key] = task
-        task.add_done_callback(lambda t, key=p.key: self._running.pop(key, None)
-                               if self._running.get(key) is t else None)
-
-    async def _deliver(self, p: Pending) -> None:
-        log = self.log.bind(subscription=p.subscription, event_seq=p.event_seq,
-                            event_id=p.event_id)
-        pending: Pending | None = p
-        while pending is not None:
-            await asyncio.sleep(max(0.0, pending.due_ms / 1000 - self.clock()))
-            try:
-                pending = await self._attempt(pending, log)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # NATS out of reach: make this attempt again
-                log.warning("delivery_not_recorded", error=repr(exc))
-                await asyncio.sleep(1.0)
-
-    async def _attempt(self, p: Pending, log) -> Pending | None:
-        """POST once and record it; the delivery as it stands now, or None if finished."""
-        sub = self.subs.get(p.subscription)
-        if sub is None:  # unsubscribed meanwhile
-            self.counts["dropped"] += 1
-            await self.queue.delete(p.key)
-            return None
-        async with self._slots.setdefault(sub.id, asyncio.Semaphore(self.per_endpoint)):
-            status, result = await self._post(sub, p)
-        attempt = p.attempts + 1
-        outcome = verdict(status)
-        if outcome == "retry" and attempt >= self.retry.max_attempts:
-            outcome = "failed"
-        now = int(self.clock() * 1000)
-        due = now + int(self.retry.delay(attempt, p.key) * 1000) if outcome == "retry" else None
-        await self.js.publish(_log_subject(sub.id), _encode(DeliveryAttempt(
-            subscription=sub.id, event_seq=p.event_seq, event_id=p.event_id,
-            event_type=p.event_type, attempt=attempt, time_ms=now, status=status,
-            outcome=outcome, next_retry_ms=due, result=result)))
-        if outcome == "retry":
-            p = msgspec.structs.replace(p, attempts=attempt, due_ms=due)
-            await self.queue.put(p.key, _encode(p))
-            self.counts["retried"] += 1
-            log.warning("delivery_retrying", attempt=attempt, status=status, result=result,
-                        next_retry_ms=due)
-            return p
-        await self.queue.delete(p.key)
-        self.counts[outcome] += 1
-        if outcome == "delivered":
-            log.info("delivery_delivered", attempt=attempt, status=status)
-        else:
-            log.warning("delivery_failed", attempt=attempt, status=status, result=result)
-        return None
-
-    async def _post(self, sub: Subscription, p: Pending) -> tuple[int | None, str]:
-        headers = {
-            "Idempotency-Key": p.event_id,
-            "X-Plumeline-Event": p.event_type,
-            "X-Plumeline-Subscription": sub.id,
-            "X-Plumeline-Attempt": str(p.attempts + 1),
-        }
-        return await post_signed(self.http, sub.url, sub.secret, p.event_id, p.body.encode(),
-                                 headers, int(self.clock()), self.deadline_s,
-                                 self.log.bind(subscription=sub.id))

@@ -27,6 +27,7 @@ from plumeline.projections import queries
 from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.emissions import (
     emissions_current,
+    emissions_recent,
     emissions_report,
     emissions_summary,
     facility_metrics,
@@ -65,6 +66,7 @@ QUERIES = {
     "emissions_current": emissions_current,
     "emissions_summary": emissions_summary,
     "emissions_report": emissions_report,
+    "emissions_recent": emissions_recent,
     "facility_metrics": facility_metrics,
     "silences": silences,
     "figures": figures,

@@ -34,6 +34,7 @@ from plumeline.serve import (
     openapi,
     operator,
     reports,
+    signin,
     silences,
     simulate,
     stream,
@@ -42,6 +43,7 @@ from plumeline.serve import (
 from plumeline.serve import webhooks as webhook_routes
 from plumeline.serve.auth import BearerRoles, Verify, on_auth_error
 from plumeline.serve.limits import DEFAULT_MAX_BODY, BodyLimit
+from plumeline.serve.ratelimit import RateLimit, Rates
 from plumeline.serve.stream import MAX_REPLAY, MAX_STREAM_CLIENTS, Feed
 
 __all__ = ["Commands", "Feed", "Intake", "LedgerView", "Reader", "Webhooks", "build_app"]
@@ -111,6 +113,8 @@ def build_app(
     max_ingest_body: int = ingest.MAX_BODY,
     max_stream_clients: int = MAX_STREAM_CLIENTS,
     max_replay: int = MAX_REPLAY,
+    sign_in: signin.SignIn | None = None,
+    rates: Rates | None = None,
 ) -> Starlette:
     """`uncached` reads past any cache (a command's outcome must not be an old answer);
     `verify(token, now)` returns who is asking or raises ValueError; `exporter(path)`
@@ -120,7 +124,10 @@ def build_app(
     `heartbeat_s` when quiet); `what_if(forecast, scenario)` runs a scenario
     (simulator/scenarios.py). Bodies are capped at `max_body` bytes (`/ingest`'s at
     `max_ingest_body`); a replica holds at most `max_stream_clients` streams and
-    replays at most `max_replay` records to a resuming one."""
+    replays at most `max_replay` records to a resuming one. `sign_in` signs people
+    in (serve/signin.py); its gate then refuses revoked and disabled identities.
+    Every route is rate-limited per identity and per address (`rates`,
+    serve/ratelimit.py)."""
 
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
@@ -136,13 +143,15 @@ def build_app(
         routes=(views.routes + operator.routes + ledger.routes + openapi.routes
                 + emissions.routes + reports.routes + silences.routes + ingest.routes
                 + metrics.routes + forecast.routes + simulate.routes
-                + webhook_routes.routes + stream.routes + dashboard.routes),
+                + webhook_routes.routes + stream.routes + dashboard.routes + signin.routes),
         # EventSource cannot set headers: the stream alone takes its token as ?token=
         middleware=[Middleware(BodyLimit, limit=max_body,
                                by_path={"/ingest": max(max_ingest_body, max_body)}),
                     Middleware(AuthenticationMiddleware, backend=BearerRoles(
-            verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"}),
-            on_error=on_auth_error)],
+            verify, open_reads=open_reads, clock=clock, query_token_paths={"/stream"},
+            admit=sign_in.gate.admit if sign_in else None),
+            on_error=on_auth_error),
+                    Middleware(RateLimit, rates=rates)],
         exception_handlers={
             HTTPException: on_http_error,
             ValueError: on_value_error,
@@ -166,4 +175,5 @@ def build_app(
     app.state.command_wait_s = command_wait_s
     app.state.clock = clock
     app.state.what_if = what_if
+    app.state.signin = sign_in
     return app

@@ -29,34 +29,41 @@ SCOPES = {
     "viewer": ("read",),
     "operator": ("read", "command", "report", "ingest"),
     "auditor": ("read", "audit", "report"),
-    "admin": ("read", "command", "audit", "report", "ingest"),
+    "admin": ("read", "command", "audit", "report", "ingest", "identity"),
     "device": ("ingest",),
 }
 
 # (token, now) -> Principal(user, role, facilities) (serve/tokens.py); raises ValueError
 # for a token that is not good
 Verify = Callable[[str, float], object]
+# the Principal a good token names -> None, or ValueError for one revoked or disabled
+# since it was signed (serve/identity.py)
+Admit = Callable[[object], Awaitable[None]]
 
 
 class TokenUser(SimpleUser):
     """Who a good token names: its role, and the facilities a device may post for."""
 
-    def __init__(self, username: str, role: str, facilities: frozenset[str]) -> None:
+    def __init__(self, username: str, role: str, facilities: frozenset[str],
+                 token_id: str = "") -> None:
         super().__init__(username)
         self.role = role
         self.facilities = facilities
+        self.token_id = token_id
 
 
 class BearerRoles(AuthenticationBackend):
     def __init__(self, verify: Verify | None, *, open_reads: bool = True,
                  clock: Callable[[], float] = time.time,
-                 query_token_paths: frozenset[str] | set[str] = frozenset()) -> None:
+                 query_token_paths: frozenset[str] | set[str] = frozenset(),
+                 admit: Admit | None = None) -> None:
         """`query_token_paths` also take the token as `?token=`, for clients that cannot
         set headers (a browser's EventSource); nowhere else, as URLs end up in logs."""
         self.verify = verify
         self.open_reads = open_reads
         self.clock = clock
         self.query_token_paths = frozenset(query_token_paths)
+        self.admit = admit
 
     async def authenticate(self, conn: HTTPConnection):
         header = conn.headers.get("authorization")
@@ -73,10 +80,13 @@ class BearerRoles(AuthenticationBackend):
             raise AuthenticationError("this deployment issues no tokens")
         try:
             who = self.verify(token.strip(), self.clock())
+            if self.admit is not None:
+                await self.admit(who)
         except ValueError as exc:
             raise AuthenticationError(str(exc)) from None
         return AuthCredentials(list(SCOPES[who.role])), TokenUser(
-            who.user, who.role, frozenset(getattr(who, "facilities", ())))
+            who.user, who.role, frozenset(getattr(who, "facilities", ())),
+            getattr(who, "token_id", ""))
 
 
 def on_auth_error(conn: HTTPConnection, exc: Exception) -> JSONResponse:

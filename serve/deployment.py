@@ -12,7 +12,9 @@ from plumeline.serve.app import build_app
 from plumeline.serve.cache import CachedReader
 from plumeline.serve.commands import BusPublisher
 from plumeline.serve.feed import LedgerFeed
-from plumeline.serve.tokens import KeyRing
+from plumeline.serve.identity import IdentityStore
+from plumeline.serve.signin import SignIn
+from plumeline.serve.tokens import KeyRing, TokenKey
 
 __all__ = ["ActorLedger", "ActorReader", "ActorWebhooks", "Api"]
 
@@ -93,9 +95,11 @@ class Api:
     def __init__(self, projections, ledger, *, nats_url: str | None = None,
                  partitions: int = 16, token_keys: KeyRing | None = None,
                  exporter=None, open_reads: bool = True, what_if=None,
-                 notifier=None, limits: dict | None = None) -> None:
-        """`token_keys` are the public keys whose tokens are accepted (the replica
-        cannot issue any); `limits` are build_app's max_body, max_ingest_body,
+                 notifier=None, limits: dict | None = None,
+                 signer: TokenKey | None = None) -> None:
+        """`token_keys` are the public keys whose tokens are accepted; `signer`, the
+        signing key, lets the replica sign people in (serve/signin.py), without it it
+        issues nothing; `limits` are build_app's max_body, max_ingest_body,
         max_stream_clients and max_replay, by name."""
         self.uncached = ActorReader(projections)
         self.reader = CachedReader(self.uncached)
@@ -108,12 +112,14 @@ class Api:
         self.open_reads = open_reads
         self.what_if = what_if
         self.webhooks = ActorWebhooks(notifier) if notifier is not None else None
+        self.sign_in = SignIn(IdentityStore(js_of=self.commands._connect), signer) \
+            if signer is not None and self.commands is not None else None
 
     def __serve_build_asgi_app__(self):
         app = build_app(self.reader, self.ledger, commands=self.commands,
                         intake=self.commands, uncached=self.uncached,
                         verify=self.verify, exporter=self.exporter, feed=self.feed,
                         open_reads=self.open_reads, what_if=self.what_if,
-                        webhooks=self.webhooks, **self.limits)
+                        webhooks=self.webhooks, sign_in=self.sign_in, **self.limits)
         _quiet_collector()
         return app

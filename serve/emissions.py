@@ -62,6 +62,17 @@ def _metrics(rows: list, p: dict) -> dict:
 
 
 @needs("read")
+async def windows(request: Request) -> JSONResponse:
+    """Each facility's latest sealed hours (`?hours=`, default 48), oldest first: what
+    the dashboard draws on load. The figures are those of the ledger's
+    emissions.measured records (`seq`), readable there too."""
+    hours = integer(request, "hours", 48, low=1)
+    rows = await _reader(request).query("emissions_recent", hours=hours,
+                                        as_of_seq=await as_of(request))
+    return JSONResponse({"hours": hours, "windows": rows, "count": len(rows)})
+
+
+@needs("read")
 async def metrics(request: Request) -> Response:
     facility = (await _facility(request))["facility"]
     resolution = choice(request, "resolution", ("minute", "hour"), "minute")
@@ -103,6 +114,7 @@ async def history(request: Request) -> JSONResponse:
 routes = [
     Route("/emissions/current", current),
     Route("/emissions/summary", summary),
+    Route("/emissions/windows", windows),
     Route("/facilities/{facility}/metrics", metrics),
     Route("/facilities/{facility}/sensors", sensors),
     Route("/facilities/{facility}/sensors/{sensor}/history", history),

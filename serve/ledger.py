@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Awaitable
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -26,8 +27,13 @@ async def head(request: Request) -> JSONResponse:
 
 async def _inclusion(request: Request, seq: int) -> JSONResponse:
     tree_size = integer(request, "tree_size", None, low=1)
+    return await _proof(request.app.state.ledger.inclusion(seq, tree_size))
+
+
+async def _proof(asked: Awaitable[dict]) -> JSONResponse:
+    """The ledger's proof; a position outside its tree is a 404 that says why."""
     try:
-        return JSONResponse(await request.app.state.ledger.inclusion(seq, tree_size))
+        return JSONResponse(await asked)
     except ValueError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -57,10 +63,7 @@ async def consistency(request: Request) -> JSONResponse:
     second = integer(request, "second", None, low=1)
     if first is None or second is None:
         raise BadRequest("give first and second tree sizes")
-    try:
-        return JSONResponse(await request.app.state.ledger.consistency(first, second))
-    except ValueError as exc:
-        raise HTTPException(404, str(exc)) from None
+    return await _proof(request.app.state.ledger.consistency(first, second))
 
 
 @needs("read")

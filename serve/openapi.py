@@ -17,6 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from plumeline.serve.signin import OPENAPI_PATHS as _AUTH_PATHS
+from plumeline.serve.signin import Login, NewKey, Refresh
+
+__all__ = ["SPEC", "routes"]
 from plumeline.events import SEVERITIES, Frame
 from plumeline.projections import (
     ALERT_STATES,
@@ -274,6 +278,11 @@ _API_PATHS = {
         "totals of the sealed hours starting in a period, per facility and overall; "
         "default the last 24 hours",
         [_FROM, _TO, _FACILITY, _AS_OF], "totals"),
+    "/emissions/windows": _read(
+        "each facility's latest sealed hours, oldest first, each with the ledger seq of "
+        "its emissions.measured record",
+        [_q("hours", "how many per facility (default 48)",
+            {"type": "integer", "minimum": 1, "maximum": 744}), _AS_OF], "windows"),
     "/facilities/{facility}/metrics": _read(
         "CO2 flows and capture efficiency per minute (estimated from the readings) or per "
         "hour (the sealed windows); default the last hour or day",
@@ -323,7 +332,15 @@ _API_PATHS = {
                               "content": {"text/plain": {"schema": {"type": "string"}}}},
                       "401": _ERROR, "403": _ERROR}}},
 }
-for _path, _ops in _API_PATHS.items():
+# sign-in takes a form as well as JSON: the same fields either way
+for (_path, _method), _kind in {("/auth/login", "post"): Login, ("/auth/refresh", "post"): Refresh,
+                                ("/auth/logout", "post"): Refresh,
+                                ("/auth/keys", "post"): NewKey}.items():
+    _body = request_body(_kind)
+    if _kind is Login:
+        _body["content"]["application/x-www-form-urlencoded"] = _body["content"]["application/json"]
+    _AUTH_PATHS[_path][_method]["requestBody"] = _body
+for _path, _ops in {**_API_PATHS, **_AUTH_PATHS}.items():
     SPEC["paths"].setdefault(_path, {}).update(_ops)
 
 

@@ -45,6 +45,7 @@ class Principal:
     user: str
     role: str
     facilities: frozenset[str] = field(default_factory=frozenset)  # a device's, else empty
+    token_id: str = ""  # `jti`: an API key's id, or `s.<family>` for a sign-in's token
 
 
 def key_id(public: Ed25519PublicKey) -> str:
@@ -107,6 +108,13 @@ class TokenKey:
         self.public = key.public_key()
         self.kid = key_id(self.public)
 
+    def __reduce__(self):
+        # handed to the API replicas, which sign sign-ins' tokens: as the 32-byte seed
+        seed = self._key.private_bytes(serialization.Encoding.Raw,
+                                       serialization.PrivateFormat.Raw,
+                                       serialization.NoEncryption())
+        return (TokenKey, (seed,))
+
     @classmethod
     def generate(cls) -> TokenKey:
         return cls(Ed25519PrivateKey.generate())
@@ -145,7 +153,7 @@ class TokenKey:
         return KeyRing({self.kid: self.public})
 
     def issue(self, user: str, role: str, expires_s: int, *, issued_s: int | None = None,
-              facilities: Iterable[str] = ()) -> str:
+              facilities: Iterable[str] = (), token_id: str = "") -> str:
         """A token for `user` in `role` until `expires_s`; a device names the
         facilities it posts for, and no other role does."""
         if role not in ROLES:
@@ -161,6 +169,8 @@ class TokenKey:
                   "iat": int(time.time() if issued_s is None else issued_s)}
         if facilities:
             claims["facilities"] = facilities
+        if token_id:
+            claims["jti"] = token_id
         return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.kid})
 
     def verify(self, token: str, now_s: float) -> Principal:
@@ -178,7 +188,10 @@ def _principal(claims: dict, now_s: float) -> Principal:
         raise InvalidToken("token's facilities are not a list of names")
     if role == "device" and not facilities:
         raise InvalidToken("device token names no facilities")
-    return Principal(user, role, frozenset(facilities))
+    token_id = claims.get("jti", "")
+    if not isinstance(token_id, str):
+        raise InvalidToken("token's id (jti) is not a string")
+    return Principal(user, role, frozenset(facilities), token_id)
 
 
 def _raw(public: Ed25519PublicKey) -> bytes:

@@ -55,12 +55,7 @@ async def list_alerts(request: Request) -> Response:
 
 @needs("read")
 async def one_alert(request: Request) -> JSONResponse:
-    alert_id = request.path_params["alert_id"]
-    found = await _reader(request).query("alert", alert_id=alert_id,
-                                         as_of_seq=await as_of(request))
-    if found is None:
-        raise HTTPException(404, f"no alert {alert_id}")
-    return JSONResponse(found)
+    return await _one(request, "alert", "alert_id")
 
 
 async def _recommendations(request: Request, state: str | None) -> Response:
@@ -83,11 +78,15 @@ async def pending_recommendations(request: Request) -> Response:
 
 @needs("read")
 async def one_recommendation(request: Request) -> JSONResponse:
-    rid = request.path_params["recommendation_id"]
-    found = await _reader(request).query("recommendation", recommendation_id=rid,
-                                         as_of_seq=await as_of(request))
+    return await _one(request, "recommendation", "recommendation_id")
+
+
+async def _one(request: Request, query: str, key: str) -> JSONResponse:
+    """The `query` row whose `key` is the path's, as of the request's position; 404 if none."""
+    value = request.path_params[key]
+    found = await _reader(request).query(query, **{key: value}, as_of_seq=await as_of(request))
     if found is None:
-        raise HTTPException(404, f"no recommendation {rid}")
+        raise HTTPException(404, f"no {query} {value}")
     return JSONResponse(found)
 
 

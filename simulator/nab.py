@@ -216,7 +216,8 @@ def _score_at(rows: CorpusRows, profile: Profile, threshold: float) -> CorpusSco
     per_window = np.where(np.isfinite(earliest), earliest, -profile.fn_weight)
     per_window = np.where(rows.window_scored, per_window, 0.0)
     n_files = len(rows.paths)
-    per_file = np.bincount(rows.window_file, weights=per_window, minlength=n_files)
+    # float even without a window: numpy counts an empty weighted bincount in int64
+    per_file = np.bincount(rows.window_file, weights=per_window, minlength=n_files).astype(float)
     per_file += np.bincount(rows.file[false_alarm], weights=value[false_alarm], minlength=n_files)
     return CorpusScore(
         profile=profile.name,

@@ -26,8 +26,8 @@ def pytest_runtest_call(item):
 def ray_session():
     import ray
 
+    from plumeline.infra.ray_runtime import start_ray, stop_ray
     from plumeline.infra.settings import Settings
-    from plumeline.infra.system import start_ray, stop_ray
 
     start_ray(Settings(num_cpus=2))
     yield ray

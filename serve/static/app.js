@@ -1,12 +1,13 @@
 // The operators' page: reads the API once, then follows /stream for what changes.
 // Views come from the projections (GET /alerts, …); the stream says when to read them
 // again, and carries the hourly CO2 balance itself (emissions.measured records).
-import { verifyConsistency } from "./consistency.js";
+import { drawCharts } from "./charts.js";
+import { badge, checkHead as readHead } from "./ledger.js";
+import { hourSpan, openHours, openLine, recentEvents, sealedHours } from "./emissions.js";
 
 const TOKEN_KEY = "plumeline.token";
-const HEAD_KEY = "plumeline.treehead";
 const HEAD_EVERY_MS = 10_000;
-const BACKFILL_RECORDS = 2000;
+const CURRENT_EVERY_MS = 30_000;
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -15,9 +16,9 @@ const state = {
   readsNeedToken: false,
   facilities: new Map(), // id -> {name, kind, sensors}
   balance: new Map(), // facility -> Map(window_end_ms -> EmissionsMeasured body)
+  open: new Map(), // facility -> the open hour's estimate (GET /emissions/current)
   activeAlerts: new Map(), // facility -> count
   timers: new Map(),
-  charts: {},
 };
 
 // ---- HTTP ---------------------------------------------------------------------------
@@ -144,6 +145,8 @@ function actions(buttons) {
 
 // Rows are kept by id, so a refresh never wipes a note being typed.
 function syncRows(tbody, items, key, build, update) {
+  // a narrow page shows each cell under its column's name (style.css)
+  const labels = [...tbody.parentElement.tHead.rows[0].cells].map((th) => th.textContent);
   const seen = new Set();
   for (const item of items) {
     const id = item[key];
@@ -155,6 +158,7 @@ function syncRows(tbody, items, key, build, update) {
       row.classList.add("fresh");
     }
     update(row, item);
+    [...row.cells].forEach((td, i) => { if (labels[i]) td.dataset.label = labels[i]; });
     tbody.append(row); // keeps the server's order
   }
   for (const row of [...tbody.rows]) if (!seen.has(row.dataset.id)) row.remove();
@@ -239,54 +243,26 @@ function renderCards() {
     div.dataset.facility = f.facility;
     const b = latest(f.facility);
     div.innerHTML = `<div class="name"></div><div class="kind"></div>
-      <div class="figure"></div><div class="balance"></div><div class="kind alerts"></div>`;
+      <div class="figure"></div><div class="balance"></div><div class="balance open"></div>
+      <div class="kind alerts"></div>`;
     div.querySelector(".name").textContent = f.name || f.facility;
     div.querySelector(".kind").textContent = `${f.facility} · ${f.kind || "?"} · ${f.sensors.length} sensors`;
     div.querySelector(".figure").textContent = b && b.emitted_t > 0
       ? `${(100 * b.capture_efficiency).toFixed(1)} % captured` : "no CO₂ balance yet";
     div.querySelector(".balance").textContent = b
-      ? `emitted ${fmt.format(b.emitted_t)} t · captured ${fmt.format(b.captured_t)} · ` +
+      ? `${hourSpan(b)}: emitted ${fmt.format(b.emitted_t)} t · captured ${fmt.format(b.captured_t)} · ` +
         `stored ${fmt.format(b.stored_t)} · vented ${fmt.format(b.vented_t)}` : "";
+    div.querySelector(".open").textContent = openLine(state.open.get(f.facility));
     div.querySelector(".alerts").textContent = alerts ? `${alerts} active alert${alerts > 1 ? "s" : ""}` : "";
     return div;
   });
   $("facility-cards").replaceChildren(...cards);
 }
 
-// ---- charts (uPlot) -----------------------------------------------------------------
-
-const PALETTE = ["#6aa6d9", "#5fb98a", "#d9b453", "#c792ea", "#e0675f", "#7fd1c7", "#e0a458"];
-const AXIS = { stroke: "#8796a3", grid: { stroke: "#26313b" }, ticks: { stroke: "#26313b" } };
-
-function chart(key, el, series, data) {
-  const width = Math.max(300, el.clientWidth || el.parentElement.clientWidth - 32);
-  const opts = { width, height: 190, series: [{}, ...series], axes: [AXIS, AXIS],
-                 legend: { live: false }, cursor: { drag: { x: false, y: false } } };
-  state.charts[key]?.destroy();
-  el.replaceChildren();
-  state.charts[key] = new uPlot(opts, data, el);
-}
+// ---- charts (charts.js) -------------------------------------------------------------
 
 function renderCharts() {
-  if (typeof uPlot === "undefined") return;
-  const ids = [...state.facilities.keys()].filter((f) => state.balance.get(f)?.size);
-  const xs = [...new Set(ids.flatMap((f) => [...state.balance.get(f).keys()]))].sort((a, b) => a - b);
-  const eff = [xs.map((x) => x / 1000), ...ids.map((f) => xs.map((x) => {
-    const b = state.balance.get(f).get(x);
-    return b && b.emitted_t > 0 ? 100 * b.capture_efficiency : null;
-  }))];
-  chart("efficiency", $("efficiency-chart"),
-        ids.map((f, i) => ({ label: f, stroke: PALETTE[i % PALETTE.length], width: 2,
-                              spanGaps: true, value: (u, v) => v == null ? "–" : `${v.toFixed(1)} %` })),
-        eff);
-  const f = $("balance-facility").value;
-  const windows = state.balance.get(f) || new Map();
-  const bx = [...windows.keys()].sort((a, b) => a - b);
-  const parts = [["emitted", "emitted_t", "#e0a458"], ["captured", "captured_t", "#6aa6d9"],
-                 ["stored", "stored_t", "#5fb98a"], ["vented", "vented_t", "#e0675f"]];
-  chart("balance", $("balance-chart"),
-        parts.map(([label, , stroke]) => ({ label, stroke, width: 2 })),
-        [bx.map((x) => x / 1000), ...parts.map(([, k]) => bx.map((x) => windows.get(x)[k]))]);
+  drawCharts(state.balance, [...state.facilities.keys()], $("balance-facility").value);
 }
 
 function addBalance(body) {
@@ -295,58 +271,21 @@ function addBalance(body) {
 }
 
 async function backfillBalance() {
-  const head = await getJSON("/ledger/head");
-  if (!head.tree_size) return;
-  const from = Math.max(1, head.tree_size - BACKFILL_RECORDS + 1);
-  const { events } = await getJSON(`/ledger/events?from=${from}&to=${head.tree_size}`);
-  for (const e of events) {
-    if (e.type === "emissions.measured") addBalance(JSON.parse(e.record).event.body);
-  }
+  for (const body of await sealedHours(getJSON)) addBalance(body);
   renderCards();
   renderCharts();
 }
 
-// ---- the ledger head, checked for consistency with the last one seen ----------------
-
-function badge(text, cls, title = "") {
-  const b = $("verified");
-  b.textContent = text;
-  b.className = `pill ${cls}`;
-  b.title = title;
+async function loadCurrent() {
+  state.open = await openHours(getJSON);
+  renderCards();
 }
 
-async function checkHead() {
-  const head = await getJSON("/ledger/head");
-  $("tree-size").textContent = head.tree_size.toLocaleString();
-  $("tree-root").textContent = head.root_hash.slice(0, 16) + "…";
-  $("tree-root").title = head.root_hash;
-  if (!crypto.subtle) {
-    badge("cannot check here", "", "WebCrypto needs HTTPS or localhost");
-    return;
-  }
-  const seen = JSON.parse(localStorage.getItem(HEAD_KEY) || "null");
-  const current = { size: head.tree_size, root: head.root_hash, key: head.public_key };
-  if (!seen || seen.key !== current.key || !seen.size) {
-    localStorage.setItem(HEAD_KEY, JSON.stringify(current)); // first head of this ledger
-    badge("first head seen", "", "checked against the next one");
-    setTimeout(() => checkHead().catch(() => {}), 2000);
-    return;
-  }
-  let holds = false;
-  if (current.size === seen.size) {
-    holds = current.root === seen.root;
-  } else if (current.size > seen.size) {
-    const p = await getJSON(`/ledger/consistency?first=${seen.size}&second=${current.size}`);
-    holds = await verifyConsistency(seen.size, current.size, p.proof, seen.root, current.root);
-  }
-  if (holds) {
-    localStorage.setItem(HEAD_KEY, JSON.stringify(current));
-    badge("verified", "ok", `tree of ${current.size} extends the tree of ${seen.size} seen before`);
-  } else {
-    badge("NOT CONSISTENT", "bad",
-          `the tree of ${current.size} does not extend the tree of ${seen.size} seen before`);
-  }
+async function backfillTicker() {
+  for (const e of await recentEvents(getJSON)) ticker(e.seq, e.type, e);
 }
+
+const checkHead = () => readHead(getJSON);
 
 // ---- the live stream ----------------------------------------------------------------
 
@@ -365,13 +304,17 @@ function refreshSoon(what) {
 }
 
 const loaders = { alerts: loadAlerts, recommendations: loadRecommendations,
-                  hotspots: loadHotspots, facilities: loadFacilities };
+                  hotspots: loadHotspots, facilities: loadFacilities, current: loadCurrent };
 
 function ticker(seq, type, data) {
-  const li = document.createElement("li");
-  li.textContent = `#${seq} ${type} ${data.facility}${data.sensor ? "/" + data.sensor : ""}`;
+  // newest first, whether a record comes from the stream or from the read on load
   const list = $("ticker");
-  list.prepend(li);
+  if (list.querySelector(`li[data-seq="${CSS.escape(String(seq))}"]`)) return;
+  const li = document.createElement("li");
+  li.dataset.seq = seq;
+  li.textContent = `#${seq} ${type} ${data.facility}${data.sensor ? "/" + data.sensor : ""}`;
+  const older = [...list.children].find((item) => Number(item.dataset.seq) < Number(seq));
+  list.insertBefore(li, older || null);
   while (list.children.length > 30) list.lastChild.remove();
 }
 
@@ -396,6 +339,7 @@ function onRecord(message) {
   if (type === "facility.registered" || type === "sensor.registered") refreshSoon("facilities");
   if (type === "emissions.measured") {
     addBalance(JSON.parse(data.record).event.body);
+    refreshSoon("current");
     renderCards();
     renderCharts();
   }
@@ -441,7 +385,8 @@ async function start() {
   await loadFacilities();
   connectStream();
   await Promise.all([loadAlerts(), loadRecommendations(), loadHotspots(), backfillBalance(),
-                     checkHead()]);
+                     loadCurrent(), backfillTicker(), checkHead()]);
+  setInterval(() => loadCurrent().catch((e) => say(e.message, true)), CURRENT_EVERY_MS);
   setInterval(() => checkHead().catch((e) => badge("head unreadable", "bad", e.message)), HEAD_EVERY_MS);
 }
 

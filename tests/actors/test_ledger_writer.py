@@ -13,13 +13,13 @@ import msgspec
 import pytest
 
 from plumeline.actors import LedgerWriter, read_stream
-from plumeline.actors.ledger_writer import (
+from plumeline.actors.batching import queue_records
+from plumeline.actors.ledger_client import (
     APPEND_SUBJECT,
     STARTED_SUBJECT,
     LedgerAppendError,
     LedgerClient,
     _parts,
-    _queue,
 )
 from plumeline.events import (
     AlertRaised,
@@ -216,7 +216,7 @@ def test_frames_written_as_bytes_store_what_publish_stores(nats_server):
         with contextlib.suppress(Exception):
             await js.delete_stream(LEDGER)
         await ensure_streams(js)
-        await _queue(via(nc), batch, records[:-1])
+        await queue_records(via(nc), "ledger.records", batch, records[:-1])
         reply = await nc.request("ledger.records", records[-1].data, timeout=10, headers={
             "Nats-Batch-Id": batch, "Nats-Batch-Sequence": "5", "Nats-Batch-Commit": "1"})
         assert msgspec.json.decode(reply.data)["seq"] == 5, reply.data

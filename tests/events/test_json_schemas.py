@@ -118,7 +118,8 @@ def test_the_ledger_doc_lists_every_event_type_with_its_fields_and_types():
         if len(cells) == 3 and cells[0].startswith("`") and "." in cells[0]:
             rows[cells[0].strip("`")] = cells[1]
     names = {msgspec.inspect.StrType: "string", msgspec.inspect.IntType: "integer",
-             msgspec.inspect.FloatType: "float", msgspec.inspect.DictType: "object of integers"}
+             msgspec.inspect.FloatType: "float", msgspec.inspect.DictType: "object of integers",
+             msgspec.inspect.ListType: "array of strings"}
     assert rows.keys() == _event_types().keys()
     for tag, kind in _event_types().items():
         fields = [f for f in msgspec.inspect.type_info(kind).fields if f.name != "facility"]

@@ -129,6 +129,20 @@ def test_a_category_without_windows_scores_n_a(tmp_path, capsys):
     assert rows["noAnomaly"][:2] == ["n/a", "/"]
     assert rows["withAnomaly"][0] != "n/a"
     assert held_out.startswith("plumeline, in-sample / threshold chosen leaving each file out")
+    assert held_out.count(" / ") == 2 + 3 * 2  # the heading, then three profiles
     files = {line.split()[0]: line.split()[1:] for line in per_file.splitlines()[1:-1]}
     assert files["noAnomaly/quiet.csv"] == ["0", "n/a", "n/a", "n/a"]
     assert files["withAnomaly/step.csv"][0] == "1" and float(files["withAnomaly/step.csv"][1]) > 0
+
+
+@pytest.mark.parametrize("detector", ["context", "max"])
+def test_the_contextual_detector_is_scored_on_request(tmp_path, capsys, detector):
+    _generated_corpus(tmp_path / "corpus")
+    argv = ["nab", "--data", str(tmp_path / "corpus" / "data"), "--out", str(tmp_path / "out"),
+            "--detector", detector]
+    assert main(argv) == ExitStatus.OK
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert float(table[1].split()[1]) > 0  # the step is found
+    results = load_detector_results(tmp_path / "out", "plumeline")
+    scores = results["withAnomaly/step.csv"][1]
+    assert 0.75 <= scores.max() <= 1.0 and scores[1000:1010].max() == scores.max()

@@ -66,9 +66,10 @@ def _explained(alerts: list[dict], truth_path) -> list[dict]:
 def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
     data, port = tmp_path / "data", free_port()
     truth = data / "ground_truth.jsonl"
-    proc = _up(data, port)
+    proc = _up(data, port, "--history", "1")
     try:
-        # the first anomaly is injected 45 s in; two minutes is the promise
+        # an hour of the plant's past is replayed first, then the first anomaly is
+        # injected 45 s in; two minutes is the promise
         _poll(f"http://127.0.0.1:{port}/alerts",
               lambda r: _explained(r.get("alerts", []), truth), 150)
         # auditors need not stop the system: verify reaches the running one's NATS
@@ -87,12 +88,13 @@ def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     for cred in (data / "credentials").glob("*.json"):  # NATS passwords never logged
         assert json.loads(cred.read_text())["password"] not in out, cred.name
+    assert '"history_replayed"' in out, out[-3000:]
     assert not (data / "runtime.json").exists()
     assert not Path(next(iter(haproxy))).exists()  # removed with the run's Ray
     assert main(["verify", "--data-dir", str(data)]) == 0
 
-    # a second `up` on the same data dir resumes: the ledger grows from where it was;
-    # this time two replicas answer the API
+    # a second `up` on the same data dir resumes: the ledger grows from where it was,
+    # the past is not replayed again; this time two replicas answer the API
     size_before = _ledger_size(data)
     proc = _up(data, port, "--api-replicas", "2")
     try:
@@ -102,6 +104,7 @@ def test_up_shows_injected_alerts_stops_on_ctrl_c_and_resumes(tmp_path):
     finally:
         out = _stop(proc)
     assert proc.returncode == 0, out[-3000:]
+    assert '"history_kept"' in out and '"history_replay_started"' not in out, out[-3000:]
     assert main(["verify", "--data-dir", str(data)]) == 0
 
 
@@ -206,7 +209,7 @@ def test_up_killed_with_sigkill_starts_again_over_its_leftovers(tmp_path):
     removes them, resumes the ledger, and a Ctrl-C after it drains READINGS: verify
     and audit replay pass, no event twice."""
     data, port = tmp_path / "data", free_port()
-    proc = _up(data, port, "--rate", "4", "--snapshot-every", "20")
+    proc = _up(data, port, "--rate", "4", "--snapshot-every", "20", "--history", "0")
     try:
         health = _poll(f"http://127.0.0.1:{port}/health",
                        lambda r: r.get("ledger_size", 0) > 0, 120)
@@ -220,7 +223,7 @@ def test_up_killed_with_sigkill_starts_again_over_its_leftovers(tmp_path):
     assert _alive(left["nats_pid"])  # the leftover the next start must deal with
     assert Path(left["haproxy_dir"]).is_dir()  # and Ray's HAProxy files
 
-    proc = _up(data, port, "--rate", "4", "--snapshot-every", "20")
+    proc = _up(data, port, "--rate", "4", "--snapshot-every", "20", "--history", "0")
     try:
         _second_run(data, port, proc, health)
     finally:

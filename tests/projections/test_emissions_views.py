@@ -13,6 +13,7 @@ from plumeline.events import (
 )
 from plumeline.projections.emissions import (
     emissions_current,
+    emissions_recent,
     emissions_report,
     emissions_summary,
     facility_metrics,
@@ -79,6 +80,18 @@ def test_current_shows_the_latest_sealed_window_and_estimates_the_open_one(store
     assert now["f2"]["open"] is None and now["f2"]["sealed"]["captured_t"] == 25.0
     past = {c["facility"]: c for c in emissions_current(store, as_of_seq=5)}
     assert past["f1"]["sealed"]["seq"] == 4 and past["f1"]["open"] is None
+
+
+def test_recent_gives_each_facilitys_latest_sealed_hours_oldest_first(store):
+    recent = emissions_recent(store)  # dated 2026-01-01: the clock plays no part
+    assert [(w["facility"], w["seq"], w["window_end_ms"]) for w in recent] == [
+        ("f1", 4, T0 + H), ("f1", 6, T0 + 2 * H), ("f2", 5, T0 + H)]
+    assert all(w["sealed"] for w in recent)
+    assert [w["seq"] for w in emissions_recent(store, hours=1)] == [6, 5]
+    assert [w["seq"] for w in emissions_recent(store, as_of_seq=5)] == [4, 5]
+    for bad in (0, 745, "2"):
+        with pytest.raises(ValueError, match="hours must be an integer"):
+            emissions_recent(store, hours=bad)
 
 
 def test_summary_totals_per_facility_and_overall(store):

@@ -20,7 +20,7 @@ import msgspec
 from plumeline.actors import LedgerWriter
 from plumeline.events import Causation, Envelope, encode_envelopes
 from plumeline.infra.nats import connect, ensure_streams
-from plumeline.infra.system import resuming
+from plumeline.infra.ray_runtime import resuming
 from plumeline.projections import WebhookRequest
 from plumeline.projections.notifier import Notifier
 from plumeline.projections.webhooks import RetryPolicy, verify_signature

@@ -159,7 +159,7 @@ def test_projections_pass_hostile_messages_and_unappliable_records(ray_session, 
                                                                   tmp_path):
     """The projection runner, as the system places it (a Ray actor on chDB), over a
     LEDGER with a record it cannot apply and a READINGS full of hostile frames."""
-    from plumeline.infra.system import resuming
+    from plumeline.infra.ray_runtime import resuming
 
     async def feed():
         nc = await connect(nats_server.url)

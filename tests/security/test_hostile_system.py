@@ -60,7 +60,7 @@ def _settled(system, timeout: float = 120.0) -> dict:
     """Wait until the shard hosts took every READINGS message and both projections
     reached the ends of their streams."""
     async def ends():
-        nc = await connect(system.url_for("setup"))
+        nc = await connect(system.url_for("reader"))
         try:
             js = nc.jetstream()
             last = (await js.stream_info(READINGS)).state.last_seq

@@ -1,11 +1,15 @@
 """The dashboard in a real headless Chromium against the whole system: an injected
 anomaly appears live as an alert row, an operator acknowledges it from the page, and
-the ledger records who did. Set PLUMELINE_DASHBOARD_PNG to keep a screenshot."""
+the ledger records who did; and a newcomer's first `plumeline up`, a few hours of the
+simulated plant's past replayed, shows balances, charts and the latest ledger events at
+load, on a page whose tables fit at every common width. Set PLUMELINE_DASHBOARD_PNG to
+keep a screenshot at 1280 px, PLUMELINE_DASHBOARD_SHOTS to a directory for 1280 and 390."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +18,7 @@ import httpx
 import pytest
 
 from plumeline.events import Frame, Manifest, encode_wire
-from plumeline.infra.nats import connect
+from plumeline.infra.nats import connect, free_port
 from plumeline.infra.streams import ledger_records
 from plumeline.serve.tokens import TokenKey
 from tests.infra.conftest import SPECS, T0  # the same plant, on the `system` fixture
@@ -144,6 +148,108 @@ def test_an_operator_acknowledges_a_live_alert_from_the_page(system, page):
     assert page.evaluate(check, [*args[:3], head["root_hash"], head["root_hash"]]) is False
     assert errors == []
 
-    if shot := os.environ.get("PLUMELINE_DASHBOARD_PNG"):
-        page.wait_for_timeout(1000)
-        page.screenshot(path=shot)
+
+# ---- a newcomer's first minutes: `plumeline up` with a short history ----------------
+
+WIDTHS = (1280, 1920, 390)
+OVERFLOWS = """() => {
+  const out = [];
+  const inside = (el, box, what) => {
+    const a = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+    if (a.left < b.left - 0.5 || a.right > b.right + 0.5)
+      out.push(`${what}: ${a.left}..${a.right} outside ${b.left}..${b.right}`);
+  };
+  for (const t of document.querySelectorAll("main table"))
+    inside(t, t.closest("section"), `table in ${t.closest("section").className}`);
+  for (const b of document.querySelectorAll("#rec-rows button, #alert-rows button"))
+    if (b.offsetParent) inside(b, b.closest("section"), `button ${b.textContent}`);
+  if (document.documentElement.scrollWidth > window.innerWidth)
+    out.push(`the page scrolls sideways: ${document.documentElement.scrollWidth}px`);
+  return out;
+}"""
+# pixels of the emitted line (#e0a458) the balance chart drew
+EMITTED_PIXELS = """() => {
+  const c = document.querySelector("#balance-chart canvas");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    n += Math.abs(d[i] - 224) + Math.abs(d[i + 1] - 164) + Math.abs(d[i + 2] - 88) < 30;
+  return n;
+}"""
+
+
+def _first_run_ready(url: str) -> dict:
+    """Wait until both facilities have their past hours sealed and an open one, the
+    projections hold the whole ledger, and a recommendation awaits a decision."""
+    from tests.infra.test_up import _poll
+
+    # three hours ago, taken to the hour: three whole hours sealed once the hosts catch up
+    _poll(f"{url}/emissions/windows",
+          lambda r: all(sum(w["facility"] == f for w in r.get("windows", [])) >= 3
+                        for f in ("ccs-01", "factory-02")), 300)
+    _poll(f"{url}/emissions/current",
+          lambda r: r.get("count") == 2 and all(f["open"] for f in r["facilities"]), 60)
+    _poll(f"{url}/recommendations/pending", lambda r: r.get("recommendations"), 120)
+    return _poll(f"{url}/health",
+                 lambda r: r.get("projections", {}).get("checkpoint") == r.get("ledger_size") > 0, 120)
+
+
+def test_a_newcomer_sees_the_plants_past_and_a_page_that_fits(tmp_path, page):
+    from tests.infra.test_up import _stop, _up
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _up(tmp_path / "data", port, "--history", "3")
+    try:
+        health = _first_run_ready(url)
+        windows = httpx.get(f"{url}/emissions/windows", timeout=30).json()["windows"]
+        assert {w["facility"] for w in windows} == {"ccs-01", "factory-02"}
+        last = httpx.get(f"{url}/emissions/windows", params={"hours": 1}, timeout=30).json()
+        assert [w["window_end_ms"] for w in last["windows"]] == [
+            max(w["window_end_ms"] for w in windows if w["facility"] == f)
+            for f in ("ccs-01", "factory-02")]
+        for bad in ("0", "745", "x"):
+            r = httpx.get(f"{url}/emissions/windows", params={"hours": bad}, timeout=30)
+            assert r.status_code == 400 and "hours" in r.json()["error"], (bad, r.text)
+
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(url + "/")
+        for facility in ("ccs-01", "factory-02"):
+            card = page.locator(f".card[data-facility={facility}]")
+            card.locator(".balance", has_text="emitted").first.wait_for()
+            card.locator(".open", has_text="this hour so far").wait_for()
+        assert "% captured" in page.locator(".card[data-facility=ccs-01] .figure").inner_text()
+        # a series per facility with sealed hours, and the chosen one's flows drawn
+        legend = page.locator("#efficiency-chart .u-legend").inner_text()
+        assert "ccs-01" in legend and "factory-02" in legend, legend
+        hours = {w["window_end_ms"] for w in windows if w["facility"] == "ccs-01"}
+        assert int(page.get_attribute("#balance-chart", "data-hours")) >= len(hours) >= 3
+        assert int(page.get_attribute("#efficiency-chart", "data-hours")) >= len(hours)
+        assert page.evaluate(EMITTED_PIXELS) > 0
+        # the latest ledger events are there at load, not only those that come after
+        page.locator("#ticker li").first.wait_for()
+        seqs = [int(s) for s in page.eval_on_selector_all(
+            "#ticker li", "items => items.map(li => li.dataset.seq)")]
+        assert min(seqs) <= health["ledger_size"] and len(seqs) >= 10, seqs
+        page.locator("#rec-rows button.reject").first.wait_for()
+
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(500)  # the charts redraw 200 ms after a resize
+            assert page.evaluate(OVERFLOWS) == [], width
+            assert page.locator("#rec-rows button.reject").first.is_visible()
+            if width in (1280, 390):
+                page.screenshot(path=tmp_path / f"dashboard-{width}.png", full_page=True)
+        assert errors == []
+        if shot := os.environ.get("PLUMELINE_DASHBOARD_PNG"):
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.wait_for_timeout(3500)  # new rows' highlight fades in 3 s
+            page.screenshot(path=shot)
+        if keep := os.environ.get("PLUMELINE_DASHBOARD_SHOTS"):
+            for width in (1280, 390):
+                shutil.copy(tmp_path / f"dashboard-{width}.png", keep)
+    finally:
+        out = _stop(proc)
+    assert "history_replayed" in out, out[-3000:]

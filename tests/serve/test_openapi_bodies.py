@@ -13,6 +13,7 @@ from plumeline.projections import ALERT_STATES, WEBHOOK_EVENT_TYPES, WebhookRequ
 from plumeline.serve.app import build_app
 from plumeline.serve.ingest import MAX_FRAMES
 from plumeline.serve.operator import Note, Silence
+from plumeline.serve.signin import Login, NewKey, Refresh
 from plumeline.serve.simulate import WhatIf, WhatIfBatch
 
 REF = "#/components/schemas/"
@@ -26,6 +27,10 @@ DECODED = {
     "POST /webhooks": WebhookRequest,
     "POST /simulate": WhatIf,
     "POST /simulate/batch": WhatIfBatch,
+    "POST /auth/login": Login,
+    "POST /auth/refresh": Refresh,
+    "POST /auth/logout": Refresh,
+    "POST /auth/keys": NewKey,
     "POST /ingest": Frame | Annotated[list[Frame], msgspec.Meta(min_length=1,
                                                                   max_length=MAX_FRAMES)],
 }

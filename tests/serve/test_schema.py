@@ -18,7 +18,9 @@ from plumeline.events import FacilityRegistered, Frame, encode_wire
 from plumeline.projections.notifier import Notifier
 from plumeline.serve.app import build_app
 from plumeline.serve.commands import BusPublisher
+from plumeline.serve.identity import IdentityStore
 from plumeline.serve.openapi import SPEC
+from plumeline.serve.signin import SignIn, Throttle
 from plumeline.serve.tokens import TokenKey
 from plumeline.simulator import what_if
 from tests.projections.conftest import STORY as OPERATIONS
@@ -41,10 +43,14 @@ def api_schema(projected, nats_server, js_run):
     publisher = BusPublisher(nats_server.url, 16)
     notifier = Notifier(nats_server.url)
     _get_portal().call(notifier.start)  # in schemathesis' own event loop, as the app
+    # failed sign-ins barely slowed: the fuzzer fails hundreds from one address
+    sign_in = SignIn(IdentityStore(js_of=publisher._connect), KEY,
+                     throttle=Throttle(base_s=0.001, max_s=0.01))
     app = build_app(reader, ledger, commands=publisher, intake=publisher, verify=KEY.verify,
                     command_wait_s=0.05, clock=lambda: NOW, what_if=what_if,
-                    webhooks=notifier)
+                    webhooks=notifier, sign_in=sign_in)
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    _get_portal().call(sign_in.gate.close)
     # the app ran in schemathesis' own event loop: its NATS connections are closed there
     _get_portal().call(publisher.close)
     _get_portal().call(notifier.stop)

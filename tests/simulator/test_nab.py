@@ -167,6 +167,14 @@ def test_detection_before_every_window_costs_full_fp():
     assert score_fired(20).score == pytest.approx(-1.0 - 0.11, abs=1e-15)
 
 
+def test_a_file_without_windows_pays_for_its_false_positives():
+    stamps = START + STEP * np.arange(ROWS)
+    scores = np.zeros(ROWS)
+    scores[60] = 1.0
+    got = score_corpus({PATH: (stamps, scores)}, {PATH: []}, STANDARD, threshold=0.5)
+    assert got.files[PATH] == pytest.approx(-0.11, abs=1e-15)
+
+
 def test_probation_rows_are_ignored():
     ignored = score_fired(*range(15))
     first_scored = score_fired(15)
