@@ -29,7 +29,7 @@ from plumeline.events import (
 )
 from plumeline.infra.nats_auth import url_as
 from tests.security.conftest import refused_as
-from tests.security.test_bus import _mqtt, _stored
+from tests.security.test_bus_doors import _mqtt, _stored
 
 PARTITIONS = 16
 T0 = 1_767_225_600_000
