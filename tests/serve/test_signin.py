@@ -250,8 +250,11 @@ def test_only_identity_commands_go_under_the_reserved_name():
     refused = derivation.derive("readings.0._identity", 1, 5, encode_wire(frame))
     assert refused.deadletter[0] == "Frame on the subject of '_identity'"
     add = AddUser(user="ada", role="viewer", by="root", time=7)
-    assert derivation.derive("readings.0.ccs-01", 2, 5, encode_wire(add)).deadletter
-    [event] = derivation.derive("readings.0._identity", 3, 5, encode_wire(add)).envelopes
+    assert derivation.derive("readings.0.ccs-01.command", 2, 5, encode_wire(add)).deadletter
+    # a command, so on the command subject only (events/wire.py, misfiled)
+    assert derivation.derive("readings.0._identity", 2, 5, encode_wire(add)).deadletter
+    [event] = derivation.derive("readings.0._identity.command", 3, 5,
+                                encode_wire(add)).envelopes
     assert (event.type, event.time, event.body.user, event.body.by) == (
         "user.added", 7, "ada", "root")
     assert "_identity" not in derivation.facilities  # no facility actor is made for it
