@@ -27,7 +27,7 @@ from plumeline.actors.facility import FacilityActor, FacilityConfig
 from plumeline.actors.lanes import Lane, facility_of, wrong_partition
 from plumeline.actors.ledger_writer import LedgerClient
 from plumeline.events import Envelope, encode_envelopes
-from plumeline.events.aio import cancel_and_wait
+from plumeline.events.aio import cancel_and_wait, dead_letter
 from plumeline.events.bus import connect_options
 
 __all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
@@ -432,14 +432,7 @@ class ShardHost:
 
     async def _deadletter(self, subject: str, data: bytes, seq: int, reason: str,
                           payload: bytes | None = None) -> None:
-        await self.js.publish(
-            "deadletter." + facility_of(subject).replace(".", "_"),
-            payload if payload is not None else data,
-            headers={
-                "Plumeline-Reason": reason[:1000],
-                "Plumeline-Source-Subject": subject,
-                "Plumeline-Source-Seq": str(seq),
-                "Nats-Msg-Id": f"deadletter:{seq}",
-            },
-        )
+        await dead_letter(self.js, "deadletter." + facility_of(subject).replace(".", "_"),
+                          payload if payload is not None else data, reason=reason,
+                          source_subject=subject, seq=seq, msg_id=f"deadletter:{seq}")
 

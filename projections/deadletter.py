@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import nats.errors
 
+from plumeline.events.aio import dead_letter as _publish
+
 __all__ = ["dead_letter", "transient"]
 
 
@@ -23,9 +25,6 @@ async def dead_letter(js, follower: str, source_subject: str, seq: int, data: by
     """Publish the message to `deadletter.<follower>` as the shard hosts do theirs:
     the bytes as they came, the reason and the source in headers. Its message id
     makes a second dead-lettering of the same message (after a restart) a no-op."""
-    await js.publish(f"deadletter.{follower}", data, headers={
-        "Plumeline-Reason": reason[:1000],
-        "Plumeline-Source-Subject": source_subject,
-        "Plumeline-Source-Seq": str(seq),
-        "Nats-Msg-Id": f"deadletter:{follower}:{seq}",
-    })
+    await _publish(js, f"deadletter.{follower}", data, reason=reason,
+                   source_subject=source_subject, seq=seq,
+                   msg_id=f"deadletter:{follower}:{seq}")
