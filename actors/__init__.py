@@ -5,6 +5,7 @@ from plumeline.actors.alerts import AlertBook
 from plumeline.actors.derivation import Derivation, Derived
 from plumeline.actors.detection import DetectorConfig, RobustBaseline, severity_of
 from plumeline.actors.facility import FacilityActor, FacilityConfig, Rejected
+from plumeline.actors.lanes import lanes
 from plumeline.actors.ledger_client import LedgerAppendError, LedgerClient
 from plumeline.actors.ledger_writer import LedgerWriter
 from plumeline.actors.sensor import SensorActor
@@ -23,6 +24,7 @@ __all__ = [
     "FacilityActor",
     "FacilityConfig",
     "Lane",
+    "lanes",
     "LedgerAppendError",
     "LedgerClient",
     "LedgerWriter",

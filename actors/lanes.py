@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from plumeline.events import partition_of, subject_facility
 
-__all__ = ["Lane", "facility_of", "wrong_partition"]
+__all__ = ["Lane", "facility_of", "lanes", "wrong_partition"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,12 @@ class Lane:
             return [f"readings.{self.partition}.>"]
         own = f"readings.{self.partition}.{self.facility}"
         return [own, own + ".command"]
+
+
+def lanes(partitions: int, pinned=()) -> list[Lane]:
+    """Every lane of a deployment: one a partition, and one each pinned facility."""
+    return [Lane(p) for p in range(partitions)] + [
+        Lane(partition_of(f, partitions), f) for f in pinned]
 
 
 def facility_of(subject: str) -> str:

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import structlog
 
-from plumeline.actors import Lane
-from plumeline.events import partition_of
+from plumeline.actors import lanes
 from plumeline.events.wire import Frame, Manifest, decode_wire
 from plumeline.infra.nats import READINGS
 from plumeline.simulator import Simulation, publish
@@ -112,12 +111,10 @@ async def feed(js: JetStreamContext, sim: Simulation, s: Settings, replaying: bo
 
 async def _behind(js: JetStreamContext, settings: Settings) -> int:
     """Frames in READINGS the shard hosts have not yet acknowledged."""
-    lanes = [Lane(p).durable for p in range(settings.partitions)]
-    lanes += [Lane(partition_of(f, settings.partitions), f).durable for f in settings.pin]
     total = 0
-    for lane in lanes:
+    for lane in lanes(settings.partitions, settings.pin):
         try:
-            info = await js.consumer_info(READINGS, lane)
+            info = await js.consumer_info(READINGS, lane.durable)
         except Exception:  # a lane not made yet has nothing outstanding
             continue
         total += info.num_pending + info.num_ack_pending

@@ -19,7 +19,7 @@ import ray
 import structlog
 from ray import serve
 
-from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy
+from plumeline.actors import Lane, LedgerWriter, ShardHost, SnapshotPolicy, lanes
 from plumeline.events import partition_of, redact
 from plumeline.infra import logs, ray_runtime
 from plumeline.infra.audit import write_export
@@ -245,14 +245,13 @@ class System:
         simulator has stopped), so that a stop leaves no reading unprocessed; False
         if they have not within `timeout`."""
         s = self.settings
-        lanes = [Lane(p).durable for p in range(s.partitions)]
-        lanes += [Lane(partition_of(f, s.partitions), f).durable for f in s.pin]
+        durables = [lane.durable for lane in lanes(s.partitions, s.pin)]
 
         async def pending() -> int:
             nc = await connect(self.url_for("setup"), name="drain")
             try:
                 js = nc.jetstream()
-                infos = [await js.consumer_info(READINGS, lane) for lane in lanes]
+                infos = [await js.consumer_info(READINGS, d) for d in durables]
             finally:
                 await nc.close()
             return sum(i.num_pending + i.num_ack_pending for i in infos)
