@@ -25,9 +25,17 @@ EVENTS_NEEDS = ["msgspec", "cryptography"]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """Built from a copy of the sources: setuptools builds in the source tree's build/,
+    which a build in the checkout would leave behind, and whose stale files (a module
+    since deleted) a later build there would put into its wheel."""
     out = tmp_path_factory.mktemp("wheel")
+    sources = tmp_path_factory.mktemp("sources") / "plumeline"
+    shutil.copytree(ROOT, sources, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis",
+        ".plumeline"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
+         str(sources)],
         check=True, cwd=out,
     )
     (built,) = out.glob("plumeline-*.whl")
