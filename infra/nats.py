@@ -40,6 +40,7 @@ __all__ = [
     "ensure_streams",
     "free_port",
     "nats_server_binary",
+    "wait_listening",
 ]
 
 log = structlog.get_logger("plumeline.nats")
@@ -131,21 +132,13 @@ class NatsServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"nats-server exited with {self.process.returncode}; "
-                    f"see {self.store_dir / 'nats-server.log'}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    log.info("nats_started", url=self.url, store=str(self.store_dir))
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"nats-server did not listen on port {self.port} within {timeout}s")
+        try:
+            wait_listening(self.process, self.port, self.store_dir / "nats-server.log", timeout)
+        except TimeoutError:
+            self.stop()
+            raise
+        log.info("nats_started", url=self.url, store=str(self.store_dir))
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -164,6 +157,22 @@ class NatsServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def wait_listening(process: subprocess.Popen, port: int, logfile: Path,
+                   timeout: float) -> None:
+    """Until the nats-server `process` accepts connections on 127.0.0.1:`port`;
+    RuntimeError if it exits first, TimeoutError if it does not listen in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {process.returncode}; see {logfile}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nats-server did not listen on port {port} within {timeout}s")
 
 
 def _quote(path: Path) -> str:

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -23,7 +22,13 @@ from pathlib import Path
 
 import structlog
 
-from plumeline.infra.nats import _quote, connect, free_port, nats_server_binary
+from plumeline.infra.nats import (
+    _quote,
+    connect,
+    free_port,
+    nats_server_binary,
+    wait_listening,
+)
 from plumeline.infra.nats_auth import (
     authorization,
     credentials_dir,
@@ -183,17 +188,7 @@ class NatsCluster:
 
     @staticmethod
     def _wait_listening(node: NatsNode, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not node.running:
-                raise RuntimeError(f"nats-server {node.name} exited; see "
-                                   f"{node.dir / 'nats-server.log'}")
-            try:
-                with socket.create_connection(("127.0.0.1", node.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError(f"nats-server {node.name} did not listen on {node.port}")
+        wait_listening(node.process, node.port, node.dir / "nats-server.log", timeout)
 
     async def _wait_jetstream(self, timeout: float) -> None:
         """Until the cluster has a JetStream meta leader: before that, declaring a
