@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from plumeline.events.private_file import create_private
+
 __all__ = ["TREE_HEAD_CONTEXT", "SigningKey", "TreeHead", "tree_head_message", "verify_head"]
 
 # Domain separation: a signature over a tree head can never be replayed as a
@@ -76,11 +78,9 @@ class SigningKey:
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: two writers starting at once must not each keep a different key.
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            create_private(path, (key._private_hex() + "\n").encode("ascii"))
         except FileExistsError:
             return cls.from_hex(path.read_text(encoding="ascii"))
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(key._private_hex() + "\n")
         return key
 
     @property

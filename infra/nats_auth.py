@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from plumeline.events import readings_subject
+from plumeline.events.private_file import create_private
 
 __all__ = ["COMPONENTS", "Credential", "Permissions", "add_device", "authorization",
            "credentials_dir", "device_user", "ensure_credentials", "load_credentials",
@@ -181,9 +182,7 @@ def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
     """Write a file only its owner can read: created 0600 (exclusively, if asked, so
     that a file already there is never overwritten), or replaced whole."""
     if exclusive:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        create_private(path, text.encode())
         return
     part = path.with_name(path.name + ".part")
     part.unlink(missing_ok=True)
