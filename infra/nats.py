@@ -53,26 +53,32 @@ DELIVERIES = "DELIVERIES"
 SNAPSHOTS = "SNAPSHOTS"  # an object store: the shard hosts' snapshots, one per lane
 
 
+AUTH_CONF = "auth.conf"  # beside nats-server.conf, which includes it
+
 # Below Linux's ephemeral range (32768-60999) and above Ray's worker ports (10002-19999):
 # a port picked here and bound a few seconds later (once Ray is up) cannot have been
 # taken meanwhile by the random ports Ray's own processes bind, which a port from
 # bind(0) could (the kernel hands recently freed ephemeral ports out again).
-AUTH_CONF = "auth.conf"  # beside nats-server.conf, which includes it
-
 _PORTS = range(20_000, 32_000)
 _pick = random.Random()
+# Nor by a port this process picked before and has not bound yet, or whose server (a
+# stopped Ray's HAProxy, say) is still going away: none is handed out twice.
+_handed: set[int] = set()
 
 
 def free_port() -> int:
     """A port free on 127.0.0.1 now, outside the ranges Ray and the kernel draw from."""
     for _ in range(1000):
         port = _pick.choice(_PORTS)
+        if port in _handed:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed.add(port)
+        return port
     raise OSError("no free port between 20000 and 32000 on 127.0.0.1")
 
 

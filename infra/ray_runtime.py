@@ -53,9 +53,7 @@ def ray_env() -> dict[str, str]:
     Serve's HAProxy manager 13 % of a core at 2,000 requests/s, and HAProxy 4 % more.
     Plumeline's figures are its own (GET /metrics); a cluster that scrapes Ray's sets
     RAY_enable_metrics_collection=1 and RAY_SERVE_HAPROXY_METRICS_ENABLED=1."""
-    metrics = free_port()
-    while (stats := free_port()) == metrics:
-        pass
+    metrics, stats = free_port(), free_port()  # never the same port twice
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
