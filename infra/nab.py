@@ -13,8 +13,9 @@ category with its own best threshold, and with the threshold the other categorie
 chose (a threshold tuned on data the category is not part of).
 
 `--detector` picks the score: `likelihood` (the default, above), `context` (the
-contextual detector, `actors/context.py`) or `max`, the larger of the two per row. The
-comparison, cross-validated, is in docs/detection.md ("A contextual detector").
+contextual detector, `actors/context.py`), `max`, the larger of the two per row, or
+`ensemble` (simple detectors read through anomaly likelihoods, `actors/ensemble.py`).
+The comparisons, cross-validated, are in docs/detection.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 
 from plumeline.actors import DetectorConfig, FacilityConfig, RobustBaseline
 from plumeline.actors.context import ContextConfig, ContextDetector
+from plumeline.actors.ensemble import EnsembleConfig, LikelihoodEnsemble
 from plumeline.infra.cli import ExitStatus, UserError
 from plumeline.infra.nab_cv import by_category, by_file, cross_validate
 from plumeline.simulator.nab import (
@@ -41,7 +43,10 @@ from plumeline.simulator.nab import (
     write_results,
 )
 
-__all__ = ["DETECTOR", "SCORES", "fleet_config", "run_nab", "score_context", "score_series"]
+__all__ = [
+    "DETECTOR", "SCORES", "fleet_config", "run_nab", "score_context", "score_ensemble",
+    "score_series",
+]
 
 DETECTOR = "plumeline"
 # NAB's three profiles (config/profiles.json), for label sets that come without them
@@ -79,7 +84,15 @@ def score_max(values) -> np.ndarray:
     return np.maximum(score_series(values), score_context(values))
 
 
-SCORES = {"likelihood": score_series, "context": score_context, "max": score_max}
+def score_ensemble(values, config: EnsembleConfig | None = None) -> np.ndarray:
+    """One series as one sensor: the likelihood ensemble's score after each reading, on
+    the fleet's alert baseline."""
+    detector = LikelihoodEnsemble(config, FacilityConfig().detector)
+    return np.array([detector.update(x) for x in np.asarray(values, dtype=np.float64).tolist()])
+
+
+SCORES = {"likelihood": score_series, "context": score_context, "max": score_max,
+          "ensemble": score_ensemble}
 
 
 def run_nab(args) -> int:
