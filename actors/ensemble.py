@@ -21,9 +21,11 @@ reading's; a z at `red` or beyond right after one that was too shows as `yellow`
 Gaussian tail of that z, over 10 (NAB's log-likelihood), in [0, 1]; 0 while the
 likelihood learns and wherever z is not positive.
 
-Causal, deterministic and fixed-size: about twenty floats per sensor, O(1) per reading,
-only arithmetic and square roots in the state (the tail's erfc is applied to the
-output alone), so it vectorises across a shard's sensors as fixed-width columns.
+The state is fixed-width columns, one row per sensor (`EnsembleColumns`), and a step is
+the same element-wise arithmetic for one sensor or a shard's thousands: only +, −, ×,
+÷, square roots, min and max, each correctly rounded, so a sensor's z is the same bit
+for bit whichever batch it was judged in. The tail's erfc is applied to the output
+alone (`score_of`). `LikelihoodEnsemble` is one sensor, over its `RobustBaseline`.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from plumeline.actors.detection import DetectorConfig, RobustBaseline
 
-__all__ = ["EnsembleConfig", "LikelihoodEnsemble"]
+__all__ = ["EnsembleColumns", "EnsembleConfig", "LikelihoodEnsemble", "score_of"]
+
+RAW_SCORES = 4  # fast, step, long, flat
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,77 +56,96 @@ class EnsembleConfig:
     yellow: float = 3.09  # ... and yellow (1e-3) levels
 
 
+def score_of(z: float) -> float:
+    """NAB's log-likelihood of a z: −log10 of its Gaussian tail over 10, in [0, 1]."""
+    if z <= 0.0:  # no more unusual than usual, or still learning
+        return 0.0
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+    return min(1.0, max(0.0, -math.log10(max(tail, 1e-300)) / 10.0))
+
+
+class EnsembleColumns:
+    """The ensemble's state for many sensors, one row each."""
+
+    FLOATS = ("last", "step", "long_level", "long_spread")
+
+    def __init__(self, config: EnsembleConfig | None = None, capacity: int = 1) -> None:
+        self.config = config or EnsembleConfig()
+        self.n = np.zeros(capacity, np.int64)
+        self.was_red = np.zeros(capacity, bool)
+        self.cols = {name: np.zeros(capacity) for name in self.FLOATS}
+        for name in ("means", "mus", "variances"):
+            self.cols[name] = np.zeros((capacity, RAW_SCORES))
+
+    def update(self, rows: np.ndarray, x: np.ndarray, fast: np.ndarray,
+               scale: np.ndarray) -> np.ndarray:
+        """Readings x of distinct `rows`, with their alert score `fast` and the alert
+        baseline's scale after it learnt x: the z of each reading (after the filter)."""
+        c, g = self.config, self.cols
+        n = self.n[rows]
+        first = n == 0
+        last, step = g["last"][rows], g["step"][rows]
+        level, spread = g["long_level"][rows], g["long_spread"][rows]
+        last = np.where(first, x, last)
+        level = np.where(first, x, level)
+        # the raw scores, from the statistics before x
+        size = np.maximum(np.abs(x), 1.0)
+        step_scale = np.maximum(1.25 * step, 1e-3 * size)
+        distance = np.abs(x - last)
+        long_scale = np.maximum(1.25 * spread, 1e-3 * np.maximum(np.abs(level), 1.0))
+        deviation = x - level
+        judged = (n > c.warmup)[:, None]
+        raws = np.stack((
+            np.minimum(fast, c.cap) / c.cap,
+            np.minimum(distance / step_scale, c.cap) / c.cap,
+            np.minimum(np.abs(deviation) / long_scale, c.cap) / c.cap,
+            np.minimum(np.maximum(long_scale / scale - 1.0, 0.0), c.flat_cap) / c.flat_cap,
+        ), axis=1)
+        raws = np.where(judged, raws, 0.0)
+        # x joins the statistics
+        g["last"][rows] = x
+        g["step"][rows] = step + c.step_alpha * (np.minimum(distance, 3.0 * step_scale) - step)
+        bound = 3.0 * long_scale
+        deviation = np.where(judged[:, 0], np.clip(deviation, -bound, bound), deviation)
+        a = np.maximum(1.0 / (n + 1), 1.0 / c.memory)
+        learnt = ~first
+        g["long_level"][rows] = np.where(learnt, level + a * deviation, level)
+        g["long_spread"][rows] = np.where(
+            learnt, spread + a * (np.abs(deviation) - spread), spread)
+        # the likelihood of each raw score's short mean, then the largest
+        means, mus, variances = g["means"][rows], g["mus"][rows], g["variances"][rows]
+        means = np.where(learnt[:, None], means + c.short * (raws - means), means)
+        zs = (means - mus) / np.sqrt(variances + c.floor)
+        z = np.where(n >= c.learn, np.maximum(zs.max(axis=1), 0.0), 0.0)
+        d = means - mus
+        a = a[:, None]
+        g["means"][rows] = means
+        g["mus"][rows] = np.where(learnt[:, None], mus + a * d, mus)
+        g["variances"][rows] = np.where(
+            learnt[:, None], variances + a * (d * d * (1.0 - a) - variances), variances)
+        red = z >= c.red
+        z = np.where(red & self.was_red[rows], np.minimum(z, c.yellow), z)
+        self.was_red[rows] = red
+        self.n[rows] = n + 1
+        return z
+
+
 class LikelihoodEnsemble:
     """One sensor: `update(x)` returns the reading's score in [0, 1]."""
 
-    __slots__ = ("config", "baseline", "n", "last", "step", "long_level", "long_spread",
-                 "means", "mus", "variances", "was_red", "z")
+    __slots__ = ("baseline", "columns", "z")
+
+    _ROW = np.zeros(1, np.int64)
 
     def __init__(self, config: EnsembleConfig | None = None,
                  detector: DetectorConfig | None = None) -> None:
-        self.config = config or EnsembleConfig()
         self.baseline = RobustBaseline(detector or DetectorConfig())
-        self.n = 0
-        self.last = 0.0
-        self.step = 0.0  # the usual |step|, Huber-clipped EWMA
-        self.long_level = 0.0
-        self.long_spread = 0.0
-        self.means = [0.0] * 4  # the short mean of each raw score
-        self.mus = [0.0] * 4  # ... its long-run mean
-        self.variances = [0.0] * 4  # ... and variance
-        self.was_red = False
+        self.columns = EnsembleColumns(config)
         self.z = 0.0  # the reading's z after the filter
 
     def update(self, x: float) -> float:
-        c = self.config
         fast, _ = self.baseline.update(x)
-        n = self.n
-        self.n = n + 1
-        if n == 0:
-            self.last = self.long_level = x
-            return 0.0
-        raws = self._raw_scores(x, fast, n > c.warmup)
-        a = max(1.0 / (n + 1), 1.0 / c.memory)
-        z = 0.0
-        means, mus, variances = self.means, self.mus, self.variances
-        for k, r in enumerate(raws):
-            m = means[k] + c.short * (r - means[k])
-            means[k] = m
-            if n >= c.learn:
-                z = max(z, (m - mus[k]) / math.sqrt(variances[k] + c.floor))
-            d = m - mus[k]
-            mus[k] += a * d
-            variances[k] += a * (d * d * (1.0 - a) - variances[k])
-        red = z >= c.red
-        if red and self.was_red:
-            z = min(z, c.yellow)
-        self.was_red = red
-        self.z = z
-        if z <= 0.0:  # no more unusual than usual, or still learning
-            return 0.0
-        tail = 0.5 * math.erfc(z / math.sqrt(2.0))
-        return min(1.0, max(0.0, -math.log10(max(tail, 1e-300)) / 10.0))
-
-    def _raw_scores(self, x: float, fast: float, judged: bool) -> tuple[float, ...]:
-        """The four raw scores of x, then x joins the step and long-run statistics."""
-        c = self.config
-        step_scale = max(1.25 * self.step, 1e-3 * max(abs(x), 1.0))
-        distance = abs(x - self.last)
-        self.last = x
-        self.step += c.step_alpha * (min(distance, 3.0 * step_scale) - self.step)
-        long_scale = max(1.25 * self.long_spread, 1e-3 * max(abs(self.long_level), 1.0))
-        deviation = x - self.long_level
-        raws = (0.0, 0.0, 0.0, 0.0)
-        if judged:
-            flat = long_scale / self.baseline.scale() - 1.0
-            raws = (
-                min(fast, c.cap) / c.cap,
-                min(distance / step_scale, c.cap) / c.cap,
-                min(abs(deviation) / long_scale, c.cap) / c.cap,
-                min(max(flat, 0.0), c.flat_cap) / c.flat_cap,
-            )
-            deviation = max(-3.0 * long_scale, min(3.0 * long_scale, deviation))
-        a = max(1.0 / (self.n), 1.0 / c.memory)
-        self.long_level += a * deviation
-        self.long_spread += a * (abs(deviation) - self.long_spread)
-        return raws
+        z = self.columns.update(self._ROW, np.array([x]), np.array([fast]),
+                                np.array([self.baseline.scale()]))
+        self.z = float(z[0])
+        return score_of(self.z)

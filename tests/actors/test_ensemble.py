@@ -7,7 +7,12 @@ import pickle
 
 import numpy as np
 
-from plumeline.actors.ensemble import EnsembleConfig, LikelihoodEnsemble
+from plumeline.actors.ensemble import (
+    EnsembleColumns,
+    EnsembleConfig,
+    LikelihoodEnsemble,
+    score_of,
+)
 
 
 def _scores(values, config: EnsembleConfig | None = None) -> list[float]:
@@ -61,3 +66,32 @@ def test_nothing_is_scored_while_the_likelihood_learns():
     values = _noise(400)
     values[100] += 50.0  # a spike during the learning period
     assert max(_scores(values)[: EnsembleConfig().learn]) == 0.0
+
+
+def test_a_sensor_scores_the_same_whatever_batch_it_is_judged_in():
+    rng = np.random.default_rng(9)
+    sensors, readings = 12, 900
+    x = 50.0 + rng.standard_normal((readings, sensors)) * rng.uniform(0.1, 5.0, sensors)
+    x[600:, 3] += 40.0  # one sensor steps
+    fast = np.abs(rng.standard_normal((readings, sensors))) * 2.0
+    scale = rng.uniform(0.5, 2.0, (readings, sensors))
+    together = EnsembleColumns(capacity=sensors)
+    z_together = np.array([together.update(np.arange(sensors), x[t], fast[t], scale[t])
+                           for t in range(readings)])
+    # the same readings, the sensors split into uneven batches in a shuffled order
+    apart = EnsembleColumns(capacity=sensors)
+    z_apart = np.zeros_like(z_together)
+    for t in range(readings):
+        order = rng.permutation(sensors)
+        for batch in np.split(order, [1, 5]):
+            z_apart[t, batch] = apart.update(batch, x[t, batch], fast[t, batch], scale[t, batch])
+    assert np.array_equal(z_together, z_apart)
+    assert z_together[600:610, 3].max() > EnsembleConfig().red  # the step is seen
+
+
+def test_one_sensor_is_a_row_of_the_columns():
+    values = _noise(1200)
+    detector = LikelihoodEnsemble()
+    scores = [detector.update(x) for x in values]
+    assert scores[-1] == score_of(detector.z)
+    assert all(0.0 <= s <= 1.0 for s in scores)
