@@ -21,8 +21,9 @@ import msgspec
 
 from plumeline.infra.bench import load as bench_load
 from plumeline.infra.bench import parts as bench_parts
+from plumeline.infra.runtime.errors import UserError
 from plumeline.infra.runtime.ray_runtime import start_ray, stop_ray
-from plumeline.infra.runtime.settings import Settings
+from plumeline.infra.runtime.settings import Settings, parse_duration
 
 __all__ = ["run_bench"]
 
@@ -50,6 +51,8 @@ FULL = Sizes(10_000, 6_000_000, (1_000, 10_000, 100_000), 2_000_000, 100_000, 30
 
 
 def run_bench(args) -> int:
+    if getattr(args, "soak", None):
+        return run_soak(args)
     sizes = QUICK if args.quick else FULL
     if args.sensors_per_facility or args.facilities:
         sizes = Sizes(**{**sizes.__dict__, "sensors": (args.facilities or 100) * (
@@ -203,3 +206,42 @@ def chart(r: dict, path: Path) -> None:
     fig.savefig(path)
     plt.close(fig)
 
+
+def run_soak(args) -> int:
+    from plumeline.infra.bench import soak
+
+    try:
+        duration, sample = parse_duration(args.soak), parse_duration(args.sample)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if duration <= 0 or sample <= 0:
+        raise UserError("--soak and --sample must be positive")
+    sensors = (args.facilities or 100) * (args.sensors_per_facility or 100)
+    bench_load.say(f"soak: {sensors:,} sensors at 1 Hz for {args.soak}, "
+                   f"a sample every {args.sample}")
+    with tempfile.TemporaryDirectory(prefix="plumeline-soak-") as tmp_name:
+        start_ray(Settings())
+        try:
+            result = soak.soak(Path(tmp_name), duration, sensors=sensors, sample_s=sample)
+        finally:
+            stop_ray()
+    result = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+              "command": f"plumeline bench --soak {args.soak}", "soak": result}
+    print(soak_table(result["soak"]))
+    if args.json:
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+        soak.chart(result["soak"], args.json.with_suffix(".png"))
+    return 0
+
+
+def soak_table(s: dict) -> str:
+    lines = [f"soak: {s['sensors']:,} sensors, {s['duration_s'] / 3600:.2f} h, "
+             f"{len(s['samples'])} samples; growth after the first "
+             f"{s['warm_up_s'] / 60:.1f} min", f"{'process':<28}{'MB at end':>10}{'MB/h':>9}{'%/h':>8}"]
+    last = s["samples"][-1]["rss_mb"]
+    for name in sorted(last):
+        lines.append(f"{name:<28}{last[name]:>10.0f}"
+                     f"{s['rss_growth_mb_per_h'].get(name, float('nan')):>9.1f}"
+                     f"{s['rss_growth_pct_per_h'].get(name, float('nan')):>8.2f}")
+    lines.append(f"largest consumer lag: {s['max_lag']:,} messages")
+    return "\n".join(lines)

@@ -107,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--facilities", type=int, default=None)
     bench.add_argument("--sensors-per-facility", type=int, default=None)
     bench.add_argument("--seconds", type=float, default=None)
+    bench.add_argument("--soak", metavar="DURATION", default=None,
+                       help="instead: run 10,000 sensors at 1 Hz for DURATION (90s, 30m, 6h), "
+                            "sampling memory and lag every --sample (default 1m)")
+    bench.add_argument("--sample", metavar="DURATION", default="1m")
 
     token = sub.add_parser("token", help="API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
