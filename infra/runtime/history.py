@@ -148,6 +148,9 @@ async def replay(js: JetStreamContext, sim: Simulation, settings: Settings,
         if time.monotonic() - last_log >= LOG_EVERY_S:
             last_log = time.monotonic()
             _log_progress(sim, first, readings, started)
+    # replayed means taken by the shard hosts, not only published
+    while not stop.is_set() and await _behind(js, settings) > 0:
+        await asyncio.sleep(0.2)
     _log_progress(sim, first, readings, started, done=True)
     return first
 
