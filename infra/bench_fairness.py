@@ -135,7 +135,7 @@ def fairness_figures(tmp: Path, identities: int = 5, rate: float = 25.0,
     finally:
         system.stop()
     before, under = phases["unloaded"]["others_p99_ms"], phases["burst"]["others_p99_ms"]
-    return {"identities": identities, "rate_per_s": rate, "burst": BURST, "limits": limit,
+    return {"identities": identities, "rate_per_s": rate, "burst_x": BURST, "limits": limit,
             "path": path, "seconds": seconds, "rounds": 2, **phases,
             "p99_ratio": under / before}
 
@@ -147,7 +147,7 @@ def rows(r: dict) -> list[tuple[str, str, str]]:
         return []
     b = f["burst"]
     return [
-        (f"others' p99 ms, unloaded / under a {f['burst']}x burst",
+        (f"others' p99 ms, unloaded / under a {f['burst_x']}x burst",
          f"{f['unloaded']['others_p99_ms']:.1f} / {b['others_p99_ms']:.1f}",
          f"{f['p99_ratio']:.2f}x (bound 2x); {f['identities'] - 1} identities at "
          f"{f['rate_per_s']:g}/s, {f['limits']}"),
