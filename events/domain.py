@@ -67,36 +67,33 @@ class FacilityRegistered(DomainEvent, tag="facility.registered"):
     kind: str
 
 
-class SensorRegistered(DomainEvent, tag="sensor.registered", omit_defaults=True):
+class _SensorEvent(DomainEvent):
+    """What a facility's sensor is: its declaration, and the admin's changes to it."""
+
+    sensor: str
+    quantity: str
+    unit: str
+    role: str
+
+
+class SensorRegistered(_SensorEvent, tag="sensor.registered", omit_defaults=True):
     """A sensor declared by its facility's manifest (`by` left out: ""), or by an
     admin over HTTP (`by` names them). `by` is the one field written only when not
     empty, so the records of manifests stay as they were."""
 
-    sensor: str
-    quantity: str
-    unit: str
-    role: str
     by: str = ""
 
 
-class SensorChanged(DomainEvent, tag="sensor.changed"):
+class SensorChanged(_SensorEvent, tag="sensor.changed"):
     """An admin changed a sensor's unit or role: what it is from now on."""
 
-    sensor: str
-    quantity: str
-    unit: str
-    role: str
     by: str
 
 
-class SensorRetired(DomainEvent, tag="sensor.retired"):
+class SensorRetired(_SensorEvent, tag="sensor.retired"):
     """An admin retired a sensor: its readings are refused from now on, as an
     undeclared sensor's are. The fields are what it was when retired."""
 
-    sensor: str
-    quantity: str
-    unit: str
-    role: str
     by: str
 
 
