@@ -14,8 +14,8 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from plumeline.infra.bench_fairness import BURST, _load, rows
-from plumeline.infra.nats import free_port
+from plumeline.infra.bench.fairness import BURST, _load, rows
+from plumeline.infra.runtime.nats import free_port
 from plumeline.serve.ratelimit import Rate, RateLimit, Rates
 
 

@@ -18,9 +18,9 @@ from plumeline.events import (
     encode_wire,
     readings_subject,
 )
-from plumeline.infra.cli import main
-from plumeline.infra.nats import connect
-from plumeline.infra.streams import ledger_records
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import connect
+from plumeline.infra.runtime.streams import ledger_records
 from plumeline.serve.tokens import TokenKey
 
 T0 = 1_767_225_600_000
