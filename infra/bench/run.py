@@ -19,6 +19,7 @@ from pathlib import Path
 
 import msgspec
 
+from plumeline.infra.bench import fairness as bench_fairness
 from plumeline.infra.bench import load as bench_load
 from plumeline.infra.bench import parts as bench_parts
 from plumeline.infra.runtime.errors import UserError
@@ -62,7 +63,8 @@ def run_bench(args) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}",
-        "command": "plumeline bench" + (" --quick" if args.quick else ""),
+        "command": "plumeline bench" + (" --quick" if args.quick else "")
+                   + (" --fairness" if getattr(args, "fairness", False) else ""),
     }
     with tempfile.TemporaryDirectory(prefix="plumeline-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -92,6 +94,9 @@ def run_bench(args) -> int:
             say(f"[4/7] HTTP API, {sizes.api_clients} concurrent clients; "
                 "1,000 /stream listeners")
             result["api"] = bench_load.api_figures(tmp, sizes.api_clients, sizes.api_seconds)
+            if getattr(args, "fairness", False):
+                say("    fairness: one identity bursting at 10x, the others' p99")
+                result["fairness"] = bench_fairness.fairness_figures(tmp)
         finally:
             stop_ray()
         say("[5/7] ledger")
@@ -171,6 +176,7 @@ def table(r: dict) -> str:
         ("bytes per logical sensor actor", f"{act['bytes_per_sensor_actor']:,.0f}", ""),
         (f"bring-up of {act['sensors']:,} sensors, s", f"{act['bring_up_s']:.2f}", ""),
     ]
+    rows += bench_fairness.rows(r)
     width = max(len(a) for a, _, _ in rows) + 2
     lines = [f"{'':<{width}}{'figure':>22}  note"]
     lines += [f"{a:<{width}}{b:>22}  {c}" for a, b, c in rows]

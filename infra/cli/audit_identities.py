@@ -90,6 +90,6 @@ def identities(data_dir: Path, at: str | None) -> int:
         gone = "revoked" if k in state.revoked else (
             "expired" if e.expires * 1000 <= at_ms else "active")
         print(f"key {k} {e.user} {e.role} {gone}")
-    for scope in ("command", "audit", "ingest", "identity"):
+    for scope in ("command", "audit", "ingest", "identity", "manage"):
         print(f"may {scope}: {', '.join(state.holding(scope, at_ms)) or 'no one'}")
     return ExitStatus.OK

@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="throughput of the whole loop next to the raw pipe")
     bench.add_argument("--quick", action="store_true")
+    bench.add_argument("--fairness", action="store_true",
+                       help="also one identity's 10x burst against the others' p99 (~90 s)")
     bench.add_argument("--json", type=Path, help="write the figures as JSON here")
     bench.add_argument("--facilities", type=int, default=None)
     bench.add_argument("--sensors-per-facility", type=int, default=None)
