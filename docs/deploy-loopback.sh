@@ -11,7 +11,7 @@ WORK=${1:-$(mktemp -d /tmp/plumeline-deploy-XXXXXX)}
 DATA=$WORK/data
 RAY_TMP=$(mktemp -d /tmp/plr-XXXXXX)  # Ray's socket paths must stay short
 read -r P CP MP GCS RC NM OM DA DG RE ME HTTP < <("$BIN/python" -c \
-  'from plumeline.infra.nats import free_port; print(*(free_port() for _ in range(12)))')
+  'from plumeline.infra.runtime.nats import free_port; print(*(free_port() for _ in range(12)))')
 HOSTS=127.0.0.2,127.0.0.3,127.0.0.4
 NATS=nats://127.0.0.2:$P,nats://127.0.0.3:$P,nats://127.0.0.4:$P
 NATS_PIDS=() UP_PID=

@@ -7,7 +7,7 @@ here, so that nats-py knows every node of a cluster and reconnects to another wh
 one it is on goes away.
 
 Every identity of the embedded nats-server may subscribe to replies under its own name
-only (`_INBOX.<user>.>`, infra/nats_auth.py), so that none reads the answers another
+only (`_INBOX.<user>.>`, infra/runtime/nats_auth.py), so that none reads the answers another
 is sent — a KV read of the webhook secrets, say. A URL without a user (a bare test
 server) keeps nats-py's `_INBOX`.
 

@@ -200,7 +200,7 @@ def misfiled(message: WireMessage | None, subject: str) -> str | None:
     """Why `message` may not be taken from `subject` (None: the subject alone may
     carry nothing), or None if it may: an operator's command
     only from a command subject, a frame or a manifest only from a readings subject.
-    Who may publish where is the bus's to enforce (infra/nats_auth.py); this is what
+    Who may publish where is the bus's to enforce (infra/runtime/nats_auth.py); this is what
     makes a command that slipped onto a readings subject (a device's, or anyone's on
     a bus without permissions) change nothing, live and on every replay alike."""
     found = subject_facility(subject)

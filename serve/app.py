@@ -72,7 +72,7 @@ class _NoIntake:
     async def publish_frames(self, frames: list) -> list:
         raise HTTPException(503, "this deployment takes no readings over HTTP")
 class Webhooks(Protocol):
-    """The notifier's subscriptions (projections/notifier.py)."""
+    """The notifier's subscriptions (projections/outbound/notifier.py)."""
 
     async def subscribe(self, request: Any, user: str) -> dict: ...
     async def subscriptions(self) -> list[dict]: ...

@@ -24,11 +24,11 @@ import structlog
 from test_crash import DEADLINE_S, _canonical, _caught_up, _ledger_and_replay, _projected_ids
 
 from plumeline.events import encode_wire, readings_subject
-from plumeline.infra.cli import main
-from plumeline.infra.nats import LEDGER, READINGS, connect
-from plumeline.infra.nats_cluster import NatsCluster
-from plumeline.infra.settings import Settings
-from plumeline.infra.system import System
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import LEDGER, READINGS, connect
+from plumeline.infra.runtime.nats_cluster import NatsCluster
+from plumeline.infra.runtime.settings import Settings
+from plumeline.infra.runtime.system import System
 from plumeline.simulator import Simulation
 
 pytestmark = pytest.mark.cluster

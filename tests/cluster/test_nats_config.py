@@ -7,18 +7,18 @@ import json
 import stat
 import subprocess
 
-from plumeline.infra.cli import main
-from plumeline.infra.nats import nats_server_binary
-from plumeline.infra.nats_auth import (
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import nats_server_binary
+from plumeline.infra.runtime.nats_auth import (
     COMPONENTS,
     add_device,
     authorization,
     load_credentials,
     outside_credentials,
 )
-from plumeline.infra.nats_cluster import write_configs
-from plumeline.infra.nats_routes import ROUTE_FILE
-from plumeline.infra.settings import Settings
+from plumeline.infra.runtime.nats_cluster import write_configs
+from plumeline.infra.runtime.nats_routes import ROUTE_FILE
+from plumeline.infra.runtime.settings import Settings
 
 PARTITIONS = Settings().partitions
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from plumeline.infra.nats import (
+from plumeline.infra.runtime.nats import (
     LEDGER,
     connect,
     ensure_streams,
@@ -23,8 +23,8 @@ from plumeline.infra.nats import (
     nats_server_binary,
     wait_listening,
 )
-from plumeline.infra.nats_auth import Credential, url_as
-from plumeline.infra.nats_cluster import NatsCluster, node_config
+from plumeline.infra.runtime.nats_auth import Credential, url_as
+from plumeline.infra.runtime.nats_cluster import NatsCluster, node_config
 
 pytestmark = pytest.mark.cluster
 

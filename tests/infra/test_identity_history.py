@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from plumeline.infra.nats import connect
-from plumeline.infra.streams import ledger_records
+from plumeline.infra.runtime.nats import connect
+from plumeline.infra.runtime.streams import ledger_records
 from plumeline.serve.identity import IdentityStore
 from plumeline.serve.passwords import check_password
 from plumeline.serve.tokens import TokenKey

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plumeline.infra.cli import ExitStatus, main
+from plumeline.infra.cli.main import ExitStatus, main
 from plumeline.simulator.nab import (
     load_corpus,
     load_detector_results,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from plumeline.events import AddUser, DisableUser, IssueApiKey, RevokeApiKey
-from plumeline.infra.nats import connect, ensure_streams
+from plumeline.infra.runtime.nats import connect, ensure_streams
 from plumeline.serve.app import build_app
 from plumeline.serve.identity import IdentityStore, UserRecord
 from plumeline.serve.passwords import check_password, hash_password
