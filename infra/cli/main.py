@@ -77,7 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                              help="the machines' hostnames, comma-separated (default nats-1,...)")
     nats_config.add_argument("--port", type=int, default=4222, help="client port")
     nats_config.add_argument("--cluster-port", type=int, default=6222, help="route port")
-    nats_config.add_argument("--store-dir", default="/var/lib/plumeline/nats")
+    nats_config.add_argument("--store-dir", default="/var/lib/plumeline/nats",
+                             help="node N stores its streams in STORE_DIR/nats-N")
+    nats_config.add_argument("--monitor-port", type=int, default=8222,
+                             help="HTTP monitoring port (/healthz)")
+    nats_config.add_argument("--bind-hosts", action="store_true",
+                             help="each node listens on its --hosts address only, not on every "
+                                  "interface: several nodes on one machine (127.0.0.2,...)")
 
     export = sub.add_parser("export", help="write the ledger as a self-contained bundle")
     export.add_argument("--data-dir", type=Path, default=Path(".plumeline"))

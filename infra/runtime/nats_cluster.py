@@ -22,6 +22,7 @@ from pathlib import Path
 
 import structlog
 
+from plumeline.events import SigningKey
 from plumeline.infra.runtime.nats import (
     _quote,
     connect,
@@ -30,10 +31,18 @@ from plumeline.infra.runtime.nats import (
     wait_listening,
 )
 from plumeline.infra.runtime.nats_auth import (
+    Credential,
     authorization,
     credentials_dir,
     ensure_credentials,
+    url_as,
     write_private,
+)
+from plumeline.infra.runtime.nats_routes import (
+    ROUTE_FILE,
+    cluster_authorization,
+    ensure_route_credential,
+    route_url,
 )
 
 __all__ = ["CLUSTER_NAME", "NatsCluster", "NatsNode", "node_config", "run_nats_config",
@@ -46,11 +55,12 @@ CLUSTER_NAME = "plumeline"
 
 def node_config(name: str, *, host: str, port: int, cluster_host: str, cluster_port: int,
                 routes: list[str], store_dir: Path | str, monitor_port: int | None = None,
-                extra: str = "") -> str:
+                extra: str = "", route: Credential | None = None) -> str:
     """One node's nats-server configuration. `routes`: every node's cluster address
     (host:port), this one's included (a server skips the route to itself).
     `monitor_port`: HTTP monitoring, whose /healthz says when the node is current.
-    `extra` is appended as it is: an `authorization { ... }` block, say."""
+    `extra` is appended as it is: an `authorization { ... }` block, say. `route`: the
+    identity a node must log in as to join (infra/runtime/nats_routes.py); None: any may."""
     lines = [
         f"server_name: {name}",
         f"listen: {host}:{port}",
@@ -60,8 +70,9 @@ def node_config(name: str, *, host: str, port: int, cluster_host: str, cluster_p
         "cluster {",
         f"  name: {CLUSTER_NAME}",
         f"  listen: {cluster_host}:{cluster_port}",
+        *(cluster_authorization(route) if route else []),
         "  routes: [",
-        *(f"    nats-route://{route}" for route in routes),
+        *(f"    {route_url(peer, route)}" for peer in routes),
         "  ]",
         "}",
     ]
@@ -70,19 +81,23 @@ def node_config(name: str, *, host: str, port: int, cluster_host: str, cluster_p
 
 
 def write_configs(out: Path, hosts: list[str], *, port: int = 4222, cluster_port: int = 6222,
-                  store_dir: str = "/var/lib/plumeline/nats", extra: str = "") -> list[Path]:
+                  store_dir: str = "/var/lib/plumeline/nats", extra: str = "",
+                  route: Credential | None = None, monitor_port: int = 8222,
+                  bind_hosts: bool = False) -> list[Path]:
     """`plumeline nats-config`: a configuration file per machine, nats-N.conf, each
-    listening on all interfaces and routing to the others by hostname. Written 0600:
-    `extra` may hold the users' passwords."""
+    listening on all interfaces (or, `bind_hosts`, on its own host's address only:
+    several nodes on one machine) and routing to the others by hostname, its store in
+    `store_dir`/nats-N. Written 0600: `extra` and `route` hold passwords."""
     out.mkdir(parents=True, exist_ok=True)
     routes = [f"{h}:{cluster_port}" for h in hosts]
     written = []
-    for i, _ in enumerate(hosts, 1):
+    for i, host in enumerate(hosts, 1):
         path = out / f"nats-{i}.conf"
-        write_private(path, node_config(f"nats-{i}", host="0.0.0.0", port=port,
-                                        cluster_host="0.0.0.0", cluster_port=cluster_port,
-                                        routes=routes, store_dir=store_dir, monitor_port=8222,
-                                        extra=extra))
+        listen = host if bind_hosts else "0.0.0.0"
+        write_private(path, node_config(f"nats-{i}", host=listen, port=port,
+                                        cluster_host=listen, cluster_port=cluster_port,
+                                        routes=routes, store_dir=Path(store_dir) / f"nats-{i}",
+                                        monitor_port=monitor_port, extra=extra, route=route))
         written.append(path)
     return written
 
@@ -102,9 +117,19 @@ def run_nats_config(args) -> int:
     credentials = ensure_credentials(args.out)
     auth = authorization(credentials, Settings().partitions)
     paths = write_configs(args.out, hosts, port=args.port, cluster_port=args.cluster_port,
-                          store_dir=args.store_dir, extra=auth)
+                          store_dir=args.store_dir, extra=auth,
+                          route=ensure_route_credential(args.out),
+                          monitor_port=args.monitor_port, bind_hosts=args.bind_hosts)
     for host, path in zip(hosts, paths):
         print(f"{path}  ->  {host}: `nats-server -c {path.name}` (holds every user's password)")
+    print(f"{args.out / ROUTE_FILE}  stays here: the routes' password, already in every "
+          "nats-N.conf (read when the files are written again)")
+    # made here, not by the first writer to start, so that it can go out with the
+    # credentials: a writer that finds none makes a key of its own
+    key = Settings(data_dir=args.out).key_path
+    SigningKey.load_or_create(key)
+    print(f"{key}  ->  every Ray node, as DATA_DIR/ledger.key (or DATA_DIR on storage they "
+          "share): the ledger writer signs with it wherever Ray restarts it")
     creds = credentials_dir(args.out)
     components = sorted(u for u, c in credentials.items() if c.facility is None)
     print(f"{creds}/  ->  the machine that runs `plumeline up`, as DATA_DIR/credentials "
@@ -140,12 +165,25 @@ class NatsNode:
 class NatsCluster:
     """`n` nats-server processes on 127.0.0.1 forming one JetStream cluster, their
     stores and logs under `base_dir`/<node name>. `extra_config` goes at the end of
-    every node's configuration."""
+    every node's configuration; `login` is the identity the cluster's own checks
+    connect as when it holds users (`setup`'s rights suffice); `route`, the identity a
+    node must log in as to join (None: any may). `secured` makes a deployment's."""
 
     n: int
     base_dir: Path
     extra_config: str = ""
+    login: Credential | None = None
+    route: Credential | None = None
     nodes: list[NatsNode] = field(default_factory=list)
+
+    @classmethod
+    def secured(cls, n: int, base_dir: Path, data_dir: Path, partitions: int) -> NatsCluster:
+        """A cluster as `nats-config` configures one: the components' users of
+        `data_dir` (made there if new), so `up --data-dir` logs each in as itself, and
+        routes that need the route password (made once in `base_dir`)."""
+        credentials = ensure_credentials(data_dir)
+        return cls(n, base_dir, extra_config=authorization(credentials, partitions),
+                   login=credentials["setup"], route=ensure_route_credential(Path(base_dir)))
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir)
@@ -161,6 +199,9 @@ class NatsCluster:
         """Every node's URL, comma-separated: what `--nats` takes."""
         return ",".join(node.url for node in self.nodes)
 
+    def _logged_in(self, url: str) -> str:
+        return url_as(url, self.login) if self.login else url
+
     def start(self, timeout: float = 30.0) -> NatsCluster:
         routes = [f"127.0.0.1:{node.cluster_port}" for node in self.nodes]
         for node in self.nodes:
@@ -168,7 +209,7 @@ class NatsCluster:
             (node.dir / "nats-server.conf").write_text(node_config(
                 node.name, host="127.0.0.1", port=node.port, cluster_host="127.0.0.1",
                 cluster_port=node.cluster_port, routes=routes, store_dir=node.dir / "js",
-                monitor_port=node.monitor_port, extra=self.extra_config))
+                monitor_port=node.monitor_port, extra=self.extra_config, route=self.route))
             self._launch(node)
         try:
             for node in self.nodes:
@@ -193,7 +234,7 @@ class NatsCluster:
     async def _wait_jetstream(self, timeout: float) -> None:
         """Until the cluster has a JetStream meta leader: before that, declaring a
         stream fails."""
-        nc = await connect(self.url, name="cluster-check")
+        nc = await connect(self._logged_in(self.url), name="cluster-check")
         try:
             js = nc.jetstream()
             deadline = time.monotonic() + timeout
@@ -261,7 +302,7 @@ class NatsCluster:
 
     async def leader(self, stream: str, timeout: float = 30.0) -> int:
         """The index of the node leading `stream` now (waiting while it has none)."""
-        nc = await connect(",".join(n.url for n in self.nodes if n.running),
+        nc = await connect(self._logged_in(",".join(n.url for n in self.nodes if n.running)),
                            name="cluster-leader")
         try:
             js = nc.jetstream()
