@@ -328,14 +328,24 @@ class FacilityActor:
         )
 
     def command(self, command: Command) -> list[tuple[int, Event]]:
-        """An operator's command in; the one event it causes, applied, at the command's
-        time (docs/architecture.md, "Commands")."""
+        """An operator's command in; the event it causes (with a sensor's retirement, the
+        clearing of its open alerts), applied, at the command's time
+        (docs/architecture.md, "Commands")."""
         if isinstance(command, SENSOR_COMMANDS):
-            event = decide_sensor(self, command)
+            events = [decide_sensor(self, command)]
+            if isinstance(events[0], SensorRetired):
+                # nobody will clear what a sensor out of service raised: its retirement
+                # does, in the admin's name
+                events += [AlertCleared(facility=self.facility, alert_id=i,
+                                        sensor=a.raised.sensor, kind=a.raised.kind,
+                                        value=a.value, by=command.user)
+                           for i, a in self.alerts.active.items()
+                           if a.raised.sensor == command.sensor]
         else:
-            event = decide(self.alerts, self.sensors, command)
-        self.apply(event, command.time)
-        return [(command.time, event)]
+            events = [decide(self.alerts, self.sensors, command)]
+        for event in events:
+            self.apply(event, command.time)
+        return [(command.time, event) for event in events]
 
     def apply(self, event: Event, time: int = 0) -> None:
         self.alerts.apply(event, time)

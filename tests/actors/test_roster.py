@@ -10,6 +10,8 @@ import msgspec
 
 from plumeline.actors import Derivation, FacilityActor, FacilityConfig
 from plumeline.events import (
+    AlertCleared,
+    AlertRaised,
     ChangeSensor,
     CommandRejected,
     DeclareSensor,
@@ -165,3 +167,18 @@ def test_a_batch_with_sensor_commands_gives_what_its_messages_give_one_by_one():
     assert quiet == [], quiet
     # every later reading of it refused, one per frame
     assert sum(x.counts.get("rejected", 0) for x in expected) == 1200 - 700
+
+
+def test_retiring_a_sensor_clears_its_open_alerts_in_the_admins_name():
+    f = _plant()
+    for sensor, kind in (("solvent_temp", "deviation"), ("solvent_temp", "stuck"),
+                         ("flue_co2", "deviation")):
+        f.apply(AlertRaised(facility=F, alert_id=f"a-{sensor}-{kind}", sensor=sensor,
+                            kind=kind, severity="warning", value=41.0, baseline=40.0,
+                            score=5.0, model="robust-baseline", message="test"), T0)
+    caused = f.command(_command(RetireSensor, sensor="solvent_temp"))
+    assert [type(e) for _, e in caused] == [SensorRetired, AlertCleared, AlertCleared]
+    cleared = [e for _, e in caused if isinstance(e, AlertCleared)]
+    assert {e.alert_id for e in cleared} == {"a-solvent_temp-deviation", "a-solvent_temp-stuck"}
+    assert all(e.by == "root" and e.sensor == "solvent_temp" for e in cleared)
+    assert list(f.alerts.active) == ["a-flue_co2-deviation"]  # another sensor's stays open
