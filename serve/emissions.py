@@ -77,7 +77,7 @@ async def metrics(request: Request) -> Response:
     facility = (await _facility(request))["facility"]
     resolution = choice(request, "resolution", ("minute", "hour"), "minute")
     lo, hi = period(request, _HOUR_MS if resolution == "minute" else _DAY_MS)
-    return await json_view(_reader(request), "facility_metrics", _metrics, facility=facility,
+    return await json_view(request, "facility_metrics", _metrics, facility=facility,
                            from_ms=lo, to_ms=hi, resolution=resolution)
 
 
