@@ -57,22 +57,26 @@ def etag(body: bytes) -> str:
 
 
 class _Entry:
-    __slots__ = ("answer", "at", "bodies", "position")
+    __slots__ = ("answer", "at", "bodies", "made", "position")
 
     def __init__(self, answer: Any, position: Any) -> None:
         self.answer = answer
         self.position = position  # the projections' position before the answer was asked
-        self.at = time.monotonic()  # when the answer was last known to be current
+        self.made = self.at = time.monotonic()  # `at`: when last known to be current
         self.bodies: dict[Shape, tuple[bytes, str]] = {}
 
 
 class CachedReader:
     def __init__(self, reader, ttl: float = 0.5, stale: float = 2.0,
-                 max_entries: int = 4096, positions=None) -> None:
+                 max_entries: int = 4096, positions=None, min_age: float = 0.1) -> None:
         """`positions.of(name)` is the position an answer to `name` depends on, or
-        None if unknown (serve/positions.py); without it answers are kept by age."""
+        None if unknown (serve/positions.py); without it answers are kept by age. An
+        answer kept by position is asked again at most every `min_age` seconds: under
+        a steady flow of events the projections move many times a second, and each
+        question is a Ray call and a ClickHouse query."""
         self.reader = reader
         self.ttl = ttl
+        self.min_age = min_age
         self.stale = stale
         self.max_entries = max_entries
         self.positions = positions
@@ -102,7 +106,7 @@ class CachedReader:
             now = time.monotonic()
             position = self._position(name)
             if position is not None and hit.position is not None:
-                if hit.position == position:
+                if hit.position == position or now - hit.made < self.min_age:
                     hit.at = now
                     return hit
                 fresh_until = hit.at  # the projections moved on: stale from now

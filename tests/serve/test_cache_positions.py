@@ -41,7 +41,7 @@ def test_cached_answers_change_exactly_when_the_checkpoint_moves():
     async def go():
         store = Projections()
         positions = ProjectionPositions(store.ask, every_s=0.01)
-        reader = CachedReader(store, ttl=0.01, stale=0, positions=positions)
+        reader = CachedReader(store, ttl=0.01, stale=0, positions=positions, min_age=0)
         positions.of("alerts")  # starts following
         await _settled(positions)
         first = await json_view(_asking(reader), "alerts", _shape, limit=5)
@@ -79,7 +79,7 @@ def test_the_key_is_every_parameter_and_readings_views_follow_both_positions():
     async def go():
         store = Projections()
         positions = ProjectionPositions(store.ask, every_s=0.01)
-        reader = CachedReader(store, ttl=0.01, stale=0, positions=positions)
+        reader = CachedReader(store, ttl=0.01, stale=0, positions=positions, min_age=0)
         positions.of("alerts")
         await _settled(positions)
         five = await json_view(_asking(reader), "alerts", _shape, limit=5)
@@ -120,3 +120,23 @@ def test_without_positions_answers_are_kept_by_age():
 
 def test_views_named_by_position_are_disjoint():
     assert not LEDGER_VIEWS & READINGS_VIEWS
+
+
+def test_a_moving_projection_is_asked_at_most_every_min_age():
+    async def go():
+        store = Projections()
+        positions = ProjectionPositions(store.ask, every_s=0.01)
+        reader = CachedReader(store, ttl=0.01, stale=5, positions=positions, min_age=0.3)
+        positions.of("alerts")
+        await _settled(positions)
+        first = await reader.query("alerts")
+        store.ledger += 1
+        await _settled(positions)
+        assert await reader.query("alerts") is first and store.queries == 1
+        await asyncio.sleep(0.3)
+        assert await reader.query("alerts") is first  # served while the refresh runs
+        await asyncio.sleep(0.02)
+        assert store.queries == 2 and (await reader.query("alerts"))[0]["seq"] == 2
+        await positions.close()
+
+    asyncio.run(go())
