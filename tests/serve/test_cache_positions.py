@@ -37,13 +37,19 @@ async def _settled(positions: ProjectionPositions) -> None:
     await asyncio.sleep(positions.every_s * 3)
 
 
+async def _following(stale: float = 0, min_age: float = 0):
+    """A store, its positions followed every 10 ms, and a cache over it by position."""
+    store = Projections()
+    positions = ProjectionPositions(store.ask, every_s=0.01)
+    reader = CachedReader(store, ttl=0.01, stale=stale, positions=positions, min_age=min_age)
+    positions.of("alerts")  # starts following
+    await _settled(positions)
+    return store, positions, reader
+
+
 def test_cached_answers_change_exactly_when_the_checkpoint_moves():
     async def go():
-        store = Projections()
-        positions = ProjectionPositions(store.ask, every_s=0.01)
-        reader = CachedReader(store, ttl=0.01, stale=0, positions=positions, min_age=0)
-        positions.of("alerts")  # starts following
-        await _settled(positions)
+        store, positions, reader = await _following()
         first = await json_view(_asking(reader), "alerts", _shape, limit=5)
         queries, encoded = store.queries, _shape.calls
         for _ in range(5):  # far past the ttl, and nothing moved: no query, no encoding
@@ -77,11 +83,7 @@ def test_cached_answers_change_exactly_when_the_checkpoint_moves():
 
 def test_the_key_is_every_parameter_and_readings_views_follow_both_positions():
     async def go():
-        store = Projections()
-        positions = ProjectionPositions(store.ask, every_s=0.01)
-        reader = CachedReader(store, ttl=0.01, stale=0, positions=positions, min_age=0)
-        positions.of("alerts")
-        await _settled(positions)
+        store, positions, reader = await _following()
         five = await json_view(_asking(reader), "alerts", _shape, limit=5)
         six = await json_view(_asking(reader), "alerts", _shape, limit=6)
         assert five.headers["etag"] != six.headers["etag"] and store.queries == 2
@@ -124,11 +126,7 @@ def test_views_named_by_position_are_disjoint():
 
 def test_a_moving_projection_is_asked_at_most_every_min_age():
     async def go():
-        store = Projections()
-        positions = ProjectionPositions(store.ask, every_s=0.01)
-        reader = CachedReader(store, ttl=0.01, stale=5, positions=positions, min_age=0.3)
-        positions.of("alerts")
-        await _settled(positions)
+        store, positions, reader = await _following(stale=5, min_age=0.3)
         first = await reader.query("alerts")
         store.ledger += 1
         await _settled(positions)
