@@ -19,6 +19,7 @@ from plumeline.actors.identity import record
 from plumeline.events import (
     IDENTITY,
     IDENTITY_COMMANDS,
+    SENSOR_COMMANDS,
     Causation,
     Envelope,
     Frame,
@@ -128,6 +129,8 @@ class Derivation:
             case _:  # an operator's command, in order with the facility's frames
                 caused = facility.command(message)
                 counts = {"commands": 1}
+                if isinstance(message, SENSOR_COMMANDS):  # a sensor's role or standing
+                    self._frames.pop(facility_name, None)
         deadletter = None
         if rejected is not None:
             counts["rejected"] = len(rejected.reasons)
@@ -399,6 +402,8 @@ def _frame_rows(facility: FacilityActor, rows: np.ndarray, sensors: tuple[str, .
     positions = [index.get(s) for s in sensors]
     if None in positions or max(positions) >= len(rows):
         return None
+    if facility.retired and not facility.retired.isdisjoint(sensors):
+        return None  # refused one by one, by `observe`
     flows = [k for k, s in enumerate(sensors) if s in facility._flows]
     roles = {k: facility.sensors[sensors[k]].spec.role for k in flows}
     emit = np.array([s in facility._emitters for s in sensors], dtype=bool)

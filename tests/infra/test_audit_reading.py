@@ -7,8 +7,8 @@ import asyncio
 import msgspec
 
 from plumeline.events import SealedReadings, readings_leaf
-from plumeline.infra.audit_reading import ReadingProof, parse_time, prove_reading
-from plumeline.infra.runtime import nats_of
+from plumeline.infra.cli.audit_reading import ReadingProof, parse_time, prove_reading
+from plumeline.infra.runtime.data_dir import nats_of
 
 T0 = 1_767_225_600_000
 
@@ -76,7 +76,7 @@ def test_times_are_iso_8601_or_epoch_ms():
 
 def test_a_window_of_frame_leaves_proves_a_reading_from_its_messages_bytes():
     from plumeline.events import Frame, ReadingsSealed, decode_wire, encode_wire
-    from plumeline.infra.audit_reading import _Accepted, _prove
+    from plumeline.infra.cli.audit_reading import _Accepted, _prove
 
     def message(seq, values):
         return encode_wire(Frame(facility="ccs-01", sensors=["flue_co2", "solvent_temp"] * 2,
