@@ -230,7 +230,9 @@ class ReadingsSealed(DomainEvent, tag="readings.sealed", omit_defaults=True):
     message and window, as docs/ledger.md §8 defines them. `leaves` is the tree size an
     inclusion proof is checked against. Records written when every reading was a leaf
     of its own have no `leaves`: it reads as 0 and, the one field left out at its
-    default, is written back without it, so those records stay canonical."""
+    default, is written back without it, so those records stay canonical. `leaf` is
+    "frame" when the leaves are frame leaves (the message's bytes and positions),
+    absent for readings leaves, which every record before them has."""
 
     window_start: int
     window_end: int
@@ -239,6 +241,7 @@ class ReadingsSealed(DomainEvent, tag="readings.sealed", omit_defaults=True):
     first_seq: int
     last_seq: int
     leaves: int = 0
+    leaf: str = ""
 
 
 class RecommendationOutcomeMeasured(DomainEvent, tag="recommendation.outcome_measured"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any
 
@@ -13,6 +14,7 @@ from plumeline.serve.cache import CachedReader
 from plumeline.serve.commands import BusPublisher
 from plumeline.serve.feed import LedgerFeed
 from plumeline.serve.identity import IdentityStore
+from plumeline.serve.positions import ProjectionPositions
 from plumeline.serve.signin import SignIn
 from plumeline.serve.tokens import KeyRing, TokenKey
 
@@ -33,6 +35,19 @@ class ActorReader:
 
     async def query(self, name: str, **params: Any) -> Any:
         return await _call(self.handle.query, name, **params)
+
+
+class RunnerPositions(ProjectionPositions):
+    """The projection runner's positions, asked of its actor."""
+
+    def __init__(self, handle, **kwargs: Any) -> None:
+        super().__init__(self._ask, **kwargs)
+        self.handle = handle
+
+    async def _ask(self) -> tuple[int, int]:
+        ledger, readings = await asyncio.gather(_call(self.handle.visible),
+                                                _call(self.handle.readings_checkpoint))
+        return ledger, readings
 
 
 class ActorLedger:
@@ -102,7 +117,7 @@ class Api:
         issues nothing; `limits` are build_app's max_body, max_ingest_body,
         max_stream_clients and max_replay, by name."""
         self.uncached = ActorReader(projections)
-        self.reader = CachedReader(self.uncached)
+        self.reader = CachedReader(self.uncached, positions=RunnerPositions(projections))
         self.ledger = ActorLedger(ledger)
         self.commands = BusPublisher(nats_url, partitions) if nats_url else None
         self.feed = LedgerFeed(nats_url) if nats_url else None

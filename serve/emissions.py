@@ -41,18 +41,30 @@ async def _facility(request: Request) -> dict:
     raise HTTPException(404, f"no facility {facility}")
 
 
-@needs("read")
-async def current(request: Request) -> JSONResponse:
-    rows = await _reader(request).query("emissions_current", as_of_seq=await as_of(request))
-    return JSONResponse({"facilities": rows, "count": len(rows)})
+# the bodies of the views kept encoded with their ETags (serve/cache.py)
+def _current(rows: list, p: dict) -> dict:
+    return {"facilities": rows, "count": len(rows)}
+
+
+def _as_answered(answer: dict, p: dict) -> dict:
+    return answer
+
+
+def _windows(rows: list, p: dict) -> dict:
+    return {"hours": p["hours"], "windows": rows, "count": len(rows)}
 
 
 @needs("read")
-async def summary(request: Request) -> JSONResponse:
+async def current(request: Request) -> Response:
+    return await json_view(request, "emissions_current", _current,
+                           as_of_seq=await as_of(request))
+
+
+@needs("read")
+async def summary(request: Request) -> Response:
     lo, hi = period(request, _DAY_MS)
-    return JSONResponse(await _reader(request).query(
-        "emissions_summary", from_ms=lo, to_ms=hi, facility=text(request, "facility"),
-        as_of_seq=await as_of(request)))
+    return await json_view(request, "emissions_summary", _as_answered, from_ms=lo, to_ms=hi,
+                           facility=text(request, "facility"), as_of_seq=await as_of(request))
 
 
 def _metrics(rows: list, p: dict) -> dict:
@@ -62,14 +74,13 @@ def _metrics(rows: list, p: dict) -> dict:
 
 
 @needs("read")
-async def windows(request: Request) -> JSONResponse:
+async def windows(request: Request) -> Response:
     """Each facility's latest sealed hours (`?hours=`, default 48), oldest first: what
     the dashboard draws on load. The figures are those of the ledger's
     emissions.measured records (`seq`), readable there too."""
-    hours = integer(request, "hours", 48, low=1)
-    rows = await _reader(request).query("emissions_recent", hours=hours,
-                                        as_of_seq=await as_of(request))
-    return JSONResponse({"hours": hours, "windows": rows, "count": len(rows)})
+    return await json_view(request, "emissions_recent", _windows,
+                           hours=integer(request, "hours", 48, low=1),
+                           as_of_seq=await as_of(request))
 
 
 @needs("read")
@@ -77,7 +88,7 @@ async def metrics(request: Request) -> Response:
     facility = (await _facility(request))["facility"]
     resolution = choice(request, "resolution", ("minute", "hour"), "minute")
     lo, hi = period(request, _HOUR_MS if resolution == "minute" else _DAY_MS)
-    return await json_view(_reader(request), "facility_metrics", _metrics, facility=facility,
+    return await json_view(request, "facility_metrics", _metrics, facility=facility,
                            from_ms=lo, to_ms=hi, resolution=resolution)
 
 

@@ -47,7 +47,7 @@ def _hotspots(rows: list, params: dict) -> dict:
 @needs("read")
 async def list_alerts(request: Request) -> Response:
     return await json_view(
-        _reader(request), "alerts", _alerts, state=text(request, "state"),
+        request, "alerts", _alerts, state=text(request, "state"),
         severity=text(request, "severity"), facility=text(request, "facility"),
         limit=integer(request, "limit", 100, low=1), as_of_seq=await as_of(request),
     )
@@ -60,7 +60,7 @@ async def one_alert(request: Request) -> JSONResponse:
 
 async def _recommendations(request: Request, state: str | None) -> Response:
     return await json_view(
-        _reader(request), "recommendations", _recommendations_body, state=state,
+        request, "recommendations", _recommendations_body, state=state,
         facility=text(request, "facility"), limit=integer(request, "limit", 100, low=1),
         as_of_seq=await as_of(request),
     )
@@ -92,7 +92,7 @@ async def _one(request: Request, query: str, key: str) -> JSONResponse:
 
 @needs("read")
 async def list_facilities(request: Request) -> Response:
-    return await json_view(_reader(request), "facilities", _facilities,
+    return await json_view(request, "facilities", _facilities,
                            as_of_seq=await as_of(request))
 
 
@@ -109,7 +109,7 @@ async def one_facility(request: Request) -> JSONResponse:
 @needs("read")
 async def list_hotspots(request: Request) -> Response:
     return await json_view(
-        _reader(request), "hotspots", _hotspots, facility=text(request, "facility"),
+        request, "hotspots", _hotspots, facility=text(request, "facility"),
         limit=integer(request, "limit", 100, low=1), as_of_seq=await as_of(request),
     )
 

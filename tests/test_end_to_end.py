@@ -158,7 +158,13 @@ def test_an_operator_acknowledges_an_alert_over_http_and_the_ledger_names_them(s
     asyncio.run(_publish(system.url_for("simulator"), [manifest, *frames], facility))
     _wait(system, readings=before["readings"] + before["rejected"] + 130 * 2)
     url = system.http_url
-    [alert] = httpx.get(f"{url}/alerts", params={"facility": facility}, timeout=30).json()["alerts"]
+    listed = httpx.get(f"{url}/alerts", params={"facility": facility}, timeout=30)
+    [alert] = listed.json()["alerts"]
+    tag = listed.headers["etag"]
+    # the same answer again: its ETag, a 304 and no body
+    unchanged = httpx.get(f"{url}/alerts", params={"facility": facility},
+                          headers={"If-None-Match": tag}, timeout=30)
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
     path = f"{url}/alerts/{alert['alert_id']}/acknowledge"
     key = TokenKey.load_or_create(system.settings.api_key_path)
 
@@ -179,6 +185,15 @@ def test_an_operator_acknowledges_an_alert_over_http_and_the_ledger_names_them(s
         time.sleep(0.2)
     assert (shown["acknowledged"], shown["acknowledged_by"]) == (True, "ada")
     assert shown["acknowledged_note"] == "crew on the way"
+    # the list moves with the projections: a new answer under a new ETag
+    while True:
+        relisted = httpx.get(f"{url}/alerts", params={"facility": facility},
+                             headers={"If-None-Match": tag}, timeout=30)
+        if relisted.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert relisted.status_code == 200 and relisted.headers["etag"] != tag
+    assert relisted.json()["alerts"][0]["acknowledged_by"] == "ada"
     acks = [r.event.body for r in asyncio.run(_ledger_records(system.url_for("reader")))
             if r.event.type == "alert.acknowledged"]
     assert [(a.alert_id, a.user) for a in acks] == [(alert["alert_id"], "ada")]

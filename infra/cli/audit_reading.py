@@ -2,8 +2,9 @@
 
 The auditor's route from a number on a report back to the device: find the reading
 in READINGS, rebuild the leaves of its window (docs/ledger.md §8: one per message, the
-message's readings accepted in the window) by running the facility's derivation over
-its messages, show that the reading is in its message's leaf, and check the RFC 6962
+message's readings accepted in the window, or its bytes and their positions for a
+window of frame leaves) by running the facility's derivation over its messages, show
+that the reading is in its message's leaf, and check the RFC 6962
 inclusion proof of that leaf against the root and tree size that the ledger's
 `readings.sealed` record holds, not against a root computed here.
 """
@@ -30,6 +31,7 @@ from plumeline.events import (
     readings_leaf,
     verify_inclusion,
 )
+from plumeline.events.frame_seal import decode_frame_leaf, frame_leaf, holds
 from plumeline.infra.runtime.data_dir import nats_of
 from plumeline.infra.runtime.errors import ExitStatus, UserError
 from plumeline.infra.runtime.nats import connect
@@ -44,13 +46,14 @@ class _Accepted:
     time: int
     value: float
     seq: int
+    position: int  # in its frame, as published
 
 
 @dataclass(slots=True)
 class ReadingProof:
     reading: _Accepted
     leaf: bytes  # the data of the leaf of the reading's message in the window
-    entry: int  # the reading's place among the leaf's readings
+    entry: int  # the reading's place among the leaf's readings (its position, for a frame leaf)
     index: int  # the leaf's index in the window's tree
     leaves: int
     readings: int  # in the window, all leaves together
@@ -60,15 +63,26 @@ class ReadingProof:
     event_id: str  # the readings.sealed event that should hold the root
     record_seq: int | None = None  # where the ledger holds it
     sealed: ReadingsSealed | None = None  # what the ledger holds
+    message: bytes = b""  # the reading's READINGS message, the evidence of a frame leaf
 
     @property
     def leaf_hash(self) -> bytes:
         return leaf_hash(self.leaf)
 
+    @property
+    def framed(self) -> bool:
+        """A frame leaf (docs/ledger.md §8), not a readings leaf."""
+        return self.sealed is not None and self.sealed.leaf == "frame"
+
     def in_leaf(self) -> bool:
-        """The leaf's bytes hold the reading, at `entry`, under its facility and message."""
-        held = _leaf_decoder.decode(self.leaf)
+        """The leaf's bytes hold the reading, at `entry`, under its facility and message:
+        written out in a readings leaf; for a frame leaf, the message's bytes hash to
+        the leaf's, the leaf takes position `entry`, and the frame has the reading there."""
         r = self.reading
+        if self.framed:
+            return holds(self.leaf, self.message, r.seq, self.entry) \
+                and _in_frame(self.message, self.entry) == (r.sensor, r.time, r.value)
+        held = _leaf_decoder.decode(self.leaf)
         return (held.seq == r.seq and self.entry < len(held.readings)
                 and held.readings[self.entry] == (r.sensor, r.time, r.value))
 
@@ -76,7 +90,12 @@ class ReadingProof:
         s = self.sealed
         if s is None or (s.leaves, s.count) != (self.leaves, self.readings):
             return False
-        if s.facility != _leaf_decoder.decode(self.leaf).facility or not self.in_leaf():
+        try:
+            held = decode_frame_leaf(self.leaf) if self.framed else \
+                _leaf_decoder.decode(self.leaf)
+        except msgspec.ValidationError:  # a leaf of the other kind
+            return False
+        if s.facility != held.facility or not self.in_leaf():
             return False
         try:
             verify_inclusion(self.leaf_hash, self.index, s.leaves, self.path,
@@ -87,6 +106,15 @@ class ReadingProof:
 
 
 _leaf_decoder = msgspec.json.Decoder(SealedReadings)
+
+
+def _in_frame(message: bytes, position: int) -> tuple[str, int, float] | None:
+    """The reading at `position` of the frame `message`, decoded as READINGS' consumers
+    decode it; None if there is none."""
+    frame = decode_wire(message)
+    if not isinstance(frame, Frame) or not 0 <= position < len(frame.times):
+        return None
+    return frame.sensors[position], frame.times[position], float(frame.values[position])
 
 
 def parse_time(text: str) -> int:
@@ -108,7 +136,8 @@ def _accepted(data: bytes, seq: int, derived) -> list[_Accepted]:
     frame = decode_wire(data)
     if not isinstance(frame, Frame):
         return []
-    taken = sorted(zip(frame.sensors, frame.times, frame.values), key=lambda r: r[1])
+    taken = sorted(zip(frame.sensors, frame.times, frame.values, range(len(frame.times))),
+                   key=lambda r: r[1])
     refused = derived.rejected
     bad = list(zip(refused.sensors, refused.times, refused.values)) if refused else []
     out, j = [], 0
@@ -116,7 +145,7 @@ def _accepted(data: bytes, seq: int, derived) -> list[_Accepted]:
         if j < len(bad) and (r[0], r[1], r[2]) == bad[j]:
             j += 1
             continue
-        out.append(_Accepted(r[0], r[1], r[2], seq))
+        out.append(_Accepted(r[0], r[1], r[2], seq, r[3]))
     return out
 
 
@@ -127,7 +156,7 @@ async def prove_reading(url: str, facility: str, sensor: str, at: int,
     try:
         js = nc.jetstream()
         proof, sealed = None, False
-        derivation, window = Derivation(config), []
+        derivation, window, bytes_of = Derivation(config), [], {}
         # the facility's frames and its commands, in their one order, as its lane reads them
         async with aclosing(messages(js, [f"readings.*.{facility}",
                                           f"readings.*.{facility}.command"])) as stream:
@@ -135,13 +164,15 @@ async def prove_reading(url: str, facility: str, sensor: str, at: int,
                 derived = derivation.derive(m.subject, m.seq, m.arrived, m.data)
                 if derived.counts.get("frames"):
                     window += _accepted(m.data, m.seq, derived)
+                    bytes_of[m.seq] = m.data
                 for e in derived.envelopes:
                     if not isinstance(s := e.body, ReadingsSealed):
                         continue
                     if sealed := s.window_start <= at < s.window_end:
-                        proof = _prove(window, s, sensor, at, e.id)
+                        proof = _prove(window, s, sensor, at, e.id, bytes_of)
                         break
                     window = [r for r in window if r.time >= s.window_end]
+                    bytes_of = {r.seq: bytes_of[r.seq] for r in window}
                 if sealed:
                     break
         if proof is None:
@@ -157,7 +188,8 @@ async def prove_reading(url: str, facility: str, sensor: str, at: int,
 
 
 def _prove(window: list[_Accepted], sealed: ReadingsSealed, sensor: str, at: int,
-           event_id: str) -> ReadingProof | None:
+           event_id: str, bytes_of: dict[int, bytes]) -> ReadingProof | None:
+    """The proof from the window's leaves, rebuilt: of the kind `sealed.leaf` names."""
     inside = [r for r in window if sealed.window_start <= r.time < sealed.window_end]
     # the leaves: a message's readings in the window are accepted one after another
     messages: list[list[_Accepted]] = []
@@ -170,16 +202,24 @@ def _prove(window: list[_Accepted], sealed: ReadingsSealed, sensor: str, at: int
              if r.sensor == sensor and r.time == at]
     if not found:
         return None
+    framed = sealed.leaf == "frame"
     tree, leaves = MerkleTree(), []
     for m in messages:
-        leaves.append(readings_leaf(sealed.facility, m[0].seq,
-                                    [(r.sensor, r.time, r.value) for r in m]))
+        if framed:
+            leaves.append(frame_leaf(sealed.facility, m[0].seq, bytes_of[m[0].seq],
+                                     sorted(r.position for r in m)))
+        else:
+            leaves.append(readings_leaf(sealed.facility, m[0].seq,
+                                        [(r.sensor, r.time, r.value) for r in m]))
         tree.append(leaf_hash(leaves[-1]))
     i, j = found[0]
+    reading = messages[i][j]
     return ReadingProof(
-        reading=messages[i][j], leaf=leaves[i], entry=j, index=i, leaves=tree.size,
-        readings=len(inside), window=(sealed.window_start, sealed.window_end),
+        reading=reading, leaf=leaves[i], entry=reading.position if framed else j, index=i,
+        leaves=tree.size, readings=len(inside),
+        window=(sealed.window_start, sealed.window_end),
         path=tree.inclusion_proof(i, tree.size), root=tree.root(), event_id=event_id,
+        message=bytes_of[reading.seq] if framed else b"",
     )
 
 
@@ -200,10 +240,16 @@ def reading(data_dir: Path, facility: str, sensor: str, at: str,
     r = proof.reading
     print(f"reading  {facility}/{sensor} at {_iso(r.time)} ({r.time}) = {r.value!r}, "
           f"READINGS message {r.seq}")
-    held = _leaf_decoder.decode(proof.leaf).readings
-    print(f"leaf     message {r.seq}'s {len(held)} readings in the window ({len(proof.leaf)} "
-          f"bytes of canonical JSON); the reading is entry {proof.entry}: "
-          f"{msgspec.json.encode(held[proof.entry]).decode()}")
+    if proof.framed:
+        runs = decode_frame_leaf(proof.leaf).positions
+        print(f"leaf     message {r.seq}'s bytes ({len(proof.message)}, SHA-256 in the leaf) "
+              f"and the positions taken in the window {msgspec.json.encode(runs).decode()}; "
+              f"the reading is at position {proof.entry}")
+    else:
+        held = _leaf_decoder.decode(proof.leaf).readings
+        print(f"leaf     message {r.seq}'s {len(held)} readings in the window "
+              f"({len(proof.leaf)} bytes of canonical JSON); the reading is entry "
+              f"{proof.entry}: {msgspec.json.encode(held[proof.entry]).decode()}")
     print(f"window   {_iso(proof.window[0])} .. {_iso(proof.window[1])}: leaf {proof.index} "
           f"of {proof.leaves} ({proof.readings} readings), leaf hash {proof.leaf_hash.hex()}")
     print("path     " + ("\n         ".join(h.hex() for h in proof.path) or "(none)"))

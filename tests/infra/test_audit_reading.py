@@ -72,3 +72,39 @@ def test_times_are_iso_8601_or_epoch_ms():
     assert parse_time("2026-01-01T00:00:00Z") == T0
     assert parse_time("2026-01-01T01:00:00+01:00") == T0
     assert parse_time("2026-01-01 00:00:00.250") == T0 + 250
+
+
+def test_a_window_of_frame_leaves_proves_a_reading_from_its_messages_bytes():
+    from plumeline.events import Frame, ReadingsSealed, decode_wire, encode_wire
+    from plumeline.infra.cli.audit_reading import _Accepted, _prove
+
+    def message(seq, values):
+        return encode_wire(Frame(facility="ccs-01", sensors=["flue_co2", "solvent_temp"] * 2,
+                                 times=[T0 + seq * 1000 + i for i in range(4)], values=values))
+
+    bytes_of = {5: message(5, [400.0, 41.0, 401.0, 42.0]), 6: message(6, [402.0, 43.0, 9.0, 44.0])}
+    window = []
+    for seq, data in bytes_of.items():
+        frame = decode_wire(data)
+        for i in range(4):
+            if (seq, i) != (6, 2):  # refused: in no leaf
+                window.append(_Accepted(frame.sensors[i], frame.times[i], frame.values[i],
+                                        seq, i))
+    placeholder = ReadingsSealed(facility="ccs-01", window_start=T0, window_end=T0 + 3_600_000,
+                                 root="", count=0, first_seq=5, last_seq=6, leaf="frame")
+    proof = _prove(window, placeholder, "solvent_temp", T0 + 6003, "e1", bytes_of)
+    assert proof.entry == 3 and proof.message == bytes_of[6] and proof.readings == 7
+    proof.sealed = msgspec.structs.replace(placeholder, root=proof.root.hex(),
+                                           count=proof.readings, leaves=proof.leaves)
+    assert proof.framed and proof.verified()
+    # a changed reading: the message's bytes no longer hash to the leaf's
+    proof.message = message(6, [402.0, 43.0, 9.0, 44.5])
+    assert not proof.in_leaf() and not proof.verified()
+    proof.message = bytes_of[6]
+    proof.entry = 2  # the refused reading's position: in no run
+    assert not proof.verified()
+    proof.entry = 3
+    assert proof.verified()
+    # a frame leaf checked as a readings leaf is no proof
+    proof.sealed = msgspec.structs.replace(proof.sealed, leaf="")
+    assert not proof.verified()

@@ -170,6 +170,17 @@ def test_reads_are_open_by_default_and_closed_by_setting():
     assert closed.get("/alerts", headers=bearer("viewer")).json()["count"] == 1
 
 
+def test_a_known_etag_is_304_only_to_a_caller_who_may_read():
+    closed, _, _ = client(open_reads=False)
+    seen = closed.get("/alerts", headers=bearer("viewer"))
+    tag = seen.headers["etag"]
+    assert closed.get("/alerts", headers={"If-None-Match": tag}).status_code == 401
+    again = closed.get("/alerts", headers={**bearer("viewer"), "If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert closed.get("/recommendations", headers={
+        **bearer("viewer"), "If-None-Match": tag}).status_code == 200  # another answer
+
+
 def test_read_views_and_time_travel():
     c, _, projections = client()
     assert c.get("/alerts/a1").json()["alert_id"] == "a1"

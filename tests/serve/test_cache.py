@@ -1,9 +1,19 @@
 import asyncio
+from types import SimpleNamespace
 
 import pytest
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from plumeline.serve.cache import CachedReader, encode, json_view
+
+
+def _asking(reader, headers: dict | None = None) -> Request:
+    """A GET request to an app whose reader is `reader`."""
+    app = SimpleNamespace(state=SimpleNamespace(reader=reader))
+    return Request({"type": "http", "method": "GET", "path": "/alerts", "query_string": b"",
+                    "headers": [(k.lower().encode(), v.encode())
+                                for k, v in (headers or {}).items()], "app": app})
 
 
 class CountingReader:
@@ -85,8 +95,9 @@ def test_bodies_are_encoded_once_per_answer_as_starlette_would():
     async def go():
         inner = CountingReader()
         reader = CachedReader(inner, ttl=10)
-        bodies = {(await json_view(reader, "alerts", shape, limit=5)).body for _ in range(5)}
-        plain = await json_view(CountingReader(), "alerts", shape, limit=5)
+        bodies = {(await json_view(_asking(reader), "alerts", shape, limit=5)).body
+                  for _ in range(5)}
+        plain = await json_view(_asking(CountingReader()), "alerts", shape, limit=5)
         assert shape.calls == 2 and bodies == {plain.body}
         assert plain.body == JSONResponse({"rows": ["alerts", {"limit": 5}, 1], "limit": 5,
                                            "text": "µg/m³"}).body == encode(
