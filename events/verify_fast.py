@@ -15,14 +15,15 @@ import hashlib
 import msgspec
 
 from plumeline.events.bundle import RECORD_PREFIX
-from plumeline.events.ledger import Record, _canonical
+from plumeline.events.ledger import _canonical
 from plumeline.events.verify_chunk import Chunk, check_lines
+from plumeline.events.verify_schema import SortedRecord
 
 __all__ = ["check_records"]
 
 PIECE = 256  # records decoded in one call: a piece's objects stay in the cache
 
-_records = msgspec.json.Decoder(list[Record])
+_records = msgspec.json.Decoder(list[SortedRecord])
 
 
 def check_records(data: bytes, public_key: str, *, canonical: bool = True) -> Chunk:

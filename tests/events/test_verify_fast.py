@@ -4,14 +4,28 @@ chunks; and `verify_bundle` reports the same with it as without it."""
 
 from __future__ import annotations
 
+from typing import get_args
+
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_bundle import KEY
 from test_verify_tampering import LINES, tampered
 
-from plumeline.events import verify_bundle, verify_fast
+from plumeline.events import (
+    GENESIS,
+    Causation,
+    Envelope,
+    Event,
+    Record,
+    decode_record,
+    encode_record,
+    verify_bundle,
+    verify_fast,
+)
 from plumeline.events.verify_chunk import CANONICAL, check_lines
 from plumeline.events.verify_fast import check_records
+from plumeline.events.verify_schema import SortedRecord
 
 RECORDS = [line for line in LINES[1:] if line.startswith(b'{"event":')]
 PK = KEY.public_key_hex
@@ -66,3 +80,47 @@ def test_the_fast_verifier_names_the_first_bad_seq_as_the_reference_verifier(
     path.write_bytes(data)
     fast = verify_bundle(path, processes=processes, chunk_bytes=chunk_bytes)
     assert fast == verify_bundle(path, processes=1, chunk_bytes=1 << 30, fast=False)
+
+
+_VALUES = {str: "x\u00e9\"", int: -7, float: 0.1, dict[str, int]: {"b": 2, "a": 1},
+           list[str]: ["z", "a"]}
+
+
+def _every_type() -> list[bytes]:
+    """A record of each event type, every field written."""
+    lines = []
+    for i, cls in enumerate(get_args(Event)):
+        fields = {f.encode_name: _VALUES[f.type] for f in msgspec.structs.fields(cls)}
+        body = msgspec.convert(fields | {"type": cls.__struct_config__.tag}, Event)
+        envelope = Envelope.wrap(body, time=5, causation=Causation("readings", i, 0))
+        lines.append(encode_record(Record(seq=i + 1, prev=GENESIS, event=envelope)))
+    return lines
+
+
+def test_the_sorted_schema_reads_every_event_type_as_the_domain_does():
+    decode = msgspec.json.Decoder(SortedRecord).decode
+    lines = _every_type()
+    assert len(lines) == len(get_args(Event))
+    for line in lines + [r.removesuffix(b"\n") for r in RECORDS]:
+        assert encode_record(decode(line)) == line == encode_record(decode_record(line))
+
+
+EVERY_TYPE = _every_type()
+
+
+def _verdict(decode, line: bytes):
+    try:
+        return encode_record(decode(line))
+    except msgspec.DecodeError:
+        return "refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(i=st.integers(0, len(get_args(Event)) - 1), at=st.integers(0, 10_000),
+       byte=st.binary(min_size=0, max_size=3))
+def test_the_sorted_schema_refuses_what_the_domain_refuses(i, at, byte):
+    line = EVERY_TYPE[i]
+    at %= len(line)
+    changed = line[:at] + byte + line[at + 1 :]
+    assert (_verdict(msgspec.json.Decoder(SortedRecord).decode, changed)
+            == _verdict(decode_record, changed))
