@@ -58,6 +58,15 @@ def test_a_later_piece_is_checked_against_the_one_before():
     assert check_records(data, PK).problem[3] == "seq"
 
 
+def test_a_record_cut_in_two_lines_is_no_two_records():
+    lines = list(RECORDS[:10])
+    head, tail = lines[4].split(b',"causation"', 1)
+    lines[4:5] = [head + b"\n", b'{"event":{"causation"' + tail]
+    data = b"".join(lines)
+    assert check_records(data, PK) == check_lines(data, PK)
+    assert check_records(data, PK).problem[:2] == (4, 0)  # DECODE, on the cut line
+
+
 def _chunks(data: bytes, cut: int) -> list[bytes]:
     """The lines after the header, in pieces of whole lines as the verifier cuts them."""
     lines = data.split(b"\n")[1:]
