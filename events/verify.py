@@ -6,7 +6,7 @@ so the counts and the root describe the whole file, but reports the first proble
 found, in reading order, then the checks that need the whole file.
 
 A large bundle is cut into chunks of whole lines that worker processes check side by
-side (`verify_chunk`: each chunk checks its own records); the coordinator reads their
+side (`verify_fast`, `verify_chunk`: each chunk checks its own records); the coordinator reads their
 findings in file order and checks the seams between chunks and the signed tree heads
 (`verify_audit`). Each problem is ranked by (line, order of the check), so the report
 names exactly the problem a single pass in file order would have named first. Small bundles, and streams whose
