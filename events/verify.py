@@ -6,7 +6,7 @@ so the counts and the root describe the whole file, but reports the first proble
 found, in reading order, then the checks that need the whole file.
 
 A large bundle is cut into chunks of whole lines that worker processes check side by
-side (`verify_chunk`: each chunk checks its own records); the coordinator reads their
+side (`verify_fast`, `verify_chunk`: each chunk checks its own records); the coordinator reads their
 findings in file order and checks the seams between chunks and the signed tree heads
 (`verify_audit`). Each problem is ranked by (line, order of the check), so the report
 names exactly the problem a single pass in file order would have named first. Small bundles, and streams whose
@@ -27,6 +27,7 @@ from typing import IO
 from plumeline.events.bundle import BundleUnreadable, read_bundle
 from plumeline.events.verify_audit import Audit, VerifyReport
 from plumeline.events.verify_chunk import Chunk, check_lines
+from plumeline.events.verify_fast import check_records
 
 __all__ = ["BundleUnreadable", "Progress", "VerifyReport", "verify_bundle"]
 
@@ -45,13 +46,17 @@ def verify_bundle(
     processes: int | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     progress: Progress | None = None,
+    fast: bool = True,
 ) -> VerifyReport:
     """Verify a bundle, against `public_key_hex` if given (it must match the header's).
     Raises BundleUnreadable only if the file cannot be read or has no valid header.
 
     `processes` checks chunks of `chunk_bytes` in that many worker processes; by
     default one per CPU for a bundle of PARALLEL_BYTES or more, else none.
-    `progress`, if given, is told how far the reading is after each chunk."""
+    `progress`, if given, is told how far the reading is after each chunk. `fast`
+    checks a chunk's records many at a time (`verify_fast`), falling back to the
+    record-at-a-time reference (`verify_chunk.check_lines`) at the first doubt; the
+    report is the same either way, `fast=False` runs the reference alone."""
     if isinstance(path_or_fp, str | os.PathLike):
         try:
             fp = open(path_or_fp, "rb")  # noqa: SIM115 - closed below
@@ -59,13 +64,13 @@ def verify_bundle(
             raise BundleUnreadable(f"cannot open {os.fspath(path_or_fp)}: {e}") from e
         with fp:
             return _verify(fp, os.fspath(path_or_fp), public_key_hex, processes, chunk_bytes,
-                           progress)
-    return _verify(path_or_fp, None, public_key_hex, processes, chunk_bytes, progress)
+                           progress, fast)
+    return _verify(path_or_fp, None, public_key_hex, processes, chunk_bytes, progress, fast)
 
 
 def _verify(
     fp: IO[bytes], path: str | None, public_key_hex: str | None, processes: int | None,
-    chunk_bytes: int, progress: Progress | None,
+    chunk_bytes: int, progress: Progress | None, fast: bool,
 ) -> VerifyReport:
     header = read_bundle(fp).header  # reads line 1 only
     audit = Audit(public_key_hex or header.public_key)
@@ -76,7 +81,7 @@ def _verify(
     if processes is None:
         processes = _cpus() if remaining >= PARALLEL_BYTES else 1
     done = 0
-    for chunk in _chunks(fp, path, audit.public_key, processes, chunk_bytes):
+    for chunk in _chunks(fp, path, audit.public_key, processes, chunk_bytes, fast):
         audit.chunk(chunk)
         done += chunk.size
         if progress is not None:
@@ -84,12 +89,12 @@ def _verify(
     return audit.finish()
 
 
-def _check(data: bytes, public_key: str) -> Chunk:
+def _check(data: bytes, public_key: str, fast: bool) -> Chunk:
     """Check whole lines (each ending with "\\n", but the file's last may be cut short)."""
     collecting = gc.isenabled()
     gc.disable()  # a record's objects die young: no cycles to find, ~10 % saved
     try:
-        chunk = check_lines(data, public_key)
+        chunk = (check_records if fast else check_lines)(data, public_key)
     finally:
         if collecting:
             gc.enable()
@@ -97,32 +102,33 @@ def _check(data: bytes, public_key: str) -> Chunk:
     return chunk
 
 
-def _check_range(path: str, start: int, end: int, public_key: str) -> Chunk:
+def _check_range(path: str, start: int, end: int, public_key: str, fast: bool) -> Chunk:
     try:
         with open(path, "rb") as fp:
             fp.seek(start)
             data = fp.read(end - start)
     except OSError as e:
         raise BundleUnreadable(f"cannot read the bundle at byte {start}: {e}") from None
-    return _check(data, public_key)
+    return _check(data, public_key, fast)
 
 
 # -- reading and dispatching chunks ----------------------------------------------
 
 
 def _chunks(
-    fp: IO[bytes], path: str | None, public_key: str, processes: int, chunk_bytes: int
+    fp: IO[bytes], path: str | None, public_key: str, processes: int, chunk_bytes: int,
+    fast: bool,
 ) -> Iterator[Chunk]:
     if processes <= 1:
         for data in _blocks(fp, chunk_bytes):
-            yield _check(data, public_key)
+            yield _check(data, public_key, fast)
         return
     with ProcessPoolExecutor(processes, mp_context=_context()) as pool:
         if path is not None:
-            tasks = (pool.submit(_check_range, path, start, end, public_key)
+            tasks = (pool.submit(_check_range, path, start, end, public_key, fast)
                      for start, end in _ranges(fp, chunk_bytes))
         else:
-            tasks = (pool.submit(_check, data, public_key)
+            tasks = (pool.submit(_check, data, public_key, fast)
                      for data in _blocks(fp, chunk_bytes))
         pending: deque = deque()
         for task in tasks:  # a few chunks in flight: memory stays bounded
