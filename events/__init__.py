@@ -101,6 +101,7 @@ from plumeline.events.treehead import (
 from plumeline.events.verify import VerifyReport, verify_bundle
 from plumeline.events.wire import (
     COMMANDS,
+    FRAMES,
     AcknowledgeAlert,
     ApproveRecommendation,
     ClearAlert,
@@ -108,6 +109,7 @@ from plumeline.events.wire import (
     Frame,
     Manifest,
     Name,
+    PackedFrame,
     RejectRecommendation,
     Role,
     SensorSpec,
@@ -167,6 +169,7 @@ __all__ = [
     "Envelope",
     "Event",
     "FacilityRegistered",
+    "FRAMES",
     "Frame",
     "HotspotDetected",
     "Ledger",
@@ -174,6 +177,7 @@ __all__ = [
     "Manifest",
     "MerkleTree",
     "Name",
+    "PackedFrame",
     "ReadingsRejected",
     "ReadingsSealed",
     "RecommendationApproved",

@@ -1,7 +1,10 @@
 """What goes on READINGS: frames of readings, facility manifests, operator commands.
 
 A frame, not a reading, is the unit on the wire (DESIGN.md: per-message cost
-dominates). Frames are columnar so a shard host can turn them into arrays at once.
+dominates). Frames are columnar so a shard host can turn them into arrays at once:
+`encode_wire` writes a `Frame` packed (`PackedFrame`, tag "frame.v2", events/packed.py),
+and `decode_wire` reads both that and the lists of version 1 (tag "frame"), which
+READINGS holds from before and which replays must still read.
 Times are event times in integer milliseconds since the Unix epoch, always taken from
 the device, never from the receiving clock.
 """
@@ -18,10 +21,12 @@ from plumeline.events.acceptance import (
     MAX_ITEMS,
     MAX_READINGS,
     Label,
+    Name,
     Text,
     Time,
 )
 from plumeline.events.identity import IdentityCommand
+from plumeline.events.packed import PackedFrame, pack
 
 __all__ = [
     "COMMANDS",
@@ -29,9 +34,11 @@ __all__ = [
     "ApproveRecommendation",
     "ClearAlert",
     "Command",
+    "FRAMES",
     "Frame",
     "Manifest",
     "Name",
+    "PackedFrame",
     "RejectRecommendation",
     "Role",
     "SensorSpec",
@@ -45,10 +52,6 @@ __all__ = [
     "readings_subject",
     "subject_facility",
 ]
-
-
-# Names travel in NATS subjects and URLs: no dots, spaces or wildcards.
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 Role = Literal["emitted", "captured", "stored", "vented", "process"]
@@ -70,6 +73,9 @@ class SensorSpec(msgspec.Struct, frozen=True):
 
 class Frame(msgspec.Struct, frozen=True, tag="frame"):
     """Readings of one facility: reading i is (sensors[i], times[i], values[i]).
+
+    What JSON carries (POST /ingest) and what Python builds; on the wire since
+    frame.v2 only in READINGS' older messages (`encode_wire` packs it).
 
     The schema bounds each time and the number of readings (events/acceptance.py);
     a value's finiteness and a time's distance past its message are judged per
@@ -147,7 +153,8 @@ Command = (
 COMMANDS = (AcknowledgeAlert, ClearAlert, SilenceSensor, ApproveRecommendation,
             RejectRecommendation)
 
-WireMessage = Frame | Manifest | Command | IdentityCommand
+WireMessage = Frame | PackedFrame | Manifest | Command | IdentityCommand
+FRAMES = (Frame, PackedFrame)
 
 _msgpack_decoder = msgspec.msgpack.Decoder(WireMessage)
 _json_decoder = msgspec.json.Decoder(WireMessage)
@@ -155,6 +162,9 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 def encode_wire(message: WireMessage) -> bytes:
+    """msgpack of the message; a `Frame` goes packed (frame.v2), converted here, once."""
+    if isinstance(message, Frame):
+        message = pack(message.facility, message.sensors, message.times, message.values)
     return _encoder.encode(message)
 
 
@@ -207,9 +217,10 @@ def misfiled(message: WireMessage | None, subject: str) -> str | None:
     if found is None:
         return f"subject {subject} is not a readings or command subject"
     on_command_subject = found[1]
-    if isinstance(message, (Frame, Manifest)):
+    if isinstance(message, (*FRAMES, Manifest)):
         if on_command_subject:
-            return f"a {type(message).__name__.lower()} on command subject {subject}"
+            kind = "manifest" if isinstance(message, Manifest) else "frame"
+            return f"a {kind} on command subject {subject}"
         return None
     if not on_command_subject:
         return (f"command {type(message).__name__} on readings subject {subject}: "
