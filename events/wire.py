@@ -26,7 +26,7 @@ from plumeline.events.acceptance import (
     Time,
 )
 from plumeline.events.identity import IdentityCommand
-from plumeline.events.packed import PackedFrame, pack
+from plumeline.events.packed import PackedFrame, pack, unpack
 
 __all__ = [
     "COMMANDS",
@@ -47,6 +47,7 @@ __all__ = [
     "command_subject",
     "decode_wire",
     "encode_wire",
+    "frame_lists",
     "partition_of",
     "misfiled",
     "readings_subject",
@@ -85,6 +86,11 @@ class Frame(msgspec.Struct, frozen=True, tag="frame"):
     sensors: Annotated[list[Label], msgspec.Meta(max_length=MAX_READINGS)]
     times: Annotated[list[Time], msgspec.Meta(max_length=MAX_READINGS)]
     values: Annotated[list[float], msgspec.Meta(max_length=MAX_READINGS)]
+
+    @property
+    def count(self) -> int:
+        """How many readings the frame holds (as `PackedFrame.count`)."""
+        return len(self.values)
 
     def __post_init__(self) -> None:
         n = len(self.sensors)
@@ -159,6 +165,14 @@ FRAMES = (Frame, PackedFrame)
 _msgpack_decoder = msgspec.msgpack.Decoder(WireMessage)
 _json_decoder = msgspec.json.Decoder(WireMessage)
 _encoder = msgspec.msgpack.Encoder()
+
+
+def frame_lists(frame: Frame | PackedFrame) -> Frame:
+    """A frame of either version as per-reading lists (Python per reading: for readers
+    of a few frames, such as `audit reading`; others read columns)."""
+    if isinstance(frame, PackedFrame):
+        return Frame(frame.facility, *unpack(frame))
+    return frame
 
 
 def encode_wire(message: WireMessage) -> bytes:

@@ -20,12 +20,13 @@ import msgspec
 
 from plumeline.actors import Derivation, FacilityConfig
 from plumeline.events import (
-    Frame,
+    FRAMES,
     MerkleTree,
     ReadingsSealed,
     RootMismatch,
     SealedReadings,
     decode_wire,
+    frame_lists,
     leaf_hash,
     readings_leaf,
     verify_inclusion,
@@ -106,8 +107,9 @@ def _accepted(data: bytes, seq: int, derived) -> list[_Accepted]:
     """The readings of a frame the facility accepted, in the order it took them: by
     time, ties in frame order (FacilityActor.observe), less the refused ones."""
     frame = decode_wire(data)
-    if not isinstance(frame, Frame):
+    if not isinstance(frame, FRAMES):
         return []
+    frame = frame_lists(frame)
     taken = sorted(zip(frame.sensors, frame.times, frame.values), key=lambda r: r[1])
     refused = derived.rejected
     bad = list(zip(refused.sensors, refused.times, refused.values)) if refused else []
