@@ -14,7 +14,7 @@ The table is the frame's own, not an index into the facility's manifest: the fra
 bytes then mean the same to every reader (the readings projection, an auditor proving a
 reading, an edge that holds no manifest) whatever was registered before or after it.
 It costs a name per distinct sensor, which readers look up once per table, not once
-per reading (docs/ledger.md, "Frames").
+per reading (docs/ledger.md, section 10).
 
 Decoding checks the shape (`__post_init__`): whole columns of one length, at most
 MAX_READINGS readings. The per-reading bounds (each time in the schema's range, each
