@@ -72,11 +72,10 @@ class PackedFrame(msgspec.Struct, frozen=True, tag="frame.v2"):
         return len(self.times) // TIME[1]
 
 
-def _little(typecode: str, items) -> bytes:
-    a = array(typecode, items)
+def _little(column: array) -> bytes:
     if sys.byteorder != "little":
-        a.byteswap()
-    return a.tobytes()
+        column.byteswap()
+    return column.tobytes()
 
 
 def _read(typecode: str, data: bytes) -> list:
@@ -92,10 +91,10 @@ def pack(facility: str, sensors: list[str], times: list[int], values: list[float
     """A frame given per reading (as JSON and `Frame` give it) packed: the edge's one
     conversion. Raises ValueError or OverflowError on columns that do not pack (a
     time beyond int64); the schema's bounds are the reader's to check."""
-    table: dict[str, int] = {}
-    index = [table.setdefault(s, len(table)) for s in sensors]
-    return PackedFrame(facility, list(table), _little(INDEX[0], index),
-                       _little(TIME[0], times), _little(VALUE[0], map(float, values)))
+    names = list(dict.fromkeys(sensors))  # each once, in the order of its first reading
+    place = {name: k for k, name in enumerate(names)}
+    return PackedFrame(facility, names, _little(array(INDEX[0], map(place.__getitem__, sensors))),
+                       _little(array(TIME[0], times)), _little(array(VALUE[0], values)))
 
 
 def unpack(frame: PackedFrame) -> tuple[list[str], list[int], list[float]]:

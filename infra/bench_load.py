@@ -44,7 +44,7 @@ def workload(sensors: int, readings: int, *, seed: int = 1, anomalies: bool = Tr
     manifests = [(readings_subject(m.facility, PARTITIONS), encode_wire(m), 0)
                  for m in sim.manifests()]
     frames = [(readings_subject(f.facility, PARTITIONS), encode_wire(f), f.count)
-              for f in sim.frames(0, steps, sim.steps_for_frames_of(250))]
+              for f in sim.packed_frames(0, steps, sim.steps_for_frames_of(250))]
     return manifests, frames
 
 
