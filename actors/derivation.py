@@ -19,6 +19,7 @@ from plumeline.actors.intake import CAUSE, Derived, FrameColumns, decode_message
 from plumeline.actors.rounds import FrameRows, derive_batches, frame_rows
 from plumeline.events import (
     IDENTITY_COMMANDS,
+    SENSOR_COMMANDS,
     Frame,
     Manifest,
     ReadingsRejected,
@@ -109,6 +110,8 @@ class Derivation:
             case _:  # an operator's command, in order with the facility's frames
                 caused = facility.command(message)
                 counts = {"commands": 1}
+                if isinstance(message, SENSOR_COMMANDS):  # a sensor's role or standing
+                    self._frames.pop(facility_name, None)
         deadletter = None
         if rejected is not None:
             counts["rejected"] = len(rejected.reasons)

@@ -29,7 +29,7 @@ of the three tail probabilities, Bonferroni-corrected, is the `surprise`, scaled
 surprise when it tops the episode envelope (the largest recent surprise, halving every
 `episode` readings) and 0 otherwise: an anomaly scores once, at its onset, and an
 episode that goes on does not score again unless it gets worse. This is the score the
-NAB benchmark sees (infra/nab.py, docs/detection.md).
+NAB benchmark sees (infra/cli/nab.py, docs/detection.md).
 """
 
 from __future__ import annotations

@@ -18,9 +18,11 @@ from plumeline.actors.detection import DetectorConfig
 from plumeline.actors.hotspots import Hotspot, HotspotRule
 from plumeline.actors.multivariate import FacilityModel, ModelConfig
 from plumeline.actors.outcomes import OutcomeWatch
+from plumeline.actors.roster import decide_sensor
 from plumeline.actors.sensor import SensorActor
 from plumeline.actors.staleness import QUIET_KINDS, StaleWatch
 from plumeline.events import (
+    SENSOR_COMMANDS,
     AlertCleared,
     AlertRaised,
     Command,
@@ -31,7 +33,10 @@ from plumeline.events import (
     HotspotDetected,
     Manifest,
     RecommendationIssued,
+    SensorChanged,
     SensorRegistered,
+    SensorRetired,
+    SensorSpec,
     alert_id,
     refusal,
 )
@@ -87,6 +92,7 @@ class FacilityActor:
         self.kind = ""
         self.registered = False
         self.sensors: dict[str, SensorActor] = {}
+        self.retired: set[str] = set()  # sensors an admin retired (actors/roster.py)
         self.hotspots: dict[str, Hotspot] = {}  # an emitter's, from its first reading
         self.hotspot_rule = hotspot_rule(config)
         # the sensors whose readings the balance integrates, and those watched for
@@ -115,12 +121,30 @@ class FacilityActor:
                         unit=spec.unit, role=spec.role,
                     )
                 )
-                self.sensors[spec.sensor] = SensorActor(self.facility, spec, self.config.detector)
-                if spec.role in FLOW_ROLES:
-                    self.flows.add(spec.sensor)
-                if spec.role in EMISSION_ROLES:
-                    self.emitters.add(spec.sensor)
+                self._enrol(spec)
         return out
+
+    def _enrol(self, spec: SensorSpec) -> None:
+        """A sensor declared (by the manifest or an admin), or changed: its actor, and
+        its place in the balance and the hotspot watch by its role."""
+        actor = self.sensors.get(spec.sensor)
+        if actor is None:
+            self.sensors[spec.sensor] = SensorActor(self.facility, spec, self.config.detector)
+        else:
+            actor.spec = spec  # its detector goes on learning: the readings are the same
+        for roles, members in ((FLOW_ROLES, self.flows), (EMISSION_ROLES, self.emitters)):
+            if spec.role in roles:
+                members.add(spec.sensor)
+            else:
+                members.discard(spec.sensor)
+
+    def _retire(self, sensor: str) -> None:
+        """Its readings are refused from now on; its actor stays (the columns keep one
+        row per sensor ever declared), but it is watched for silence no more."""
+        self.retired.add(sensor)
+        self.flows.discard(sensor)
+        self.emitters.discard(sensor)
+        self.staleness.sensors.pop(sensor, None)
 
     def observe(
         self, frame: Frame, arrived_ms: int, seq: int = 0
@@ -146,7 +170,7 @@ class FacilityActor:
         if times != sorted(times):
             rows = sorted(rows, key=time_of)
         actors, alerts, balance = self.sensors, self.alerts, self.balance
-        flows, emitters = self.flows, self.emitters
+        flows, emitters, retired = self.flows, self.emitters, self.retired
         seen, apply = self.staleness.seen, self.apply
         future = arrived_ms + self.config.max_future_ms
         start = balance.start
@@ -158,6 +182,8 @@ class FacilityActor:
             # refused at the edge, once: the sensors then trust their input
             if actor is None:
                 reason = "unknown sensor"
+            elif retired and sensor in retired:
+                reason = "retired sensor"  # refused as an unknown one is
             elif (reason := refusal(time, value, future)) is not None:
                 pass  # the rule the readings projection applies too (events/acceptance.py)
             elif time <= actor.last_time:
@@ -290,16 +316,33 @@ class FacilityActor:
         )
 
     def command(self, command: Command) -> list[tuple[int, Event]]:
-        """An operator's command in; the one event it causes, applied, at the command's
-        time (docs/architecture.md, "Commands")."""
-        event = decide(self.alerts, self.sensors, command)
-        self.apply(event, command.time)
-        return [(command.time, event)]
+        """An operator's command in; the event it causes (with a sensor's retirement, the
+        clearing of its open alerts), applied, at the command's time
+        (docs/architecture.md, "Commands")."""
+        if isinstance(command, SENSOR_COMMANDS):
+            events = [decide_sensor(self, command)]
+            if isinstance(events[0], SensorRetired):
+                # nobody will clear what a sensor out of service raised: its retirement
+                # does, in the admin's name
+                events += [AlertCleared(facility=self.facility, alert_id=i,
+                                        sensor=a.raised.sensor, kind=a.raised.kind,
+                                        value=a.value, by=command.user)
+                           for i, a in self.alerts.active.items()
+                           if a.raised.sensor == command.sensor]
+        else:
+            events = [decide(self.alerts, self.sensors, command)]
+        for event in events:
+            self.apply(event, command.time)
+        return [(command.time, event) for event in events]
 
     def apply(self, event: Event, time: int = 0) -> None:
         self.alerts.apply(event, time)
         self.outcomes.apply(event, time)
         match event:
+            case SensorRegistered() | SensorChanged() as e:
+                self._enrol(SensorSpec(e.sensor, e.quantity, e.unit, e.role))
+            case SensorRetired(sensor=s):
+                self._retire(s)
             case AlertRaised(kind="multivariate") | AlertCleared(kind="multivariate") if self.model:
                 self.model.apply(event)
             # silence is the facility's judgement, not the sensor detector's

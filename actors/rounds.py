@@ -208,6 +208,9 @@ def frame_rows(facility: FacilityActor, rows: np.ndarray, frame: FrameColumns
     if None in table or max(table) >= len(rows):
         return None
     index = frame.index.astype(np.intp)
+    if facility.retired and not facility.retired.isdisjoint(
+            frame.names[k] for k in np.unique(index).tolist()):
+        return None  # refused one by one, by `observe`
     local = np.array(table, dtype=np.intp)[index]
     # occurrence: a reading's rank among its sensor's readings, in the frame's order
     order = np.argsort(index, kind="stable")

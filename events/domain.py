@@ -34,7 +34,9 @@ __all__ = [
     "RecommendationIssued",
     "RecommendationOutcomeMeasured",
     "RecommendationRejected",
+    "SensorChanged",
     "SensorRegistered",
+    "SensorRetired",
     "Severity",
     "SilenceStarted",
     "UserAdded",
@@ -65,11 +67,34 @@ class FacilityRegistered(DomainEvent, tag="facility.registered"):
     kind: str
 
 
-class SensorRegistered(DomainEvent, tag="sensor.registered"):
+class _SensorEvent(DomainEvent):
+    """What a facility's sensor is: its declaration, and the admin's changes to it."""
+
     sensor: str
     quantity: str
     unit: str
     role: str
+
+
+class SensorRegistered(_SensorEvent, tag="sensor.registered", omit_defaults=True):
+    """A sensor declared by its facility's manifest (`by` left out: ""), or by an
+    admin over HTTP (`by` names them). `by` is the one field written only when not
+    empty, so the records of manifests stay as they were."""
+
+    by: str = ""
+
+
+class SensorChanged(_SensorEvent, tag="sensor.changed"):
+    """An admin changed a sensor's unit or role: what it is from now on."""
+
+    by: str
+
+
+class SensorRetired(_SensorEvent, tag="sensor.retired"):
+    """An admin retired a sensor: its readings are refused from now on, as an
+    undeclared sensor's are. The fields are what it was when retired."""
+
+    by: str
 
 
 class ReadingsRejected(DomainEvent, tag="readings.rejected"):
@@ -293,6 +318,8 @@ Event = (
     | UserDisabled
     | ApiKeyIssued
     | ApiKeyRevoked
+    | SensorChanged
+    | SensorRetired
 )
 
 

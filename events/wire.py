@@ -30,17 +30,23 @@ from plumeline.events.packed import PackedFrame, pack, unpack
 
 __all__ = [
     "COMMANDS",
+    "FLOW_UNIT",
+    "SENSOR_COMMANDS",
     "AcknowledgeAlert",
     "ApproveRecommendation",
+    "ChangeSensor",
     "ClearAlert",
     "Command",
     "FRAMES",
+    "DeclareSensor",
     "Frame",
     "Manifest",
     "Name",
     "PackedFrame",
     "RejectRecommendation",
+    "RetireSensor",
     "Role",
+    "SensorCommand",
     "SensorSpec",
     "SilenceSensor",
     "WireMessage",
@@ -51,6 +57,7 @@ __all__ = [
     "partition_of",
     "misfiled",
     "readings_subject",
+    "spec_refusal",
     "subject_facility",
 ]
 
@@ -143,6 +150,29 @@ class SilenceSensor(_Command, tag="command.silence_sensor"):
     reason: Text = ""
 
 
+class DeclareSensor(_Command, tag="command.declare_sensor"):
+    """An admin declares a sensor, as a manifest would (`SensorRegistered`)."""
+
+    sensor: Name
+    quantity: Label
+    unit: Label
+    role: Role = "process"
+
+
+class ChangeSensor(_Command, tag="command.change_sensor"):
+    """An admin changes a sensor's unit or role; "" / None: as it is."""
+
+    sensor: Label
+    unit: Label = ""
+    role: Role | None = None
+
+
+class RetireSensor(_Command, tag="command.retire_sensor"):
+    """An admin retires a sensor: its readings are refused from then on."""
+
+    sensor: Label
+
+
 class ApproveRecommendation(_Command, tag="command.approve_recommendation"):
     recommendation_id: Text
     note: Text = ""
@@ -153,11 +183,29 @@ class RejectRecommendation(_Command, tag="command.reject_recommendation"):
     note: Text = ""
 
 
+SensorCommand = DeclareSensor | ChangeSensor | RetireSensor
+SENSOR_COMMANDS = (DeclareSensor, ChangeSensor, RetireSensor)
 Command = (
     AcknowledgeAlert | ClearAlert | SilenceSensor | ApproveRecommendation | RejectRecommendation
+    | SensorCommand
 )
 COMMANDS = (AcknowledgeAlert, ClearAlert, SilenceSensor, ApproveRecommendation,
-            RejectRecommendation)
+            RejectRecommendation, *SENSOR_COMMANDS)
+
+# The balance integrates CO2 flows in tonnes per hour (actors/accounting.py): a sensor
+# in a flow role reads in t/h, or its readings would be summed as what they are not.
+FLOW_UNIT = "t/h"
+
+
+def spec_refusal(unit: str, role: str) -> str | None:
+    """Why an admin may not give a sensor this unit and role, or None. (Manifests
+    keep what they always declared: this holds for what an admin declares or changes,
+    judged alike by the HTTP layer and the facility's actor.)"""
+    if not unit.strip():
+        return "a sensor needs a unit"
+    if role != "process" and unit != FLOW_UNIT:
+        return f"a sensor in role {role!r} is a CO2 flow, read in {FLOW_UNIT}, not {unit!r}"
+    return None
 
 WireMessage = Frame | PackedFrame | Manifest | Command | IdentityCommand
 FRAMES = (Frame, PackedFrame)
@@ -224,7 +272,7 @@ def misfiled(message: WireMessage | None, subject: str) -> str | None:
     """Why `message` may not be taken from `subject` (None: the subject alone may
     carry nothing), or None if it may: an operator's command
     only from a command subject, a frame or a manifest only from a readings subject.
-    Who may publish where is the bus's to enforce (infra/nats_auth.py); this is what
+    Who may publish where is the bus's to enforce (infra/runtime/nats_auth.py); this is what
     makes a command that slipped onto a readings subject (a device's, or anyone's on
     a bus without permissions) change nothing, live and on every replay alike."""
     found = subject_facility(subject)

@@ -80,7 +80,8 @@ def ledger_events(store: Store, from_seq: int, to_seq: int) -> list[dict[str, An
 
 
 def facilities(store: Store, as_of_seq: int | None = None) -> list[dict[str, Any]]:
-    """Registered facilities, each with its registered sensors."""
+    """Registered facilities, each with its registered sensors (not the retired:
+    `roster.sensors` lists those too)."""
     params = {"as_of": _params.as_of(as_of_seq)}
     found = {
         f["facility"]: {**_params.times(f), "sensors": []}
@@ -94,7 +95,8 @@ def facilities(store: Store, as_of_seq: int | None = None) -> list[dict[str, Any
     for s in store.rows(
         "SELECT facility, sensor, argMax(quantity, seq) AS quantity, argMax(unit, seq) AS unit,"
         " argMax(role, seq) AS role FROM sensors WHERE seq <= {as_of:UInt64}"
-        " GROUP BY facility, sensor ORDER BY facility, sensor",
+        " GROUP BY facility, sensor HAVING argMax(retired, seq) = 0"
+        " ORDER BY facility, sensor",
         params,
     ):
         # A sensor registered before its facility still shows, under a nameless facility.

@@ -23,7 +23,9 @@ from plumeline.events import (
     RecommendationIssued,
     RecommendationOutcomeMeasured,
     RecommendationRejected,
+    SensorChanged,
     SensorRegistered,
+    SensorRetired,
 )
 from plumeline.projections.schema import row
 
@@ -106,9 +108,10 @@ def rows_for(
         case FacilityRegistered() as b:
             rows["facilities"] = [row("facilities", facility=b.facility, seq=seq, name=b.name,
                                       kind=b.kind, time=e.time)]
-        case SensorRegistered() as b:
+        case SensorRegistered() | SensorChanged() | SensorRetired() as b:
             rows["sensors"] = [row("sensors", facility=b.facility, sensor=b.sensor, seq=seq,
-                                   quantity=b.quantity, unit=b.unit, role=b.role, time=e.time)]
+                                   quantity=b.quantity, unit=b.unit, role=b.role, time=e.time,
+                                   by=b.by, retired=isinstance(b, SensorRetired))]
         case ReadingsRejected() as b:
             rows["rejections"] = [row("rejections", seq=seq, facility=b.facility, time=e.time,
                                       count=b.count, reasons=dict(b.reasons))]

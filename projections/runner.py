@@ -23,7 +23,7 @@ from nats.js import api
 
 from plumeline.events.aio import cancel_and_wait
 from plumeline.events.bus import connect_options
-from plumeline.projections import queries
+from plumeline.projections import queries, roster
 from plumeline.projections.deadletter import dead_letter, transient
 from plumeline.projections.emissions import (
     emissions_current,
@@ -69,6 +69,7 @@ QUERIES = {
     "emissions_recent": emissions_recent,
     "facility_metrics": facility_metrics,
     "silences": silences,
+    "sensors": roster.sensors,
     "figures": figures,
 }
 

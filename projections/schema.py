@@ -152,6 +152,10 @@ _TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
             ("unit", _NAME),
             ("role", _NAME),
             ("time", _TIME),
+            # an admin's declaration, change or retirement (actors/roster.py): who, and
+            # whether the sensor is retired from this row on
+            ("by", "String"),
+            ("retired", "UInt8"),
         ),
         "(facility, sensor, seq)",
     ),

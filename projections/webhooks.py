@@ -1,5 +1,5 @@
 """Webhook subscriptions and what is sent to them: matching, payload, signature and
-the retry schedule. Pure; `projections/notifier.py` does the I/O.
+the retry schedule. Pure; `projections/outbound/notifier.py` does the I/O.
 
 Deliveries are signed as Standard Webhooks (standardwebhooks.com) sign them: headers
 `webhook-id`, `webhook-timestamp` (seconds) and `webhook-signature: v1,<base64 of

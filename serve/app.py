@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from plumeline.serve import (
+    admin,
     dashboard,
     emissions,
     forecast,
@@ -72,7 +73,7 @@ class _NoIntake:
     async def publish_frames(self, frames: list) -> list:
         raise HTTPException(503, "this deployment takes no readings over HTTP")
 class Webhooks(Protocol):
-    """The notifier's subscriptions (projections/notifier.py)."""
+    """The notifier's subscriptions (projections/outbound/notifier.py)."""
 
     async def subscribe(self, request: Any, user: str) -> dict: ...
     async def subscriptions(self) -> list[dict]: ...
@@ -143,7 +144,8 @@ def build_app(
         routes=(views.routes + operator.routes + ledger.routes + openapi.routes
                 + emissions.routes + reports.routes + silences.routes + ingest.routes
                 + metrics.routes + forecast.routes + simulate.routes
-                + webhook_routes.routes + stream.routes + dashboard.routes + signin.routes),
+                + webhook_routes.routes + stream.routes + dashboard.routes + signin.routes
+                + admin.routes),
         # EventSource cannot set headers: the stream alone takes its token as ?token=
         middleware=[Middleware(BodyLimit, limit=max_body,
                                by_path={"/ingest": max(max_ingest_body, max_body)}),

@@ -29,7 +29,7 @@ SCOPES = {
     "viewer": ("read",),
     "operator": ("read", "command", "report", "ingest"),
     "auditor": ("read", "audit", "report"),
-    "admin": ("read", "command", "audit", "report", "ingest", "identity"),
+    "admin": ("read", "command", "audit", "report", "ingest", "identity", "manage"),
     "device": ("ingest",),
 }
 

@@ -1,6 +1,6 @@
 """Who may sign in and which tokens still count, shared by every API replica.
 
-Three JetStream KV buckets (declared in infra/nats.py, `IDENTITY_BUCKETS`) hold the
+Three JetStream KV buckets (declared in infra/runtime/nats.py, `IDENTITY_BUCKETS`) hold the
 working state; the ledger holds the history (events/identity.py):
 
 - `USERS`, by user name: role, disabled, password hash. Written by whoever changes a

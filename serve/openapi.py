@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from plumeline.serve.admin import BODIES as _ADMIN_BODIES
+from plumeline.serve.admin import OPENAPI_PATHS as _ADMIN_PATHS
 from plumeline.serve.signin import OPENAPI_PATHS as _AUTH_PATHS
 from plumeline.serve.signin import Login, NewKey, Refresh
 
@@ -340,7 +342,9 @@ for (_path, _method), _kind in {("/auth/login", "post"): Login, ("/auth/refresh"
     if _kind is Login:
         _body["content"]["application/x-www-form-urlencoded"] = _body["content"]["application/json"]
     _AUTH_PATHS[_path][_method]["requestBody"] = _body
-for _path, _ops in {**_API_PATHS, **_AUTH_PATHS}.items():
+for (_path, _method), _kind in _ADMIN_BODIES.items():
+    _ADMIN_PATHS[_path][_method]["requestBody"] = request_body(_kind)
+for _path, _ops in {**_API_PATHS, **_AUTH_PATHS, **_ADMIN_PATHS}.items():
     SPEC["paths"].setdefault(_path, {}).update(_ops)
 
 

@@ -2,9 +2,9 @@
 
 Subscriptions are an operator's configuration: every route needs the `command` scope
 (a URL may carry a receiver's credentials, so even reading them is not open). The
-notifier (`projections/notifier.py`) owns them; the app is handed it as `webhooks`.
+notifier (`projections/outbound/notifier.py`) owns them; the app is handed it as `webhooks`.
 A target inside the deployment's networks is refused with a 422 (the notifier says
-why: projections/webhook_targets.py).
+why: projections/outbound/webhook_targets.py).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ import ray
 from ray.cluster_utils import Cluster
 from test_crash import PARTITIONS, _acked, _publish, _workload
 
-from plumeline.infra.settings import Settings
-from plumeline.infra.system import System
+from plumeline.infra.runtime.settings import Settings
+from plumeline.infra.runtime.system import System
 
 MB = 1024 * 1024
 DEADLINE_S = 150.0

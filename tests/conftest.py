@@ -26,8 +26,8 @@ def pytest_runtest_call(item):
 def ray_session():
     import ray
 
-    from plumeline.infra.ray_runtime import start_ray, stop_ray
-    from plumeline.infra.settings import Settings
+    from plumeline.infra.runtime.ray_runtime import start_ray, stop_ray
+    from plumeline.infra.runtime.settings import Settings
 
     start_ray(Settings(num_cpus=2))
     yield ray
@@ -36,7 +36,7 @@ def ray_session():
 
 @pytest.fixture
 def nats_server(tmp_path):
-    from plumeline.infra.nats import NatsServer
+    from plumeline.infra.runtime.nats import NatsServer
 
     with NatsServer(tmp_path / "nats") as server:
         yield server
@@ -45,7 +45,7 @@ def nats_server(tmp_path):
 @pytest.fixture
 def js_run(nats_server):
     """Run a coroutine `fn(js)` against the test's nats-server with its streams declared."""
-    from plumeline.infra.nats import connect, ensure_streams
+    from plumeline.infra.runtime.nats import connect, ensure_streams
 
     def run(fn):
         async def go():
@@ -66,9 +66,9 @@ def js_run(nats_server):
 def system(ray_session, tmp_path_factory):
     """The whole system (nats-server, Ray actors, chDB, Serve on a free port), one per
     test module; READINGS has 4 partitions."""
-    from plumeline.infra.nats import free_port
-    from plumeline.infra.settings import Settings
-    from plumeline.infra.system import System
+    from plumeline.infra.runtime.nats import free_port
+    from plumeline.infra.runtime.settings import Settings
+    from plumeline.infra.runtime.system import System
 
     data = tmp_path_factory.mktemp("plumeline")
     # webhooks reach test receivers on 127.0.0.1: the lab use of allow_private_webhooks

@@ -22,7 +22,7 @@ def _packages() -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("doc", "known"), [
-    ("architecture.md", {"actors/ledger_writer.py", "infra/system.py", "serve/deployment.py"}),
+    ("architecture.md", {"actors/ledger_writer.py", "infra/runtime/system.py", "serve/deployment.py"}),
     ("ledger.md", {"events/treehead.py", ".ci/lock.py", "verify.py"}),
 ])
 def test_every_module_the_doc_names_exists(doc, known):

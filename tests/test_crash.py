@@ -17,12 +17,12 @@ import ray
 
 from plumeline.actors import Derivation, FacilityConfig, Lane
 from plumeline.events import encode_wire, readings_subject
-from plumeline.infra.audit_replay import replay_differences
-from plumeline.infra.cli import main
-from plumeline.infra.nats import READINGS, connect
-from plumeline.infra.settings import Settings
-from plumeline.infra.streams import ledger_records, messages
-from plumeline.infra.system import System
+from plumeline.infra.cli.audit_replay import replay_differences
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import READINGS, connect
+from plumeline.infra.runtime.settings import Settings
+from plumeline.infra.runtime.streams import ledger_records, messages
+from plumeline.infra.runtime.system import System
 from plumeline.projections.queries import MAX_LIMIT
 from plumeline.simulator import Simulation
 

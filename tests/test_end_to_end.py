@@ -24,9 +24,9 @@ from plumeline.events import (
     readings_subject,
     verify_inclusion,
 )
-from plumeline.infra.cli import main
-from plumeline.infra.nats import DEADLETTER, LEDGER, connect
-from plumeline.infra.system import System
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import DEADLETTER, LEDGER, connect
+from plumeline.infra.runtime.system import System
 from plumeline.projections.webhooks import verify_signature
 from plumeline.serve.tokens import TokenKey
 

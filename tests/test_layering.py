@@ -48,6 +48,39 @@ def test_package_imports_only_what_lies_below_it(package):
     assert not wrong, f"{package}/ may import only {sorted(ALLOWED[package])}: {wrong}"
 
 
+# infra/'s three rooms: a command may use the runtime and the benchmarks, a benchmark
+# the runtime, the runtime neither
+INFRA_ALLOWED = {"runtime": set(), "bench": {"runtime"}, "cli": {"runtime", "bench"}}
+
+
+def _infra_rooms(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {m.split(".")[2] for m in modules
+            if m.startswith("plumeline.infra.") and m.split(".")[2] in INFRA_ALLOWED}
+
+
+@pytest.mark.parametrize("room", sorted(INFRA_ALLOWED))
+def test_infra_rooms_import_one_way(room):
+    wrong = {}
+    for path in (ROOT / "infra" / room).rglob("*.py"):
+        bad = _infra_rooms(path) - INFRA_ALLOWED[room] - {room}
+        if bad:
+            wrong[str(path.relative_to(ROOT))] = sorted(bad)
+    assert not wrong, f"infra/{room}/ may import only {sorted(INFRA_ALLOWED[room])}: {wrong}"
+
+
+def test_infra_holds_only_its_rooms():
+    loose = sorted(p.name for p in (ROOT / "infra").glob("*.py") if p.name != "__init__.py")
+    assert loose == [], f"infra/ modules belong in runtime/, cli/ or bench/: {loose}"
+
+
 def test_only_infra_reads_the_environment():
     readers = [
         str(path.relative_to(ROOT))

@@ -16,7 +16,7 @@ import msgspec
 from test_crash import _ledger_and_replay
 
 from plumeline.actors import FacilityConfig
-from plumeline.infra.audit_replay import replay_differences
+from plumeline.infra.cli.audit_replay import replay_differences
 
 HERE = Path(__file__).parent
 _canonical = msgspec.json.Encoder(order="sorted")

@@ -336,7 +336,7 @@ function onRecord(message) {
   if (type.startsWith("alert.") || type === "command.rejected") refreshSoon("alerts");
   if (type.startsWith("recommendation.") || type === "command.rejected") refreshSoon("recommendations");
   if (type === "hotspot.detected") refreshSoon("hotspots");
-  if (type === "facility.registered" || type === "sensor.registered") refreshSoon("facilities");
+  if (type === "facility.registered" || type.startsWith("sensor.")) refreshSoon("facilities");
   if (type === "emissions.measured") {
     addBalance(JSON.parse(data.record).event.body);
     refreshSoon("current");
@@ -349,7 +349,7 @@ const TYPES = ["facility.registered", "sensor.registered", "readings.rejected",
   "hotspot.detected", "alert.raised", "alert.acknowledged", "alert.cleared",
   "alert.updated", "alert.escalated", "recommendation.issued", "recommendation.approved",
   "recommendation.rejected", "silence.started", "command.rejected", "emissions.measured",
-  "readings.sealed"];
+  "readings.sealed", "sensor.changed", "sensor.retired"];
 
 let source = null;
 function connectStream() {

@@ -148,7 +148,7 @@ def test_a_snapshot_taken_between_batches_restores_the_same_derivation(story):
 def test_the_columns_benchmark_compares_like_with_like():
     """infra/bench_columns times derive against derive_batch: its figures mean
     something only if both gave the same events and the columns took the frames."""
-    from plumeline.infra.bench_columns import run
+    from plumeline.infra.bench.columns import run
 
     rows = run(sensors=1_000, readings=200_000, batches=(64,))
     assert [r["batch"] for r in rows] == [1, 64]

@@ -163,7 +163,7 @@ def test_a_sensor_that_never_repeated_itself_is_stuck_after_a_few_repeats():
 def test_the_detector_arithmetic_over_arrays_is_the_same_bit_for_bit():
     """infra/bench_vector's numpy form of `update` (the measure of what vectorising
     would gain) must compute what `update` does, or its figures mean nothing."""
-    from plumeline.infra.bench_vector import run
+    from plumeline.infra.bench.vector import run
 
     for sensors in (1, 7, 64):
         assert run(sensors, readings=3_000)[2], sensors

@@ -30,7 +30,7 @@ from plumeline.events import (
     decode_record,
     encode_envelopes,
 )
-from plumeline.infra.nats import LEDGER, connect, ensure_streams
+from plumeline.infra.runtime.nats import LEDGER, connect, ensure_streams
 
 T0 = 1_767_225_600_000
 

@@ -22,10 +22,10 @@ import ray
 from cluster_scenario import lose_a_node_mid_stream
 from test_crash import PARTITIONS
 
-from plumeline.infra.cli import main as cli
-from plumeline.infra.ray_runtime import start_ray, stop_ray
-from plumeline.infra.settings import Settings
-from plumeline.infra.system import System
+from plumeline.infra.cli.main import main as cli
+from plumeline.infra.runtime.ray_runtime import start_ray, stop_ray
+from plumeline.infra.runtime.settings import Settings
+from plumeline.infra.runtime.system import System
 
 
 def _descendants(pid: int) -> list[int]:

@@ -3,20 +3,22 @@ to every machine, with the extra text (an authorization block) at the end."""
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 
-from plumeline.infra.cli import main
-from plumeline.infra.nats import nats_server_binary
-from plumeline.infra.nats_auth import (
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import nats_server_binary
+from plumeline.infra.runtime.nats_auth import (
     COMPONENTS,
     add_device,
     authorization,
     load_credentials,
     outside_credentials,
 )
-from plumeline.infra.nats_cluster import write_configs
-from plumeline.infra.settings import Settings
+from plumeline.infra.runtime.nats_cluster import write_configs
+from plumeline.infra.runtime.nats_routes import ROUTE_FILE
+from plumeline.infra.runtime.settings import Settings
 
 PARTITIONS = Settings().partitions
 
@@ -36,7 +38,7 @@ def test_nats_config_writes_a_valid_file_per_machine(tmp_path, capsys):
         assert stat.S_IMODE(conf.stat().st_mode) == 0o600  # it holds the passwords
         text = conf.read_text()
         assert f"server_name: nats-{i}" in text
-        assert all(f"nats-route://{h}:6222" in text for h in hosts)
+        assert all(f"@{h}:6222\"" in text for h in hosts)  # the route password, then the host
         # the embedded server's users, permissions and all, on every node
         assert text.endswith(authorization(credentials, PARTITIONS))
         checked = subprocess.run([nats_server_binary(), "-t", "-c", str(conf)],
@@ -45,6 +47,34 @@ def test_nats_config_writes_a_valid_file_per_machine(tmp_path, capsys):
     assert f"{tmp_path / 'credentials'}/  ->  the machine that runs `plumeline up`" in out
     for path in (tmp_path / "credentials").iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_nats_config_guards_the_routes_and_makes_the_ledger_key_once(tmp_path, capsys):
+    argv = ["nats-config", "--nodes", "2", "--out", str(tmp_path), "--hosts", "a,b"]
+    assert main(argv) == 0
+    route = json.loads((tmp_path / ROUTE_FILE).read_text())
+    key = (tmp_path / "ledger.key").read_text()
+    for path in (tmp_path / ROUTE_FILE, tmp_path / "ledger.key"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'ledger.key'}  ->  every Ray node, as DATA_DIR/ledger.key" in out
+    text = (tmp_path / "nats-1.conf").read_text()
+    assert f'password: "{route["password"]}"' in text  # what a joining route must say
+    assert f'"nats-route://route:{route["password"]}@b:6222"' in text  # what it says
+    assert main(argv) == 0  # again: the same password and key, not new ones
+    assert json.loads((tmp_path / ROUTE_FILE).read_text()) == route
+    assert (tmp_path / "ledger.key").read_text() == key
+    assert ROUTE_FILE not in {p.name for p in (tmp_path / "credentials").iterdir()}
+
+
+def test_nats_config_for_one_machine_binds_each_node_to_its_address(tmp_path):
+    assert main(["nats-config", "--nodes", "2", "--out", str(tmp_path), "--hosts",
+                 "127.0.0.2,127.0.0.3", "--bind-hosts", "--monitor-port", "18222",
+                 "--store-dir", str(tmp_path / "store")]) == 0
+    text = (tmp_path / "nats-2.conf").read_text()
+    assert "listen: 127.0.0.3:4222" in text and "http: 127.0.0.3:18222" in text
+    assert "listen: 127.0.0.3:6222" in text
+    assert f'store_dir: "{tmp_path / "store" / "nats-2"}"' in text
 
 
 def test_nats_config_again_keeps_the_users_and_names_the_devices(tmp_path, capsys):

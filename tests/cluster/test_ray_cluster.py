@@ -25,7 +25,7 @@ import pytest
 import structlog
 from test_crash import _canonical, _ledger_and_replay
 
-from plumeline.infra.nats import free_port
+from plumeline.infra.runtime.nats import free_port
 
 pytestmark = pytest.mark.cluster
 

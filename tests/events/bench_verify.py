@@ -25,7 +25,7 @@ from plumeline.events import Ledger, SigningKey, decode_envelopes, encode_envelo
 def _envelopes(n: int, start: int):
     # imported only here: plumeline.infra starts threads, and a process with threads
     # gets its verify workers from a fork server, whose CPU time RUSAGE_CHILDREN misses
-    from plumeline.infra.bench_parts import _envelopes
+    from plumeline.infra.bench.parts import _envelopes
 
     return _envelopes(n, start)
 

@@ -13,7 +13,7 @@ import pytest
 
 from plumeline.actors import FacilityConfig, LedgerWriter, ShardHost
 from plumeline.events import Frame, Manifest, SensorSpec, encode_wire, readings_subject
-from plumeline.infra.nats import READINGS, connect, ensure_streams
+from plumeline.infra.runtime.nats import READINGS, connect, ensure_streams
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 PARTITIONS = 4
@@ -105,7 +105,7 @@ def pipeline(nats_server, tmp_path):
 def cli(capsys):
     """`cli(*argv)`: (exit status, stdout) of `plumeline argv` (tests/conftest.py sets
     structlog back to its defaults after the test)."""
-    from plumeline.infra.cli import main
+    from plumeline.infra.cli.main import main
 
     def run(*argv: str) -> tuple[int, str]:
         capsys.readouterr()

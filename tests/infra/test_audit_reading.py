@@ -7,8 +7,8 @@ import asyncio
 import msgspec
 
 from plumeline.events import SealedReadings, readings_leaf
-from plumeline.infra.audit_reading import ReadingProof, parse_time, prove_reading
-from plumeline.infra.runtime import nats_of
+from plumeline.infra.cli.audit_reading import ReadingProof, parse_time, prove_reading
+from plumeline.infra.runtime.data_dir import nats_of
 
 T0 = 1_767_225_600_000
 

@@ -27,8 +27,8 @@ def test_replay_finds_a_ledger_made_with_another_detector(cli, pipeline, story, 
 
 
 def test_replay_export_and_verify_show_how_far_they_are_on_stderr(pipeline, story, tmp_path, capsys, monkeypatch):
-    from plumeline.infra import progress
-    from plumeline.infra.cli import main
+    from plumeline.infra.cli.main import main
+    from plumeline.infra.runtime import progress
 
     monkeypatch.setattr(progress, "EVERY_S", 0.0)
     size = pipeline(two_plants(story))
@@ -54,9 +54,9 @@ def test_replay_reproduces_a_ledger_with_commands_on_either_subject(cli, pipelin
     import asyncio
 
     from plumeline.events import SilenceSensor, command_subject, encode_wire
-    from plumeline.infra.nats import connect
-    from plumeline.infra.runtime import nats_of
-    from plumeline.infra.streams import ledger_records
+    from plumeline.infra.runtime.data_dir import nats_of
+    from plumeline.infra.runtime.nats import connect
+    from plumeline.infra.runtime.streams import ledger_records
     from tests.infra.conftest import PARTITIONS, T0
 
     def silence(user: str, sensor: str) -> bytes:

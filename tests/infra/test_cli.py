@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plumeline.events import AlertRaised, Causation, Envelope, Ledger, SigningKey, write_bundle
-from plumeline.infra.cli import ExitStatus, main
+from plumeline.infra.cli.main import ExitStatus, main
 
 
 def _bundle(path, n=20) -> None:
@@ -60,7 +60,7 @@ def test_verifying_a_bundle_file_leaves_the_actors_unimported(tmp_path):
     import sys
 
     _bundle(tmp_path / "b")
-    code = ("import sys; from plumeline.infra.cli import main; "
+    code = ("import sys; from plumeline.infra.cli.main import main; "
             f"status = main(['verify', {str(tmp_path / 'b')!r}]); "
             "print(status, 'plumeline.actors' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -2,7 +2,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from plumeline.infra.evaluate import evaluate, parse_duration, score
+from plumeline.infra.cli.evaluate import evaluate, score
+from plumeline.infra.runtime.settings import parse_duration
 from plumeline.simulator import AnomalyWindow
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from plumeline.infra.cli import main
-from plumeline.infra.forecast_backtest import hourly_history
+from plumeline.infra.cli.forecast_backtest import hourly_history
+from plumeline.infra.cli.main import main
 
 
 def test_the_hourly_history_is_what_the_balance_closes():

@@ -4,7 +4,7 @@ picked for one server cannot collide with another's not yet bound or not yet gon
 
 import socket
 
-from plumeline.infra.nats import free_port
+from plumeline.infra.runtime.nats import free_port
 
 
 def test_a_port_is_free_when_picked_and_never_handed_out_twice():

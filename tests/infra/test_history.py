@@ -7,15 +7,15 @@ import asyncio
 import time
 
 from plumeline.events import decode_wire, frame_lists
-from plumeline.infra.history import (
+from plumeline.infra.runtime.history import (
     HOUR_MS,
     default_history_h,
     latest_reading_ms,
     plan_start,
     replay,
 )
-from plumeline.infra.nats import READINGS
-from plumeline.infra.settings import Settings
+from plumeline.infra.runtime.nats import READINGS
+from plumeline.infra.runtime.settings import Settings
 from plumeline.simulator import Simulation
 
 NOON = 1_796_644_800_000  # 2026-12-07T12:00:00Z
@@ -30,7 +30,7 @@ def test_the_default_history_reaches_back_to_the_midnight_two_days_before_the_la
 
 
 def test_up_refuses_a_negative_history(capsys, tmp_path):
-    from plumeline.infra.cli import main
+    from plumeline.infra.cli.main import main
 
     for bad in ("-1", "nan"):
         assert main(["up", "--data-dir", str(tmp_path / "d"), "--history", bad]) == 2

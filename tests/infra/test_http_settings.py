@@ -2,8 +2,8 @@
 
 import pytest
 
-from plumeline.infra.cli import UserError, _parser
-from plumeline.infra.settings import Settings
+from plumeline.infra.cli.main import UserError, _parser
+from plumeline.infra.runtime.settings import Settings
 
 
 def test_reads_are_open_unless_closed_by_flag_or_environment(monkeypatch):

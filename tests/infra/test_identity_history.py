@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from plumeline.infra.nats import connect
-from plumeline.infra.streams import ledger_records
+from plumeline.infra.runtime.nats import connect
+from plumeline.infra.runtime.streams import ledger_records
 from plumeline.serve.identity import IdentityStore
 from plumeline.serve.passwords import check_password
 from plumeline.serve.tokens import TokenKey
@@ -105,6 +105,7 @@ def test_user_and_key_history_is_in_the_ledger_and_replays(
     status, out = cli("audit", "identities", "--at", before, *data)
     assert status == 0 and "user ada operator active\n" in out
     assert "may command: ada, root\n" in out and "may identity: root\n" in out
+    assert "may manage: root\n" in out  # sensors: admins alone
     status, out = cli("audit", "identities", "--at", str(events[-1].time), *data)
     assert "user ada viewer disabled\n" in out and f"key {key_id} ci viewer revoked\n" in out
     assert "may command: root\n" in out and "may ingest: root\n" in out

@@ -1,4 +1,4 @@
-"""infra/logs.py: every process of `plumeline up` logs in the format the CLI chose,
+"""infra/runtime/logs.py: every process of `plumeline up` logs in the format the CLI chose,
 with its bound context; a Ray worker started by `start_ray` included."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ray
 import structlog
 from ray.serve.schema import LoggingConfig
 
-from plumeline.infra import logs, loopback
+from plumeline.infra.runtime import logs, loopback
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +54,7 @@ def test_ray_options_put_the_hook_and_the_choice_in_the_runtime_env():
     logs.configure(json=True, level=logging.DEBUG)
     options = logs.ray_options()
     env = options["runtime_env"]
-    assert env["worker_process_setup_hook"] == "plumeline.infra.logs.configure_worker"
+    assert env["worker_process_setup_hook"] == "plumeline.infra.runtime.logs.configure_worker"
     assert env["env_vars"].items() >= {logs.FORMAT_VAR: "json",
                                        logs.LEVEL_VAR: str(logging.DEBUG)}.items()
     assert options["logging_config"].encoding == "JSON"  # no "(pid=…)" prefix on lines

@@ -9,7 +9,7 @@ import asyncio
 import paho.mqtt.client as mqtt
 
 from plumeline.events import Frame, decode_wire, encode_wire, frame_lists, readings_subject
-from plumeline.infra.nats import NatsServer, connect, ensure_streams, free_port
+from plumeline.infra.runtime.nats import NatsServer, connect, ensure_streams, free_port
 
 
 def test_a_frame_published_over_mqtt_lands_in_readings(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plumeline.infra.cli import ExitStatus, main
+from plumeline.infra.cli.main import ExitStatus, main
 from plumeline.simulator.nab import (
     load_corpus,
     load_detector_results,
@@ -135,7 +135,7 @@ def test_a_category_without_windows_scores_n_a(tmp_path, capsys):
     assert files["withAnomaly/step.csv"][0] == "1" and float(files["withAnomaly/step.csv"][1]) > 0
 
 
-@pytest.mark.parametrize("detector", ["context", "max"])
+@pytest.mark.parametrize("detector", ["context", "max", "ensemble"])
 def test_the_contextual_detector_is_scored_on_request(tmp_path, capsys, detector):
     _generated_corpus(tmp_path / "corpus")
     argv = ["nab", "--data", str(tmp_path / "corpus" / "data"), "--out", str(tmp_path / "out"),

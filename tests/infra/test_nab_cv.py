@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plumeline.infra.nab_cv import by_category, by_file, candidate_results, cross_validate
+from plumeline.infra.cli.nab_cv import by_category, by_file, candidate_results, cross_validate
 from plumeline.simulator.nab import Profile, Series
 
 STANDARD = Profile("standard", 1.0, 0.11, 1.0)

@@ -1,4 +1,4 @@
-"""infra/progress.py: the progress line of long commands, on a terminal and in a log."""
+"""infra/runtime/progress.py: the progress line of long commands, on a terminal and in a log."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import io
 
 from test_cli import _bundle
 
-from plumeline.infra import progress as progress_module
-from plumeline.infra.cli import ExitStatus, main
-from plumeline.infra.progress import Progress
+from plumeline.infra.cli.main import ExitStatus, main
+from plumeline.infra.runtime import progress as progress_module
+from plumeline.infra.runtime.progress import Progress
 
 
 class Clock:

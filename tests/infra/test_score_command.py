@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from plumeline.infra.cli import ExitStatus, main
+from plumeline.infra.cli.main import ExitStatus, main
 
 BREAK = 3000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plumeline.actors import Lane
-from plumeline.infra.system import default_shards, shard_partitions
+from plumeline.infra.runtime.system import default_shards, shard_partitions
 
 
 def test_default_shards_follow_the_clusters_cpus_within_one_and_the_partitions(ray_session):
@@ -34,7 +34,7 @@ def test_a_pinned_lane_reads_its_facility_subjects_under_a_durable_name_of_its_o
     (["--api-replicas", "0"], "--api-replicas must be at least 1"),
 ])
 def test_up_refuses_bad_shard_settings(capsys, tmp_path, argv, message):
-    from plumeline.infra.cli import main
+    from plumeline.infra.cli.main import main
 
     status = main(["up", "--data-dir", str(tmp_path / "d"), *argv])
     assert status == 2

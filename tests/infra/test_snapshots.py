@@ -10,8 +10,8 @@ import asyncio
 import msgspec
 
 from plumeline.actors import Derivation, FacilityConfig, SnapshotPolicy
-from plumeline.infra.nats import SNAPSHOTS, connect
-from plumeline.infra.streams import ledger_records, messages
+from plumeline.infra.runtime.nats import SNAPSHOTS, connect
+from plumeline.infra.runtime.streams import ledger_records, messages
 
 _canonical = msgspec.json.Encoder(order="sorted")
 EVERY = SnapshotPolicy(every_messages=20, every_ms=10**12)

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from plumeline.infra.nats import free_port
-from plumeline.infra.settings import Settings
-from plumeline.infra.system import System
+from plumeline.infra.runtime.nats import free_port
+from plumeline.infra.runtime.settings import Settings
+from plumeline.infra.runtime.system import System
 
 
 def test_a_start_that_fails_part_way_stops_the_nats_server_it_started(

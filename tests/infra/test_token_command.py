@@ -3,9 +3,9 @@ import stat
 
 import pytest
 
-from plumeline.infra.cli import main
-from plumeline.infra.settings import Settings
-from plumeline.infra.tokens import KeyStore
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.keys import KeyStore
+from plumeline.infra.runtime.settings import Settings
 from plumeline.serve.tokens import InvalidToken, TokenKey
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from plumeline.infra.cli import main
-from plumeline.infra.nats import free_port
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import free_port
 
 
 def _up(data_dir, port, *more: str) -> subprocess.Popen:

@@ -1,4 +1,4 @@
-"""Raw readings stored per second, as `plumeline bench` measures it (infra/bench_parts.py,
+"""Raw readings stored per second, as `plumeline bench` measures it (infra/bench/parts.py,
 "raw readings stored"), with the time and CPU of `ReadingsProjector.apply` alone.
 
     PYTHONPATH=. .venv/bin/python tests/projections/bench_readings.py [readings]

@@ -19,10 +19,10 @@ import msgspec
 
 from plumeline.actors import LedgerWriter
 from plumeline.events import Causation, Envelope, encode_envelopes
-from plumeline.infra.nats import connect, ensure_streams
-from plumeline.infra.ray_runtime import resuming
+from plumeline.infra.runtime.nats import connect, ensure_streams
+from plumeline.infra.runtime.ray_runtime import resuming
 from plumeline.projections import WebhookRequest
-from plumeline.projections.notifier import Notifier
+from plumeline.projections.outbound.notifier import Notifier
 from plumeline.projections.webhooks import RetryPolicy, verify_signature
 from plumeline.serve.app import build_app
 from plumeline.serve.tokens import TokenKey
@@ -267,7 +267,7 @@ def test_alerts_reach_webhooks_signed_retried_logged_and_across_restarts(nats_se
 
 def test_a_notifier_killed_with_a_retry_due_is_restarted_by_ray_and_delivers(
         ray_session, js_run, nats_server, tmp_path):
-    """Placed as infra/system.py places it; SIGKILL while a retry waits in the queue."""
+    """Placed as infra/runtime/system.py places it; SIGKILL while a retry waits in the queue."""
     got: list[str] = []
 
     class Hook(BaseHTTPRequestHandler):

@@ -8,8 +8,8 @@ import asyncio
 import nats
 import pytest
 
-from plumeline.infra.nats import NatsServer, ensure_streams, free_port
-from plumeline.infra.nats_auth import add_device, authorization, ensure_credentials, url_as
+from plumeline.infra.runtime.nats import NatsServer, ensure_streams, free_port
+from plumeline.infra.runtime.nats_auth import add_device, authorization, ensure_credentials, url_as
 
 PARTITIONS = 16
 

@@ -1,5 +1,5 @@
 """Each door of the bus, as the attack it stops, on a real nats-server running the
-configuration `plumeline up` generates (infra/nats_auth.py)."""
+configuration `plumeline up` generates (infra/runtime/nats_auth.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from plumeline.events import Frame, encode_wire, readings_subject
-from plumeline.infra.nats_auth import COMPONENTS
+from plumeline.infra.runtime.nats_auth import COMPONENTS
 from tests.security.conftest import refused_as
 
 PARTITIONS = 16
@@ -209,7 +209,7 @@ def test_every_component_has_an_identity_and_no_one_reads_anothers_replies(bus):
 
 def test_a_logged_url_shows_no_password(bus):
     from plumeline.events import redact
-    from plumeline.infra.nats_auth import url_as
+    from plumeline.infra.runtime.nats_auth import url_as
 
     _, credentials, _ = bus
     url = url_as("nats://127.0.0.1:4222,nats://10.0.0.2:4222", credentials["ledger"])

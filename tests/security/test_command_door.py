@@ -27,7 +27,7 @@ from plumeline.events import (
     partition_of,
     readings_subject,
 )
-from plumeline.infra.nats_auth import url_as
+from plumeline.infra.runtime.nats_auth import url_as
 from tests.security.conftest import refused_as
 from tests.security.test_bus_doors import _mqtt, _stored
 

@@ -25,7 +25,7 @@ from plumeline.events import (
     readings_subject,
 )
 from plumeline.events.domain import FacilityRegistered
-from plumeline.infra.nats import DEADLETTER, READINGS, connect, ensure_streams
+from plumeline.infra.runtime.nats import DEADLETTER, READINGS, connect, ensure_streams
 from plumeline.projections.runner import ProjectionRunner
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -159,7 +159,7 @@ def test_projections_pass_hostile_messages_and_unappliable_records(ray_session, 
                                                                   tmp_path):
     """The projection runner, as the system places it (a Ray actor on chDB), over a
     LEDGER with a record it cannot apply and a READINGS full of hostile frames."""
-    from plumeline.infra.ray_runtime import resuming
+    from plumeline.infra.runtime.ray_runtime import resuming
 
     async def feed():
         nc = await connect(nats_server.url)
@@ -218,8 +218,8 @@ def test_projections_pass_hostile_messages_and_unappliable_records(ray_session, 
 
 
 def test_export_skips_a_malformed_tree_head_with_a_warning(nats_server, tmp_path, capsys):
-    from plumeline.infra.cli import main
-    from plumeline.infra.nats import TREEHEADS
+    from plumeline.infra.cli.main import main
+    from plumeline.infra.runtime.nats import TREEHEADS
     from tests.infra.conftest import plant_story, run_pipeline
 
     size = asyncio.run(run_pipeline(nats_server.url, tmp_path, plant_story(FACILITY, 40)))

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plumeline.events import Manifest, SensorSpec, command_subject, encode_wire, readings_subject
-from plumeline.infra.cli import main
-from plumeline.infra.nats import DEADLETTER, READINGS, connect
+from plumeline.infra.cli.main import main
+from plumeline.infra.runtime.nats import DEADLETTER, READINGS, connect
 from plumeline.serve.tokens import TokenKey
 from tests.infra.conftest import _all_acked
 from tests.security.test_hostile_input import MAX_U64, YEAR_2200, hostile_frames, raw_frame

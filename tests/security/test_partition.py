@@ -9,7 +9,7 @@ import asyncio
 
 from plumeline.actors import ShardHost
 from plumeline.events import Manifest, SensorSpec, encode_wire, partition_of
-from plumeline.infra.nats import connect, ensure_streams
+from plumeline.infra.runtime.nats import connect, ensure_streams
 
 PARTITIONS = 16
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from plumeline.actors import LedgerWriter
-from plumeline.infra.nats import connect, ensure_streams
-from plumeline.projections.notifier import Notifier
-from plumeline.projections.webhook_targets import (
+from plumeline.infra.runtime.nats import connect, ensure_streams
+from plumeline.projections.outbound.notifier import Notifier
+from plumeline.projections.outbound.webhook_targets import (
     PinnedTransport,
     TargetRefused,
     checked_addresses,
@@ -61,7 +61,7 @@ def test_a_name_is_refused_if_any_of_its_addresses_is_internal():
 
 
 def test_the_real_resolver_finds_localhost_internal():
-    from plumeline.projections.webhook_targets import system_resolver
+    from plumeline.projections.outbound.webhook_targets import system_resolver
 
     async def go():
         with pytest.raises(TargetRefused, match="loopback"):
@@ -157,8 +157,8 @@ async def _scenario(url: str, key_path: str) -> None:
 
 
 def test_private_targets_are_a_lab_setting_off_by_default():
-    from plumeline.infra.cli import _parser
-    from plumeline.infra.settings import Settings
+    from plumeline.infra.cli.main import _parser
+    from plumeline.infra.runtime.settings import Settings
 
     lab = _parser().parse_args(["up", "--allow-private-webhooks"])
     plant = _parser().parse_args(["up"])

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from plumeline.events import Frame, Manifest, encode_wire
-from plumeline.infra.nats import connect, free_port
-from plumeline.infra.streams import ledger_records
+from plumeline.infra.runtime.nats import connect, free_port
+from plumeline.infra.runtime.streams import ledger_records
 from plumeline.serve.tokens import TokenKey
 from tests.infra.conftest import SPECS, T0  # the same plant, on the `system` fixture
 from tests.test_end_to_end import _publish as publish_readings

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def closed(ray_session, tmp_path_factory):
-    from plumeline.infra.nats import free_port
-    from plumeline.infra.settings import Settings
-    from plumeline.infra.system import System
+    from plumeline.infra.runtime.nats import free_port
+    from plumeline.infra.runtime.settings import Settings
+    from plumeline.infra.runtime.system import System
 
     s = System(Settings(data_dir=tmp_path_factory.mktemp("closed"), port=free_port(),
                         partitions=4, shards=1, open_reads=False)).start()

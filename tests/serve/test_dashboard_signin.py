@@ -12,7 +12,7 @@ import time
 import pytest
 import uvicorn
 
-from plumeline.infra.nats import connect, ensure_streams, free_port
+from plumeline.infra.runtime.nats import connect, ensure_streams, free_port
 from plumeline.serve.app import build_app
 from plumeline.serve.identity import IdentityStore, UserRecord
 from plumeline.serve.passwords import hash_password

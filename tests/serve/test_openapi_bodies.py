@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from plumeline.events import SEVERITIES, Frame
 from plumeline.projections import ALERT_STATES, WEBHOOK_EVENT_TYPES, WebhookRequest
+from plumeline.serve.admin import NewSensor, SensorChange
 from plumeline.serve.app import build_app
 from plumeline.serve.ingest import MAX_FRAMES
 from plumeline.serve.operator import Note, Silence
@@ -31,6 +32,8 @@ DECODED = {
     "POST /auth/refresh": Refresh,
     "POST /auth/logout": Refresh,
     "POST /auth/keys": NewKey,
+    "POST /admin/facilities/{facility}/sensors": NewSensor,
+    "PATCH /admin/facilities/{facility}/sensors/{sensor}": SensorChange,
     "POST /ingest": Frame | Annotated[list[Frame], msgspec.Meta(min_length=1,
                                                                   max_length=MAX_FRAMES)],
 }

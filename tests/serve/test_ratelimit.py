@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from plumeline.infra.cli import UserError
-from plumeline.infra.settings import Settings
+from plumeline.infra.runtime.errors import UserError
+from plumeline.infra.runtime.settings import Settings
 from plumeline.serve.app import build_app
 from plumeline.serve.ratelimit import Rate, Rates
 from tests.serve.test_api import KEY, NOW, Ledger, Projections, bearer

@@ -15,7 +15,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import _get_portal
 
 from plumeline.events import FacilityRegistered, Frame, encode_wire
-from plumeline.projections.notifier import Notifier
+from plumeline.projections.outbound.notifier import Notifier
 from plumeline.serve.app import build_app
 from plumeline.serve.commands import BusPublisher
 from plumeline.serve.identity import IdentityStore

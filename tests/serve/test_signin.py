@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from plumeline.events import AddUser, DisableUser, IssueApiKey, RevokeApiKey
-from plumeline.infra.nats import connect, ensure_streams
+from plumeline.infra.runtime.nats import connect, ensure_streams
 from plumeline.serve.app import build_app
 from plumeline.serve.identity import IdentityStore, UserRecord
 from plumeline.serve.passwords import check_password, hash_password
@@ -263,7 +263,7 @@ def test_only_identity_commands_go_under_the_reserved_name():
 # one route of each scope, with what it needs
 DOORS = [("GET", "/alerts", None), ("POST", "/alerts/a1/acknowledge", {}),
          ("GET", "/reports/emissions?from=0&to=1000", None), ("GET", "/ledger/export", None),
-         ("GET", "/auth/keys", None),
+         ("GET", "/auth/keys", None), ("GET", "/admin/facilities/f1/sensors", None),
          ("POST", "/ingest", {"facility": "ccs-07", "sensors": ["t"], "times": [1_767_225_600_000],
                               "values": [1.0]})]
 
@@ -289,5 +289,6 @@ def test_a_signed_in_user_and_an_api_key_of_one_role_open_the_same_doors(nats_se
 
     allowed = asyncio.run(go())
     assert ("/auth/keys" in allowed) == (role == "admin")
+    assert ("/admin/facilities/f1/sensors" in allowed) == (role == "admin")
     assert ("/alerts/a1/acknowledge" in allowed) == (role in ("operator", "admin"))
     assert ("/ledger/export" in allowed) == (role in ("auditor", "admin"))

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from plumeline.infra.cli import main
+from plumeline.infra.cli.main import main
 
 
 def test_a_user_added_from_the_shell_signs_in_over_http_until_disabled(system, monkeypatch):

@@ -20,7 +20,7 @@ from plumeline.events import (
     HotspotDetected,
     encode_envelopes,
 )
-from plumeline.infra.nats import connect, ensure_streams, free_port
+from plumeline.infra.runtime.nats import connect, ensure_streams, free_port
 from plumeline.serve.app import build_app
 from plumeline.serve.feed import LedgerFeed
 from plumeline.serve.stream import Broadcast, entry
