@@ -6,8 +6,9 @@ sensor's rhythm, a hotspot baseline moves. Taken one Python step per reading tha
 ~35 float operations each; taken as arrays over every reading of a batch it is the
 same ~35 operations per *batch* (docs/benchmarks.md, "Where arrays would pay"). So a
 sensor's per-reading state is also kept here, as a row: its identity is the row, its
-state the columns, and `judge` is `RobustBaseline.update`, `StaleWatch.seen` and the
-facility's hotspot step written over rows, float for float the same.
+state the columns, and `judge` is `RobustBaseline.update`, `StaleWatch.seen` written
+over rows, float for float the same, and the facility's own `HotspotRule` taken over
+rows (actors/hotspots.py).
 
 `judge` only ever commits what a reading causes no event with. Whatever needs a
 decision (an alert raised or cleared, a hotspot, a sensor back from silence, its very
@@ -24,7 +25,7 @@ import math
 
 import numpy as np
 
-from plumeline.actors.facility import FacilityActor, FacilityConfig
+from plumeline.actors.facility import FacilityActor, FacilityConfig, hotspot_rule
 from plumeline.events import MAX_ABS_VALUE
 
 __all__ = ["SensorColumns"]
@@ -45,6 +46,7 @@ class SensorColumns:
     def __init__(self, config: FacilityConfig, capacity: int = 1024) -> None:
         self.config = config
         self._watch = _watch(config)
+        self._hotspot = hotspot_rule(config)
         self.size = 0
         self._free: list[int] = []  # rows released, to be handed out again
         self.cols: dict[str, np.ndarray] = {}
@@ -93,7 +95,7 @@ class SensorColumns:
         c["seen"][idx] = [e is not None for e in entries]
         for k, name in enumerate(("st_last", "mean", "learned", "grade", "after")):
             c[name][idx] = [0 if e is None else e[k] for e in entries]
-        spots = [facility._hotspots.get(a.spec.sensor) for a in actors]
+        spots = [facility.hotspots.get(a.spec.sensor) for a in actors]
         c["hs_known"][idx] = [h is not None for h in spots]
         c["hs_base"][idx] = [math.nan if h is None else h.baseline for h in spots]
         c["hs_above"][idx] = [0 if h is None else h.above for h in spots]
@@ -126,7 +128,7 @@ class SensorColumns:
                                                 col["learned"][k], col["grade"][k],
                                                 col["after"][k])
             if col["hs_known"][k]:
-                h = facility._hotspots[a.spec.sensor]
+                h = facility.hotspots[a.spec.sensor]
                 h.baseline, h.above, h.open = (col["hs_base"][k], col["hs_above"][k],
                                                bool(col["hs_open"][k]))
 
@@ -148,7 +150,7 @@ class SensorColumns:
             return self._judge(rows, t, x, emit)
 
     def _judge(self, rows, t, x, emit):
-        cfg, c = self.config, self.config.detector
+        c = self.config.detector
         g = {name: col[rows] for name, col in self.cols.items()}
         # --- RobustBaseline.update, for readings that decide nothing
         n, active, same0 = g["n"], g["active"], g["same"]
@@ -226,22 +228,15 @@ class SensorColumns:
             after = np.where(learned >= watch["learn_after"], fresh, after)
         due = t + np.where(after != 0, after, watch["stale_after_ms"])
         new.update(st_last=t, mean=mean, learned=learned, after=after)
-        # --- FacilityActor._hotspot, for emitters whose step raises nothing
+        # --- the hotspot rule, for emitters whose step raises nothing
         if emit.any():
-            base, was_open = g["hs_base"], g["hs_open"] != 0
-            needs |= emit & (g["hs_known"] == 0)
-            first = np.isnan(base)
-            hot = (base > 0) & (x > cfg.hotspot_ratio * base)
-            run = np.where(hot, g["hs_above"] + 1, 0)
-            judged = emit & ~first
-            needs |= judged & ~was_open & (run >= cfg.hotspot_after)
-            learn = judged & ~was_open & (run < cfg.hotspot_after)
-            moved = base + cfg.hotspot_alpha * (x - base)
-            ends = judged & was_open & (x < base * (1 + (cfg.hotspot_ratio - 1) / 2))
+            base, above, opened, raises = self._hotspot.step(
+                g["hs_base"], g["hs_above"], g["hs_open"], x, np.where)
+            needs |= emit & ((g["hs_known"] == 0) | raises)
             new.update(
-                hs_base=np.where(emit & first, x, np.where(learn, moved, base)),
-                hs_above=np.where(judged, run, g["hs_above"]),
-                hs_open=np.where(ends, 0, g["hs_open"]).astype(np.int8),
+                hs_base=np.where(emit, base, g["hs_base"]),
+                hs_above=np.where(emit, above, g["hs_above"]),
+                hs_open=np.where(emit, opened, g["hs_open"]).astype(np.int8),
             )
         # a value the acceptance rule refuses (not finite, out of range) goes to observe
         needs |= ~(np.abs(x) <= MAX_ABS_VALUE) | (t <= g["last_time"])

@@ -8,7 +8,6 @@ hotspots: a CO2 flow sensor standing well above the facility's baseline for it.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from plumeline.actors.accounting import FLOW_ROLES, CarbonBalance
 from plumeline.actors.alerts import AlertBook
 from plumeline.actors.commands import decide
 from plumeline.actors.detection import DetectorConfig
+from plumeline.actors.hotspots import Hotspot, HotspotRule
 from plumeline.actors.multivariate import FacilityModel, ModelConfig
 from plumeline.actors.outcomes import OutcomeWatch
 from plumeline.actors.roster import decide_sensor
@@ -41,13 +41,13 @@ from plumeline.events import (
     refusal,
 )
 
-__all__ = ["FacilityActor", "FacilityConfig", "Rejected"]
+__all__ = ["FacilityActor", "FacilityConfig", "Rejected", "hotspot_rule", "time_of"]
 
 EMISSION_ROLES = ("emitted", "vented")
 _ALWAYS = -(2**63)  # below any reading's time
 
 
-def _time_of(row: tuple[str, int, float]) -> int:
+def time_of(row: tuple[str, int, float]) -> int:
     return row[1]
 
 
@@ -80,13 +80,8 @@ class Rejected:
         return dict(sorted(Counter(self.reasons).items()))
 
 
-class _Hotspot:
-    __slots__ = ("above", "baseline", "open")
-
-    def __init__(self) -> None:
-        self.baseline = math.nan
-        self.above = 0
-        self.open = False
+def hotspot_rule(config: FacilityConfig) -> HotspotRule:
+    return HotspotRule(config.hotspot_ratio, config.hotspot_after, config.hotspot_alpha)
 
 
 class FacilityActor:
@@ -98,11 +93,12 @@ class FacilityActor:
         self.registered = False
         self.sensors: dict[str, SensorActor] = {}
         self.retired: set[str] = set()  # sensors an admin retired (actors/roster.py)
-        self._hotspots: dict[str, _Hotspot] = {}
+        self.hotspots: dict[str, Hotspot] = {}  # an emitter's, from its first reading
+        self.hotspot_rule = hotspot_rule(config)
         # the sensors whose readings the balance integrates, and those watched for
         # hotspots: a set lookup per reading rather than its role compared with each
-        self._flows: set[str] = set()
-        self._emitters: set[str] = set()
+        self.flows: set[str] = set()
+        self.emitters: set[str] = set()
         self.alerts = AlertBook(facility, config.escalate_after_ms)
         self.balance = CarbonBalance(facility, config.window_ms, config.hold_max_ms)
         self.staleness = StaleWatch(config.stale_after_ms, config.dropout_min_ms)
@@ -136,7 +132,7 @@ class FacilityActor:
             self.sensors[spec.sensor] = SensorActor(self.facility, spec, self.config.detector)
         else:
             actor.spec = spec  # its detector goes on learning: the readings are the same
-        for roles, members in ((FLOW_ROLES, self._flows), (EMISSION_ROLES, self._emitters)):
+        for roles, members in ((FLOW_ROLES, self.flows), (EMISSION_ROLES, self.emitters)):
             if spec.role in roles:
                 members.add(spec.sensor)
             else:
@@ -146,8 +142,8 @@ class FacilityActor:
         """Its readings are refused from now on; its actor stays (the columns keep one
         row per sensor ever declared), but it is watched for silence no more."""
         self.retired.add(sensor)
-        self._flows.discard(sensor)
-        self._emitters.discard(sensor)
+        self.flows.discard(sensor)
+        self.emitters.discard(sensor)
         self.staleness.sensors.pop(sensor, None)
 
     def observe(
@@ -172,9 +168,9 @@ class FacilityActor:
         times = frame.times
         rows = zip(frame.sensors, times, map(float, frame.values))
         if times != sorted(times):
-            rows = sorted(rows, key=_time_of)
+            rows = sorted(rows, key=time_of)
         actors, alerts, balance = self.sensors, self.alerts, self.balance
-        flows, emitters, retired = self._flows, self._emitters, self.retired
+        flows, emitters, retired = self.flows, self.emitters, self.retired
         seen, apply = self.staleness.seen, self.apply
         future = arrived_ms + self.config.max_future_ms
         start = balance.start
@@ -283,21 +279,13 @@ class FacilityActor:
         )
 
     def _hotspot(self, actor: SensorActor, time: int, value: float) -> list[Event]:
-        c = self.config
-        h = self._hotspots.setdefault(actor.sensor, _Hotspot())
-        if math.isnan(h.baseline):
-            h.baseline = value
-            return []
+        h = self.hotspots.setdefault(actor.sensor, Hotspot())
         base = h.baseline
-        hot = base > 0 and value > c.hotspot_ratio * base
-        h.above = h.above + 1 if hot else 0
-        if not h.open and h.above < c.hotspot_after:
-            h.baseline += c.hotspot_alpha * (value - base)
-        if h.open or h.above < c.hotspot_after:
-            if h.open and value < base * (1 + (c.hotspot_ratio - 1) / 2):
-                h.open = False  # hysteresis: the episode ends half-way back
+        h.baseline, h.above, opened, raises = self.hotspot_rule.step(base, h.above, h.open,
+                                                                     value)
+        h.open = bool(opened)
+        if not raises:
             return []
-        h.open = True
         spot = HotspotDetected(
             facility=self.facility, sensor=actor.sensor, quantity=actor.spec.quantity,
             unit=actor.spec.unit, value=value, baseline=base,

@@ -20,10 +20,10 @@ import nats
 import structlog
 from nats.js import api
 
-from plumeline.actors import snapshot
 from plumeline.actors.columns import SensorColumns
 from plumeline.actors.derivation import Derivation, Derived, derive_batches
 from plumeline.actors.facility import FacilityActor, FacilityConfig
+from plumeline.actors.lane_snapshots import LaneSnapshots, SnapshotPolicy
 from plumeline.actors.lanes import Lane, facility_of, wrong_partition
 from plumeline.actors.ledger_writer import LedgerClient
 from plumeline.events import Envelope, encode_envelopes
@@ -33,7 +33,6 @@ from plumeline.events.bus import connect_options
 __all__ = ["Lane", "ShardHost", "SnapshotPolicy"]
 
 READINGS_STREAM = "READINGS"
-SNAPSHOTS_BUCKET = "SNAPSHOTS"
 
 Append = Callable[[bytes], Awaitable[int]]
 
@@ -43,15 +42,6 @@ class DeliveryGap(Exception):
         super().__init__(f"consumer delivery {delivered} where {expected} was expected")
         self.expected = expected
         self.delivered = delivered
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotPolicy:
-    """Snapshot a lane after this many messages or this much stream time since the
-    last snapshot, whichever comes first (always after the batch is acknowledged)."""
-
-    every_messages: int = 1000
-    every_ms: int = 60_000
 
 
 @dataclass
@@ -126,6 +116,9 @@ class ShardHost:
         self._nc = await nats.connect(**connect_options(self.nats_url), name=self.name,
                                       max_reconnect_attempts=-1)
         self.js = self._nc.jetstream()
+        self._snapshots = LaneSnapshots(
+            self.js, self.snapshots, skip=self.skip, config=self.config, columns=self._columns,
+            counters=self.counters, log=self.log, readings_stream=READINGS_STREAM)
         if self.append is None:
             self.append = (await LedgerClient(self._nc).start()).append
         for p in self.partitions.values():
@@ -169,14 +162,6 @@ class ShardHost:
                 part.since_snapshot = 0
                 await asyncio.sleep(1.0)
 
-    def _snapshot_key(self, part: _Partition) -> str:
-        """What a snapshot must have been taken for: the lane, and for a whole
-        partition the facilities it passed over (a change of pins changes which
-        facilities its state holds)."""
-        if part.lane.facility is not None:
-            return part.lane.durable
-        return part.lane.durable + "|skip=" + ",".join(sorted(self.skip))
-
     async def _restore(self, part: _Partition) -> None:
         """Rebuild the partition's actors: from the newest usable snapshot, then by
         re-deriving, without appending, every frame the durable consumer has
@@ -187,7 +172,7 @@ class ShardHost:
                      ).ack_floor.stream_seq
         except nats.js.errors.NotFoundError:
             floor = 0
-        snap_seq = await self._load_snapshot(part) if self.snapshots is not None else 0
+        snap_seq = await self._snapshots.load(part) if self.snapshots is not None else 0
         from_snapshot = time.monotonic() - started
         rederived = 0
         if floor > part.processed:
@@ -225,61 +210,6 @@ class ShardHost:
         finally:
             await sub.unsubscribe()
         return n
-
-    async def _load_snapshot(self, part: _Partition) -> int:
-        """Restore the lane's snapshot if there is a usable one; its seq, or 0. A
-        snapshot that does not load is ignored with a warning: the rebuild then
-        starts from the lane's first message, as without snapshots."""
-        log = self.log.bind(lane=part.lane.durable)
-        try:
-            store = await self.js.object_store(SNAPSHOTS_BUCKET)
-            blob = (await store.get(part.lane.durable)).data
-        except (nats.js.errors.BucketNotFoundError, nats.js.errors.ObjectNotFoundError):
-            return 0
-        try:
-            snap = await asyncio.to_thread(snapshot.restore, blob, lane=self._snapshot_key(part),
-                                           config=self.config, columns=self._columns)
-            last = (await self.js.stream_info(READINGS_STREAM)).state.last_seq
-            if snap.seq > last:
-                raise snapshot.SnapshotUnusable(f"at seq {snap.seq}, READINGS ends at {last}")
-        except snapshot.SnapshotUnusable as exc:
-            log.warning("snapshot_ignored", reason=str(exc))
-            return 0
-        part.derivation.release()
-        part.derivation = snap.derivation
-        part.processed = part.snapped_seq = snap.seq
-        part.time_ms = part.snapped_ms = snap.time_ms
-        part.since_snapshot = 0
-        log.info("snapshot_restored", seq=snap.seq, bytes=len(blob))
-        return snap.seq
-
-    async def _take_snapshot(self, part: _Partition) -> None:
-        """Called right after an acknowledgement, so the state it pickles holds only
-        the effects of messages whose events are in the ledger. The pickling runs in a
-        thread (this lane's task waits for it; no other task touches its actors) so
-        that the NATS client keeps reading meanwhile. A failure costs only a longer
-        rebuild, so it is logged and consumption goes on."""
-        started = time.monotonic()
-        try:
-            blob = await asyncio.to_thread(
-                snapshot.take, part.derivation, lane=self._snapshot_key(part),
-                seq=part.processed, time_ms=part.time_ms)
-            store = await self.js.object_store(SNAPSHOTS_BUCKET)
-            await store.put(part.lane.durable, blob)
-        except Exception as exc:
-            self.log.warning("snapshot_failed", lane=part.lane.durable, error=repr(exc))
-            return
-        part.snapped_seq, part.snapped_ms, part.since_snapshot = part.processed, part.time_ms, 0
-        self.counters["snapshots"] += 1
-        self.counters["snapshot_bytes"] = len(blob)
-        self.log.info("snapshot_taken", lane=part.lane.durable, seq=part.processed,
-                      bytes=len(blob), seconds=round(time.monotonic() - started, 3))
-
-    def _snapshot_due(self, part: _Partition) -> bool:
-        policy = self.snapshots
-        return policy is not None and part.processed > part.snapped_seq and (
-            part.since_snapshot >= policy.every_messages
-            or part.time_ms - part.snapped_ms >= policy.every_ms)
 
     async def _consume(self, part: _Partition) -> None:
         """Messages an earlier run of this partition fetched and never acknowledged
@@ -338,8 +268,8 @@ class ShardHost:
                 self.counters["events"] += len(envelopes)
             if last_good is not None:
                 await last_good.ack()
-                if self._snapshot_due(part):
-                    await self._take_snapshot(part)
+                if self._snapshots.due(part):
+                    await self._snapshots.take(part)
             if gap is not None:
                 raise gap
 

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_READINGS",
     "MAX_TEXT",
     "Label",
+    "Name",
     "Text",
     "Time",
     "accepted",
@@ -54,6 +55,8 @@ MAX_ABS_VALUE = 1e12
 
 Time = Annotated[int, msgspec.Meta(ge=EARLIEST_MS, le=LATEST_MS)]
 Label = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
+# Names travel in NATS subjects and URLs: no dots, spaces or wildcards.
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 
 

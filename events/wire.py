@@ -1,7 +1,10 @@
 """What goes on READINGS: frames of readings, facility manifests, operator commands.
 
 A frame, not a reading, is the unit on the wire (DESIGN.md: per-message cost
-dominates). Frames are columnar so a shard host can turn them into arrays at once.
+dominates). Frames are columnar so a shard host can turn them into arrays at once:
+`encode_wire` writes a `Frame` packed (`PackedFrame`, tag "frame.v2", events/packed.py),
+and `decode_wire` reads both that and the lists of version 1 (tag "frame"), which
+READINGS holds from before and which replays must still read.
 Times are event times in integer milliseconds since the Unix epoch, always taken from
 the device, never from the receiving clock.
 """
@@ -18,10 +21,12 @@ from plumeline.events.acceptance import (
     MAX_ITEMS,
     MAX_READINGS,
     Label,
+    Name,
     Text,
     Time,
 )
 from plumeline.events.identity import IdentityCommand
+from plumeline.events.packed import PackedFrame, pack, unpack
 
 __all__ = [
     "COMMANDS",
@@ -32,10 +37,12 @@ __all__ = [
     "ChangeSensor",
     "ClearAlert",
     "Command",
+    "FRAMES",
     "DeclareSensor",
     "Frame",
     "Manifest",
     "Name",
+    "PackedFrame",
     "RejectRecommendation",
     "RetireSensor",
     "Role",
@@ -46,16 +53,13 @@ __all__ = [
     "command_subject",
     "decode_wire",
     "encode_wire",
+    "frame_lists",
     "partition_of",
     "misfiled",
     "readings_subject",
     "spec_refusal",
     "subject_facility",
 ]
-
-
-# Names travel in NATS subjects and URLs: no dots, spaces or wildcards.
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 Role = Literal["emitted", "captured", "stored", "vented", "process"]
@@ -78,6 +82,9 @@ class SensorSpec(msgspec.Struct, frozen=True):
 class Frame(msgspec.Struct, frozen=True, tag="frame"):
     """Readings of one facility: reading i is (sensors[i], times[i], values[i]).
 
+    What JSON carries (POST /ingest) and what Python builds; on the wire since
+    frame.v2 only in READINGS' older messages (`encode_wire` packs it).
+
     The schema bounds each time and the number of readings (events/acceptance.py);
     a value's finiteness and a time's distance past its message are judged per
     reading by the actors, which refuse the reading and keep the rest of the frame."""
@@ -86,6 +93,11 @@ class Frame(msgspec.Struct, frozen=True, tag="frame"):
     sensors: Annotated[list[Label], msgspec.Meta(max_length=MAX_READINGS)]
     times: Annotated[list[Time], msgspec.Meta(max_length=MAX_READINGS)]
     values: Annotated[list[float], msgspec.Meta(max_length=MAX_READINGS)]
+
+    @property
+    def count(self) -> int:
+        """How many readings the frame holds (as `PackedFrame.count`)."""
+        return len(self.values)
 
     def __post_init__(self) -> None:
         n = len(self.sensors)
@@ -195,14 +207,26 @@ def spec_refusal(unit: str, role: str) -> str | None:
         return f"a sensor in role {role!r} is a CO2 flow, read in {FLOW_UNIT}, not {unit!r}"
     return None
 
-WireMessage = Frame | Manifest | Command | IdentityCommand
+WireMessage = Frame | PackedFrame | Manifest | Command | IdentityCommand
+FRAMES = (Frame, PackedFrame)
 
 _msgpack_decoder = msgspec.msgpack.Decoder(WireMessage)
 _json_decoder = msgspec.json.Decoder(WireMessage)
 _encoder = msgspec.msgpack.Encoder()
 
 
+def frame_lists(frame: Frame | PackedFrame) -> Frame:
+    """A frame of either version as per-reading lists (Python per reading: for readers
+    of a few frames, such as `audit reading`; others read columns)."""
+    if isinstance(frame, PackedFrame):
+        return Frame(frame.facility, *unpack(frame))
+    return frame
+
+
 def encode_wire(message: WireMessage) -> bytes:
+    """msgpack of the message; a `Frame` goes packed (frame.v2), converted here, once."""
+    if isinstance(message, Frame):
+        message = pack(message.facility, message.sensors, message.times, message.values)
     return _encoder.encode(message)
 
 
@@ -255,9 +279,10 @@ def misfiled(message: WireMessage | None, subject: str) -> str | None:
     if found is None:
         return f"subject {subject} is not a readings or command subject"
     on_command_subject = found[1]
-    if isinstance(message, (Frame, Manifest)):
+    if isinstance(message, (*FRAMES, Manifest)):
         if on_command_subject:
-            return f"a {type(message).__name__.lower()} on command subject {subject}"
+            kind = "manifest" if isinstance(message, Manifest) else "frame"
+            return f"a {kind} on command subject {subject}"
         return None
     if not on_command_subject:
         return (f"command {type(message).__name__} on readings subject {subject}: "

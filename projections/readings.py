@@ -5,7 +5,10 @@ A projection of READINGS rather than of the ledger (readings are not domain even
 Rows are keyed (facility, sensor, time) in a ReplacingMergeTree, so a frame applied
 twice changes nothing; the checkpoint is the last READINGS sequence applied.
 
-A frame outside the wire schema's bounds is dropped whole, and a reading the actors
+A packed frame (frame.v2) is read as views of its bytes and its sensor table mapped to
+ids once per table, so no Python runs per reading from the message to the Native
+block; a version-1 frame's msgpack lists are read in place where they hold 8-byte
+numbers. A frame outside the wire schema's bounds is dropped whole, and a reading the actors
 refuse by the stateless rule (events/acceptance.py: a value not finite, a time past
 its message's stored time + `max_future_ms`) is dropped, as columns: what the actors
 refuse for their state (an unknown sensor, a time not after the sensor's last) is not
@@ -24,10 +27,12 @@ from plumeline.events import (
     MAX_READINGS,
     Frame,
     Name,
+    PackedFrame,
     accepted,
     decode_wire,
 )
 from plumeline.events.acceptance import MAX_NAME
+from plumeline.events.frame_columns import MalformedFrame, columns_of
 from plumeline.projections import native
 from plumeline.projections.projector import SequenceGap, stored_checkpoint
 from plumeline.projections.store import Store
@@ -58,6 +63,7 @@ class _RawFrame(msgspec.Struct, tag="frame"):
     values: msgspec.Raw
 
 
+_packed_frames = msgspec.msgpack.Decoder(PackedFrame)
 _raw_frames = msgspec.msgpack.Decoder(_RawFrame)
 _names = msgspec.msgpack.Decoder(list[str])
 _FLOAT64, _UINT64, _INT64 = 0xCB, 0xCF, 0xD3  # msgpack tags of 8-byte values
@@ -75,7 +81,8 @@ class ReadingsProjector:
         self._checkpoint: int | None = None
         self._ids: dict[str, int] = {}  # sensor name -> id, for arrays of names
         self._names: list[str] = []  # id -> sensor name
-        self._lists: dict[bytes, np.ndarray] = {}  # msgpack list of names -> their ids
+        # a msgpack list of names (version 1), or a packed frame's table -> their ids
+        self._lists: dict[bytes | tuple[str, ...], np.ndarray] = {}
 
     def ensure_schema(self) -> None:
         self.store.command(_DDL)
@@ -129,8 +136,22 @@ class ReadingsProjector:
 
     def _columns(self, payload: bytes) -> tuple[str, np.ndarray, np.ndarray, np.ndarray] | None:
         """A frame as (facility, sensor ids, times, values), or None if it is not one.
-        Columns of 8-byte msgpack numbers, which msgspec writes for epoch milliseconds
-        and floats, are read by numpy in place; anything else takes the full decoder."""
+        A packed frame's columns are views of its bytes. Of a version-1 frame, columns
+        of 8-byte msgpack numbers, which msgspec wrote for epoch milliseconds and
+        floats, are read by numpy in place; anything else takes the full decoder."""
+        try:
+            packed = _packed_frames.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            packed = None
+        if packed is not None:
+            try:
+                columns = columns_of(packed)
+            except MalformedFrame:
+                return None  # the actors find the frame malformed
+            table = tuple(packed.names)
+            if (ids := self._lists.get(table)) is None:
+                ids = self._lists[table] = self._sensor_ids(packed.names)
+            return packed.facility, ids[columns.index], columns.times, columns.values
         try:
             raw = _raw_frames.decode(payload)
         except (msgspec.DecodeError, msgspec.ValidationError):

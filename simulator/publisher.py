@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from plumeline.events.wire import Frame, encode_wire, readings_subject
+from plumeline.events.wire import PackedFrame, encode_wire, readings_subject
 from plumeline.simulator.simulation import Simulation
 
 if TYPE_CHECKING:
@@ -81,8 +82,9 @@ async def publish(
         acks.append(js.publish(subjects[manifest.facility], payload, headers=headers))
     await asyncio.gather(*acks)
 
-    def send(frame: Frame):
-        headers = frame_headers(frame.facility, frame.times[0])
+    def send(frame: PackedFrame):
+        first = struct.unpack_from("<q", frame.times)[0]  # its first time (int64, LE)
+        headers = frame_headers(frame.facility, first)
         return js.publish(subjects[frame.facility], encode_wire(frame), headers=headers)
 
     frames = readings = 0
@@ -106,10 +108,10 @@ async def publish(
                 break
             except TimeoutError:
                 pass
-        for frame in sim.frames(lo, hi, steps_per_frame):
+        for frame in sim.packed_frames(lo, hi, steps_per_frame):
             pending.append(send(frame))
             frames += 1
-            readings += len(frame.values)
+            readings += frame.count
             if len(pending) >= in_flight:
                 await asyncio.gather(*pending)
                 pending = []

@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from plumeline.events.wire import Frame, Manifest, SensorSpec
+from plumeline.events.packed import INDEX, TIME, VALUE
+from plumeline.events.wire import Frame, Manifest, PackedFrame, SensorSpec, frame_lists
 from plumeline.simulator._noise import MeasurementNoise
 from plumeline.simulator.anomalies import (
     AnomalySchedule,
@@ -217,9 +218,17 @@ class Simulation:
     def frames(
         self, step_from: int, step_to: int, steps_per_frame: int | None = None
     ) -> list[Frame]:
+        """`packed_frames` as per-reading lists (version 1's shape, what JSON carries)."""
+        return [frame_lists(p) for p in self.packed_frames(step_from, step_to, steps_per_frame)]
+
+    def packed_frames(
+        self, step_from: int, step_to: int, steps_per_frame: int | None = None
+    ) -> list[PackedFrame]:
         """Readings of steps [step_from, step_to) as frames of one facility each, holding
         `steps_per_frame` steps (default: all of them) ordered by time, then by sensor
         in manifest order. Frames that would be empty (all readings dropped) are left out.
+        Packed straight from the arrays (the wire's columns, events/packed.py), each
+        frame's table the facility's sensors in manifest order.
         """
         r = self.readings(step_from, step_to)
         if not np.isfinite(r.values).all():
@@ -229,21 +238,20 @@ class Simulation:
         out = []
         for lo in range(0, len(r.steps), span):
             k = min(span, len(r.steps) - lo)
-            # (step, facility, sensor) -> (facility, step·sensor): one conversion to Python
-            # objects per batch, then cheap list slices per frame
-            values = self._by_facility(r.values[lo : lo + k]).tolist()
+            # (step, facility, sensor) -> (facility, step·sensor)
+            values = self._by_facility(r.values[lo : lo + k]).astype(VALUE[2])
             keep = None if r.present is None else self._by_facility(r.present[lo : lo + k])
-            times = np.repeat(r.times[lo : lo + k], n)
-            shared_times = times.tolist()
+            times = np.repeat(r.times[lo : lo + k], n).astype(TIME[2])
+            local = np.tile(np.arange(n, dtype=INDEX[2]), k)
+            every = (local.tobytes(), times.tobytes())
             for f, facility in enumerate(self.facilities):
                 names = self.sensor_ids[f * n : (f + 1) * n]
                 if keep is None or keep[f].all():
-                    out.append(Frame(facility, names * k, shared_times.copy(), values[f]))
+                    out.append(PackedFrame(facility, names, *every, values[f].tobytes()))
                 elif keep[f].any():
                     which = np.flatnonzero(keep[f])
-                    sensors = [names[j] for j in (which % n).tolist()]
-                    vals = [values[f][i] for i in which.tolist()]
-                    out.append(Frame(facility, sensors, times[which].tolist(), vals))
+                    out.append(PackedFrame(facility, names, local[which].tobytes(),
+                                           times[which].tobytes(), values[f][which].tobytes()))
         return out
 
     def _by_facility(self, a: np.ndarray) -> np.ndarray:

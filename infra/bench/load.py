@@ -50,8 +50,8 @@ def workload(sensors: int, readings: int, *, seed: int = 1, anomalies: bool = Tr
     steps = max(1, readings // sensors)
     manifests = [(readings_subject(m.facility, PARTITIONS), encode_wire(m), 0)
                  for m in sim.manifests()]
-    frames = [(readings_subject(f.facility, PARTITIONS), encode_wire(f), len(f.values))
-              for f in sim.frames(0, steps, sim.steps_for_frames_of(250))]
+    frames = [(readings_subject(f.facility, PARTITIONS), encode_wire(f), f.count)
+              for f in sim.packed_frames(0, steps, sim.steps_for_frames_of(250))]
     return manifests, frames
 
 
@@ -98,7 +98,7 @@ async def _raw(url: str, frames) -> dict:
             except TimeoutError:
                 continue
             for m in msgs:
-                readings += len(decode_wire(m.data).values)
+                readings += decode_wire(m.data).count
             got += len(msgs)
             await msgs[-1].ack()
 

@@ -21,12 +21,13 @@ import msgspec
 
 from plumeline.actors import Derivation, FacilityConfig
 from plumeline.events import (
-    Frame,
+    FRAMES,
     MerkleTree,
     ReadingsSealed,
     RootMismatch,
     SealedReadings,
     decode_wire,
+    frame_lists,
     leaf_hash,
     readings_leaf,
     verify_inclusion,
@@ -112,7 +113,10 @@ def _in_frame(message: bytes, position: int) -> tuple[str, int, float] | None:
     """The reading at `position` of the frame `message`, decoded as READINGS' consumers
     decode it; None if there is none."""
     frame = decode_wire(message)
-    if not isinstance(frame, Frame) or not 0 <= position < len(frame.times):
+    if not isinstance(frame, FRAMES):
+        return None
+    frame = frame_lists(frame)
+    if not 0 <= position < len(frame.times):
         return None
     return frame.sensors[position], frame.times[position], float(frame.values[position])
 
@@ -134,8 +138,9 @@ def _accepted(data: bytes, seq: int, derived) -> list[_Accepted]:
     """The readings of a frame the facility accepted, in the order it took them: by
     time, ties in frame order (FacilityActor.observe), less the refused ones."""
     frame = decode_wire(data)
-    if not isinstance(frame, Frame):
+    if not isinstance(frame, FRAMES):
         return []
+    frame = frame_lists(frame)
     taken = sorted(zip(frame.sensors, frame.times, frame.values, range(len(frame.times))),
                    key=lambda r: r[1])
     refused = derived.rejected

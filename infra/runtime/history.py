@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import structlog
 
 from plumeline.actors import lanes
-from plumeline.events.wire import Frame, Manifest, decode_wire
+from plumeline.events.wire import FRAMES, Manifest, decode_wire, frame_lists
 from plumeline.infra.runtime.nats import READINGS
 from plumeline.simulator import Simulation, publish
 
@@ -80,8 +80,8 @@ async def latest_reading_ms(js: JetStreamContext) -> int | None:
     if not info.state.messages:
         return None
     message = decode_wire((await js.get_msg(READINGS, info.state.last_seq)).data)
-    if isinstance(message, Frame):
-        return max(message.times)
+    if isinstance(message, FRAMES):
+        return max(frame_lists(message).times)
     if isinstance(message, Manifest):
         return message.time
     return None

@@ -56,7 +56,7 @@ def test_a_declared_sensor_is_registered_as_a_manifests_is_with_who_declared_it(
                                  unit="t/h", role="vented"))
     assert event == SensorRegistered(facility=F, sensor="vent_co2", quantity="CO2 flow",
                                      unit="t/h", role="vented", by="root")
-    assert f.sensors["vent_co2"].spec.role == "vented" and "vent_co2" in f._flows
+    assert f.sensors["vent_co2"].spec.role == "vented" and "vent_co2" in f.flows
     # a manifest naming it again adds nothing, as for any declared sensor
     again = Manifest(facility=F, name="CCS 1", kind="ccs", sensors=[
         SensorSpec(sensor="vent_co2", quantity="CO2 flow", unit="t/h", role="vented")])
@@ -93,10 +93,10 @@ def test_a_change_moves_a_sensor_between_the_balance_and_the_process_sensors():
     event = _decided(f, _command(ChangeSensor, sensor="flue_co2", role="process", unit="kg/s"))
     assert event == SensorChanged(facility=F, sensor="flue_co2", quantity="CO2 flow",
                                   unit="kg/s", role="process", by="root")
-    assert "flue_co2" not in f._flows and "flue_co2" not in f._emitters
+    assert "flue_co2" not in f.flows and "flue_co2" not in f.emitters
     assert f.sensors["flue_co2"].spec.unit == "kg/s"
     _decided(f, _command(ChangeSensor, sensor="flue_co2", role="emitted", unit="t/h"))
-    assert "flue_co2" in f._flows and "flue_co2" in f._emitters
+    assert "flue_co2" in f.flows and "flue_co2" in f.emitters
 
 
 def test_a_retired_sensors_readings_are_refused_and_dead_lettered_like_an_unknown_ones():

@@ -85,3 +85,29 @@ def test_replay_reproduces_a_ledger_with_commands_on_either_subject(cli, pipelin
     assert ("SilenceStarted", "ada") in ledger
     assert not [k for k in ledger if k[1] == "mallory"]
     assert ("AlertRaised", None) in ledger  # the overheat, which mallory's silence hid
+
+
+def test_replay_reproduces_a_ledger_of_version_1_and_packed_frames(cli, pipeline, story,
+                                                                    tmp_path):
+    """READINGS written before frame.v2 holds version-1 frames (msgpack lists): they are
+    derived live and replayed alike, next to packed ones. The first plant's frames are
+    sent in version 1 here, the second's packed."""
+    import msgspec
+
+    from plumeline.events import FRAMES, decode_wire, frame_lists
+
+    def version_1(messages):
+        out = []
+        for subject, data in messages:
+            message = decode_wire(data)
+            if isinstance(message, FRAMES):
+                data = msgspec.msgpack.encode(frame_lists(message))
+            out.append((subject, data))
+        return out
+
+    old = version_1(story("ccs-01", 300))
+    assert b"frame.v2" not in b"".join(data for _, data in old)
+    size = pipeline(old + story("ccs-02", 300))
+    status, out = cli("audit", "replay", "--data-dir", str(tmp_path))
+    assert status == 0, out
+    assert out == f"ok: replaying READINGS reproduces the ledger's {size} events\n"

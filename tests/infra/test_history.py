@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from plumeline.events import decode_wire
+from plumeline.events import decode_wire, frame_lists
 from plumeline.infra.runtime.history import (
     HOUR_MS,
     default_history_h,
@@ -62,7 +62,7 @@ def test_the_past_is_replayed_onto_readings_up_to_now(js_run):
                          start_ms=now_ms - 2 * 60_000)
         first = await replay(js, sim, settings, asyncio.Event())
         info = await js.stream_info(READINGS)
-        last = decode_wire((await js.get_msg(READINGS, info.state.last_seq)).data)
+        last = frame_lists(decode_wire((await js.get_msg(READINGS, info.state.last_seq)).data))
         return now_ms, first, await latest_reading_ms(js), last, sim
 
     now_ms, first, latest, last, sim = js_run(go)

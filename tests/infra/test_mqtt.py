@@ -8,7 +8,7 @@ import asyncio
 
 import paho.mqtt.client as mqtt
 
-from plumeline.events import Frame, decode_wire, encode_wire, readings_subject
+from plumeline.events import Frame, decode_wire, encode_wire, frame_lists, readings_subject
 from plumeline.infra.runtime.nats import NatsServer, connect, ensure_streams, free_port
 
 
@@ -45,4 +45,4 @@ def test_a_frame_published_over_mqtt_lands_in_readings(tmp_path):
 
         [msg] = asyncio.run(stored())
         assert msg.subject == subject
-        assert decode_wire(msg.data) == frame
+        assert frame_lists(decode_wire(msg.data)) == frame

@@ -193,3 +193,32 @@ def test_a_value_beyond_any_instrument_is_refused_by_actors_and_projection_alike
     refused = [d.derive("readings.0.ccs-01", s, T0 + 10_000, m).rejected for s, m in msgs]
     assert [(r.sensors, r.reasons) for r in refused] == [
         (["temp"], ["value out of range"]), (["temp"], ["value out of range"])]
+
+
+def test_packed_and_version_1_frames_store_the_same_rows_and_malformed_ones_none(chdb_store):
+    """The projection reads a packed frame's columns in place and a version-1 frame's
+    lists; a packed frame outside the schema (truncated, an index past its table, a
+    time out of range) is dropped whole, as the actors dead-letter it."""
+    import struct
+
+    rows = {}
+    for version in (1, 2):
+        p = fresh(chdb_store)
+        encode = encode_wire if version == 2 else msgspec.msgpack.encode
+        frames = [encode(Frame(facility="ccs-01", sensors=["temp", "flow", "temp"],
+                               times=[T0 + i * 1000, T0 + i * 1000, T0 + i * 1000 + 500],
+                               values=[40.0 + i, 100.0, -0.5])) for i in range(50)]
+        packed = {"type": "frame.v2", "facility": "ccs-01", "names": ["temp"],
+                  "sensors": struct.pack("<I", 0), "times": struct.pack("<q", T0 + 999_000),
+                  "values": struct.pack("<d", 7.0)}
+        bad = [msgspec.msgpack.encode({**packed, **change}) for change in (
+            {"times": struct.pack("<q", T0)[:5]},
+            {"sensors": struct.pack("<I", 1)},
+            {"times": struct.pack("<q", 2**62)},
+        )]
+        assert p.apply(list(enumerate(frames + bad, 1))) == 53
+        rows[version] = chdb_store.rows(
+            "SELECT sensor, toUnixTimestamp64Milli(time) AS t, value, seq FROM readings FINAL "
+            "ORDER BY sensor, t")
+    assert rows[1] == rows[2] and len(rows[2]) == 150
+    assert {r["seq"] for r in rows[2]} == set(range(1, 51))  # none of the malformed three

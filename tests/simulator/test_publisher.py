@@ -16,7 +16,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from plumeline.events.wire import Frame, Manifest, decode_wire, partition_of
+from plumeline.events.wire import Manifest, PackedFrame, decode_wire, frame_lists, partition_of
 from plumeline.simulator import Published, Simulation, frame_headers, publish
 
 START = 1_763_856_000_000
@@ -97,11 +97,11 @@ def test_publish_puts_manifests_then_every_frame_on_the_stream(jetstream_url):
     assert seen and seen[-1] == published
     first = [decode_wire(m.data) for m in messages]
     assert [type(m) for m in first[:3]] == [Manifest] * 3
-    assert all(isinstance(m, Frame) for m in first[3:])
+    assert all(isinstance(m, PackedFrame) for m in first[3:])
     for msg, decoded in zip(messages, first):
         partition = partition_of(decoded.facility, PARTITIONS)
         assert msg.subject == f"readings.{partition}.{decoded.facility}"
-    assert messages[3].headers["Nats-Msg-Id"] == f"{first[3].facility}:{first[3].times[0]}"
+    assert messages[3].headers["Nats-Msg-Id"] == f"{first[3].facility}:{frame_lists(first[3]).times[0]}"
 
 
 def test_a_restarted_simulator_is_deduplicated(jetstream_url):
