@@ -172,6 +172,30 @@ def test_with_the_likelihood_on_every_frame_goes_one_by_one():
     assert d.in_columns == 0
 
 
+def test_facilities_of_few_sensors_go_one_by_one_and_give_the_same(monkeypatch):
+    """In production a facility of fewer than COLUMN_MIN_SENSORS sensors is judged one
+    reading at a time (the columns' fixed cost a step does not pay); the workload's
+    15-sensor plants then never enter the columns, and the result is the same."""
+    from plumeline.actors import rounds
+
+    monkeypatch.setattr(rounds, "COLUMN_MIN_SENSORS", 24)
+    messages = _workload(3, False, 300, 8)
+    _, expected = _one_by_one(FacilityConfig(), messages)
+    d = Derivation(FacilityConfig())
+    got = []
+    for k in range(0, len(messages), 64):
+        got += d.derive_batch(messages[k:k + 64])
+    assert _digest(got) == _digest(expected)
+    assert d.in_columns == 0
+    monkeypatch.setattr(rounds, "COLUMN_MIN_SENSORS", 15)  # 15 sensors: in columns again
+    d = Derivation(FacilityConfig())
+    got = []
+    for k in range(0, len(messages), 64):
+        got += d.derive_batch(messages[k:k + 64])
+    assert _digest(got) == _digest(expected)
+    assert d.in_columns > 0
+
+
 @pytest.mark.parametrize("size", [1, 5, 64])
 def test_lanes_sharing_their_columns_give_what_each_gives_alone(story, size):
     """A shard host's lanes judge their quiet frames in one SensorColumns

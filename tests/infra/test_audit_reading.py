@@ -75,7 +75,7 @@ def test_times_are_iso_8601_or_epoch_ms():
 
 
 def test_a_window_of_frame_leaves_proves_a_reading_from_its_messages_bytes():
-    from plumeline.events import Frame, ReadingsSealed, decode_wire, encode_wire
+    from plumeline.events import Frame, ReadingsSealed, decode_wire, encode_wire, frame_lists
     from plumeline.infra.cli.audit_reading import _Accepted, _prove
 
     def message(seq, values):
@@ -85,7 +85,7 @@ def test_a_window_of_frame_leaves_proves_a_reading_from_its_messages_bytes():
     bytes_of = {5: message(5, [400.0, 41.0, 401.0, 42.0]), 6: message(6, [402.0, 43.0, 9.0, 44.0])}
     window = []
     for seq, data in bytes_of.items():
-        frame = decode_wire(data)
+        frame = frame_lists(decode_wire(data))
         for i in range(4):
             if (seq, i) != (6, 2):  # refused: in no leaf
                 window.append(_Accepted(frame.sensors[i], frame.times[i], frame.values[i],
