@@ -17,6 +17,7 @@ from __future__ import annotations
 import msgspec
 
 from plumeline.events import EmissionsMeasured, Event, ReadingsSealed, SealFrontier, readings_leaf
+from plumeline.events.frame_seal import frame_leaf
 
 __all__ = ["FLOW_ROLES", "CarbonBalance"]
 
@@ -45,6 +46,7 @@ class CarbonBalance(msgspec.Struct):
     seal_seqs: tuple[int, int] = (0, 0)
     held: dict[str, _Held] = msgspec.field(default_factory=dict)
     sealed_readings: int = 0  # in the seal's leaves, which are one per message
+    framed: bool = False  # a frame leaf among them: the record says "leaf":"frame"
 
     @property
     def end(self) -> int:
@@ -78,6 +80,16 @@ class CarbonBalance(msgspec.Struct):
             self.seal.append(readings_leaf(self.facility, seq, readings))
             self.sealed_readings += len(readings)
             self.seal_seqs = _span(self.seal_seqs, seq)
+
+    def seal_frame(self, message: bytes, positions: list[tuple[int, int]], seq: int) -> None:
+        """`seal_readings` for a packed frame: the leaf of message `seq` (its bytes as
+        READINGS holds them) is a frame leaf, naming the readings the window took by
+        their positions in the frame, as runs [start, stop) (docs/ledger.md §8)."""
+        if positions:
+            self.seal.append(frame_leaf(self.facility, seq, message, positions))
+            self.sealed_readings += sum(stop - start for start, stop in positions)
+            self.seal_seqs = _span(self.seal_seqs, seq)
+            self.framed = True
 
     def add_flow(self, sensor: str, role: str, time: int, value: float, seq: int) -> None:
         """The balance's part of `add`, for a reading of a flow (`role` in FLOW_ROLES)."""
@@ -120,10 +132,11 @@ class CarbonBalance(msgspec.Struct):
                 facility=self.facility, window_start=self.start, window_end=self.end,
                 root=self.seal.root().hex(), count=self.sealed_readings,
                 first_seq=self.seal_seqs[0], last_seq=self.seal_seqs[1],
-                leaves=self.seal.size,
+                leaves=self.seal.size, leaf="frame" if self.framed else "",
             )))
         self.tonnes, self.flow_readings, self.flow_seqs = {}, 0, (0, 0)
         self.seal, self.seal_seqs, self.sealed_readings = SealFrontier(), (0, 0), 0
+        self.framed = False
         return out
 
 

@@ -15,7 +15,14 @@ import numpy as np
 from plumeline.actors.columns import SensorColumns
 from plumeline.actors.facility import FacilityActor, FacilityConfig, time_of
 from plumeline.actors.identity import record
-from plumeline.actors.intake import CAUSE, Derived, FrameColumns, decode_message, wrap
+from plumeline.actors.intake import (
+    CAUSE,
+    Derived,
+    FrameColumns,
+    PackedColumns,
+    decode_message,
+    wrap,
+)
 from plumeline.actors.rounds import FrameRows, derive_batches, frame_rows
 from plumeline.events import (
     IDENTITY_COMMANDS,
@@ -104,7 +111,8 @@ class Derivation:
                 caused = [(message.time or arrived, e) for e in facility.register(message)]
                 self._frames.pop(facility_name, None)  # sensors added: rows anew
             case FrameColumns():
-                caused, rejected = facility.observe(message.as_frame(), arrived, seq)
+                packed = message.data if isinstance(message, PackedColumns) else None
+                caused, rejected = facility.observe(message.as_frame(), arrived, seq, packed)
                 refused = len(rejected.reasons) if rejected else 0
                 counts = {"frames": 1, "readings": len(message) - refused}
             case _:  # an operator's command, in order with the facility's frames
@@ -164,16 +172,22 @@ class Derivation:
                     fr: FrameRows, seq: int) -> Derived:
         """What `FacilityActor.observe` does besides the sensors' state for a frame
         whose readings caused nothing: the seal's leaf, the balance's flows, and the
-        facility model's step."""
-        readings = frame.readings()
+        facility model's step. The columns take a frame only whole and inside the open
+        window, so a packed frame's leaf takes it whole: its bytes and one run, no
+        Python per reading."""
         ordered = _ordered(frame.times)
         balance = facility.balance
-        balance.seal_readings(readings if ordered else sorted(readings, key=time_of), seq)
+        if isinstance(frame, PackedColumns):
+            balance.seal_frame(frame.data, [(0, len(frame))], seq)
+        else:
+            readings = frame.readings()
+            balance.seal_readings(readings if ordered else sorted(readings, key=time_of), seq)
         if fr.flows:
             flows = fr.flows if ordered else sorted(fr.flows, key=frame.times.__getitem__)
+            names, index, times, values = frame.names, frame.index, frame.times, frame.values
             for k in flows:
-                sensor, time, value = readings[k]
-                balance.add_flow(sensor, fr.roles[k], time, value, seq)
+                balance.add_flow(names[index[k]], fr.roles[k], int(times[k]),
+                                 float(values[k]), seq)
         caused: list = []
         if facility.model is not None and (now := facility.staleness.now) >= 0:
             rows = self.rows[name]

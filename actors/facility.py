@@ -40,6 +40,7 @@ from plumeline.events import (
     alert_id,
     refusal,
 )
+from plumeline.events.frame_seal import runs
 
 __all__ = ["FacilityActor", "FacilityConfig", "Rejected", "hotspot_rule", "time_of"]
 
@@ -147,10 +148,12 @@ class FacilityActor:
         self.staleness.sensors.pop(sensor, None)
 
     def observe(
-        self, frame: Frame, arrived_ms: int, seq: int = 0
+        self, frame: Frame, arrived_ms: int, seq: int = 0, packed: bytes | None = None
     ) -> tuple[list[tuple[int, Event]], Rejected | None]:
         """A frame (READINGS message `seq`) in; the (event time, event) it causes,
-        applied already, and what was refused.
+        applied already, and what was refused. `packed`: the message's bytes when it
+        is a packed frame, whose seal leaf is then a frame leaf (its bytes and the
+        positions taken) rather than its readings written out.
 
         Readings are taken in event-time order (a stable sort, so readings of the same
         time keep the frame's order; a frame already in order is not sorted). Each is
@@ -166,7 +169,8 @@ class FacilityActor:
         events: list[tuple[int, Event]] = []
         bad_s, bad_t, bad_v, reasons = [], [], [], []
         times = frame.times
-        rows = zip(frame.sensors, times, map(float, frame.values))
+        # a reading's position in the frame rides along: a frame leaf names it
+        rows = zip(frame.sensors, times, map(float, frame.values), range(len(times)))
         if times != sorted(times):
             rows = sorted(rows, key=time_of)
         actors, alerts, balance = self.sensors, self.alerts, self.balance
@@ -175,9 +179,9 @@ class FacilityActor:
         future = arrived_ms + self.config.max_future_ms
         start = balance.start
         end = balance.end if start >= 0 else _ALWAYS  # time >= end: balance.advance acts
-        sealing: list[tuple[str, int, float]] = []  # accepted, not yet in the seal
+        sealing: list[tuple[str, int, float, int]] = []  # accepted, not yet in the seal
         for row in rows:
-            sensor, time, value = row
+            sensor, time, value, _ = row
             actor = actors.get(sensor)
             # refused at the edge, once: the sensors then trust their input
             if actor is None:
@@ -201,7 +205,7 @@ class FacilityActor:
             settled = None
             if time >= end:
                 if sealing:  # the closing window's root needs its leaf of this frame
-                    balance.seal_readings(sealing, seq)
+                    _seal(balance, sealing, seq, packed, len(times))
                     sealing = []
                 settled = self._advance(time)
                 start, end = balance.start, balance.end
@@ -229,7 +233,7 @@ class FacilityActor:
                     apply(event, due)
                     events.append((due, event))
         if sealing:
-            balance.seal_readings(sealing, seq)
+            _seal(balance, sealing, seq, packed, len(times))
         if self.model is not None and (now := self.staleness.now) >= 0:
             for event in self.alerts.admit(self.model.step(now, self._latest), now):
                 self.apply(event, now)
@@ -350,3 +354,16 @@ class FacilityActor:
                 s in self.sensors and k not in QUIET_KINDS
             ):
                 self.sensors[s].apply(event)
+
+
+def _seal(balance: CarbonBalance, rows: list[tuple[str, int, float, int]], seq: int,
+          packed: bytes | None, size: int) -> None:
+    """The leaf of message `seq` for its readings `rows` (sensor, time, value,
+    position) accepted in the balance's open window: a frame leaf of their positions
+    for a packed frame of `size` readings, their readings written out otherwise."""
+    if packed is None:
+        balance.seal_readings([row[:3] for row in rows], seq)
+    elif len(rows) == size:  # the frame taken whole, the usual case
+        balance.seal_frame(packed, [(0, size)], seq)
+    else:
+        balance.seal_frame(packed, runs(sorted(row[3] for row in rows)), seq)

@@ -1,7 +1,8 @@
 """Intake: a READINGS message read, checked against its subject, and its frame's columns.
 
 What a derivation does before any facility sees a message: decode it (a frame of
-either wire version becomes `FrameColumns`, events/frame_columns.py), refuse it whole
+either wire version becomes `FrameColumns`, events/frame_columns.py; a packed one
+`PackedColumns`, which keeps the message's bytes for its seal leaf), refuse it whole
 when it is malformed or misfiled, and the `Derived` a refused message gives. No I/O.
 """
 
@@ -18,6 +19,7 @@ from plumeline.events import (
     IDENTITY_COMMANDS,
     Causation,
     Envelope,
+    PackedFrame,
     ReadingsRejected,
     decode_wire,
     misfiled,
@@ -25,9 +27,19 @@ from plumeline.events import (
 )
 from plumeline.events.frame_columns import FrameColumns, MalformedFrame, columns_of
 
-__all__ = ["CAUSE", "Derived", "FrameColumns", "decode_message", "wrap"]
+__all__ = ["CAUSE", "Derived", "FrameColumns", "PackedColumns", "decode_message", "wrap"]
 
 CAUSE = "readings"
+
+
+@dataclass(frozen=True, slots=True)
+class PackedColumns(FrameColumns):
+    """A packed frame's columns and the message's bytes as READINGS stores them: what
+    its seal leaf commits to (a frame leaf, docs/ledger.md §8), instead of its readings
+    written out. The leaf's kind follows the message, not the code that reads it, so a
+    replay of version-1 frames seals them as they were sealed."""
+
+    data: bytes = b""
 
 
 @dataclass(slots=True)
@@ -59,6 +71,9 @@ def decode_message(subject: str, seq: int, arrived: int, data: bytes):
         message = decode_wire(data)
         if isinstance(message, FRAMES):
             columns = columns_of(message)
+            if isinstance(message, PackedFrame):
+                columns = PackedColumns(columns.facility, columns.names, columns.index,
+                                        columns.times, columns.values, columns.key, data)
     except (msgspec.DecodeError, msgspec.ValidationError, MalformedFrame) as exc:
         body = ReadingsRejected(facility=facility_name, count=0,
                                 reasons={"malformed frame": 1})

@@ -23,6 +23,7 @@ from plumeline.actors import Derivation, FacilityConfig
 from plumeline.events import (
     FRAMES,
     MerkleTree,
+    PackedFrame,
     ReadingsSealed,
     RootMismatch,
     SealedReadings,
@@ -48,6 +49,7 @@ class _Accepted:
     value: float
     seq: int
     position: int  # in its frame, as published
+    packed: bool = False  # its message a packed frame: in a frame leaf, if its window has them
 
 
 @dataclass(slots=True)
@@ -72,8 +74,9 @@ class ReadingProof:
 
     @property
     def framed(self) -> bool:
-        """A frame leaf (docs/ledger.md §8), not a readings leaf."""
-        return self.sealed is not None and self.sealed.leaf == "frame"
+        """A frame leaf (docs/ledger.md §8), not a readings leaf: the record says its
+        window has frame leaves, and the reading's message is a packed frame."""
+        return self.sealed is not None and self.sealed.leaf == "frame" and self.reading.packed
 
     def in_leaf(self) -> bool:
         """The leaf's bytes hold the reading, at `entry`, under its facility and message:
@@ -140,6 +143,7 @@ def _accepted(data: bytes, seq: int, derived) -> list[_Accepted]:
     frame = decode_wire(data)
     if not isinstance(frame, FRAMES):
         return []
+    packed = isinstance(frame, PackedFrame)
     frame = frame_lists(frame)
     taken = sorted(zip(frame.sensors, frame.times, frame.values, range(len(frame.times))),
                    key=lambda r: r[1])
@@ -150,7 +154,7 @@ def _accepted(data: bytes, seq: int, derived) -> list[_Accepted]:
         if j < len(bad) and (r[0], r[1], r[2]) == bad[j]:
             j += 1
             continue
-        out.append(_Accepted(r[0], r[1], r[2], seq, r[3]))
+        out.append(_Accepted(r[0], r[1], r[2], seq, r[3], packed))
     return out
 
 
@@ -194,7 +198,9 @@ async def prove_reading(url: str, facility: str, sensor: str, at: int,
 
 def _prove(window: list[_Accepted], sealed: ReadingsSealed, sensor: str, at: int,
            event_id: str, bytes_of: dict[int, bytes]) -> ReadingProof | None:
-    """The proof from the window's leaves, rebuilt: of the kind `sealed.leaf` names."""
+    """The proof from the window's leaves, rebuilt: readings leaves when `sealed.leaf`
+    is absent; when it is "frame", each message's of the kind its format gives, a
+    frame leaf for a packed frame and a readings leaf for a version-1 one."""
     inside = [r for r in window if sealed.window_start <= r.time < sealed.window_end]
     # the leaves: a message's readings in the window are accepted one after another
     messages: list[list[_Accepted]] = []
@@ -210,7 +216,7 @@ def _prove(window: list[_Accepted], sealed: ReadingsSealed, sensor: str, at: int
     framed = sealed.leaf == "frame"
     tree, leaves = MerkleTree(), []
     for m in messages:
-        if framed:
+        if framed and m[0].packed:
             leaves.append(frame_leaf(sealed.facility, m[0].seq, bytes_of[m[0].seq],
                                      sorted(r.position for r in m)))
         else:
@@ -219,6 +225,7 @@ def _prove(window: list[_Accepted], sealed: ReadingsSealed, sensor: str, at: int
         tree.append(leaf_hash(leaves[-1]))
     i, j = found[0]
     reading = messages[i][j]
+    framed = framed and reading.packed
     return ReadingProof(
         reading=reading, leaf=leaves[i], entry=reading.position if framed else j, index=i,
         leaves=tree.size, readings=len(inside),
