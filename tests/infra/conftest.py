@@ -45,6 +45,22 @@ def plant_story(facility: str, steps: int, every_s: int = 30) -> list[tuple[str,
     return out
 
 
+def version_1(messages: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The messages with their frames in version 1 (msgpack lists, "type":"frame"), as
+    READINGS held them before frame.v2."""
+    import msgspec
+
+    from plumeline.events import FRAMES, decode_wire, frame_lists
+
+    out = []
+    for subject, data in messages:
+        message = decode_wire(data)
+        if isinstance(message, FRAMES):
+            data = msgspec.msgpack.encode(frame_lists(message))
+        out.append((subject, data))
+    return out
+
+
 async def run_pipeline(url: str, data_dir, messages: list[tuple[str, bytes]],
                        config: FacilityConfig | None = None, *, snapshots=None,
                        stats: dict | None = None) -> int:
@@ -91,6 +107,12 @@ async def _all_acked(js, last: int) -> bool:
 @pytest.fixture
 def story():
     return plant_story
+
+
+@pytest.fixture
+def old_story():
+    """`plant_story` with its frames in version 1."""
+    return lambda *args, **kw: version_1(plant_story(*args, **kw))
 
 
 @pytest.fixture

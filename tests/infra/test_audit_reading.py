@@ -7,6 +7,7 @@ import asyncio
 import msgspec
 
 from plumeline.events import SealedReadings, readings_leaf
+from plumeline.events.frame_seal import decode_frame_leaf
 from plumeline.infra.cli.audit_reading import ReadingProof, parse_time, prove_reading
 from plumeline.infra.runtime.data_dir import nats_of
 
@@ -14,13 +15,13 @@ T0 = 1_767_225_600_000
 
 
 def test_a_sealed_reading_is_proven_against_the_ledgers_root(cli, pipeline, story, tmp_path):
-    pipeline(story("ccs-01", 300))
+    pipeline(story("ccs-01", 300))  # packed frames: frame leaves
     status, out = cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2",
                       "--at", "2026-01-01T00:30:00Z", "--data-dir", str(tmp_path))
     assert status == 0, out
     assert "reading  ccs-01/flue_co2 at 2026-01-01T00:30:00.000+00:00" in out
     assert "= 400.0" in out and "readings.sealed" in out and out.endswith("sealed\n")
-    assert '; the reading is entry 0: ["flue_co2",1767227400000,400.0]\n' in out
+    assert "the positions taken in the window [[0,5]]; the reading is at position 0\n" in out
     # the second hour, by epoch ms; the vent sensor was silent then and has no reading
     at = str(T0 + 130 * 30_000)
     assert cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2", "--at", at,
@@ -30,6 +31,42 @@ def test_a_sealed_reading_is_proven_against_the_ledgers_root(cli, pipeline, stor
     assert status == 2 and out.startswith("not found")
 
 
+def test_a_reading_of_version_1_frames_is_proven_by_its_readings_leaf(cli, pipeline,
+                                                                      old_story, tmp_path):
+    pipeline(old_story("ccs-01", 300))
+    status, out = cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2",
+                      "--at", "2026-01-01T00:30:00Z", "--data-dir", str(tmp_path))
+    assert status == 0, out
+    assert '; the reading is entry 0: ["flue_co2",1767227400000,400.0]\n' in out
+
+
+def _prove(url, sensor, at):
+    from plumeline.actors import FacilityConfig
+
+    return asyncio.run(prove_reading(url, "ccs-01", sensor, at, FacilityConfig()))
+
+
+def test_a_window_of_both_frame_versions_proves_each_reading_by_its_own_leaf(
+        pipeline, story, old_story, tmp_path):
+    """Version-1 frames for the first 50 minutes, packed ones after (a deployment
+    upgraded mid-hour): the hour's record says "leaf":"frame", the version-1 messages
+    have readings leaves in it, the packed ones frame leaves, and a reading of either
+    is proven against the ledger's root."""
+    pipeline(old_story("ccs-01", 150)[:101] + story("ccs-01", 150)[101:])
+    with nats_of(tmp_path) as url:
+        early: ReadingProof = _prove(url, "solvent_temp", T0 + 600_000)
+        late: ReadingProof = _prove(url, "solvent_temp", T0 + 3_300_000)
+    assert early.sealed == late.sealed and early.sealed.leaf == "frame"
+    assert early.verified() and not early.framed
+    assert msgspec.json.decode(early.leaf, type=SealedReadings).seq == early.reading.seq
+    assert late.verified() and late.framed and early.index < late.index
+    held = decode_frame_leaf(late.leaf)
+    assert held.positions == [(0, 5)] and late.message and late.entry == 4
+    # a frame leaf's record read as one of readings leaves only is no proof
+    late.sealed = msgspec.structs.replace(late.sealed, leaf="")
+    assert not late.verified()
+
+
 def test_a_reading_of_a_window_not_yet_sealed_is_not_found(cli, pipeline, story, tmp_path):
     pipeline(story("ccs-01", 300))  # 2.5 h: the third hour is still open
     status, out = cli("audit", "reading", "--facility", "ccs-01", "--sensor", "flue_co2",
@@ -37,16 +74,10 @@ def test_a_reading_of_a_window_not_yet_sealed_is_not_found(cli, pipeline, story,
     assert status == 2, out
 
 
-def test_a_root_other_than_the_sealed_one_fails_the_proof(pipeline, story, tmp_path):
-    pipeline(story("ccs-01", 150))
-
-    async def prove(url):
-        from plumeline.actors import FacilityConfig
-
-        return await prove_reading(url, "ccs-01", "solvent_temp", T0 + 600_000, FacilityConfig())
-
+def test_a_root_other_than_the_sealed_one_fails_the_proof(pipeline, old_story, tmp_path):
+    pipeline(old_story("ccs-01", 150))
     with nats_of(tmp_path) as url:
-        proof: ReadingProof = asyncio.run(prove(url))
+        proof: ReadingProof = _prove(url, "solvent_temp", T0 + 600_000)
     assert proof.verified() and proof.root.hex() == proof.sealed.root
     # the reading's message's leaf, a leaf of several messages' readings
     s = proof.sealed
@@ -89,7 +120,7 @@ def test_a_window_of_frame_leaves_proves_a_reading_from_its_messages_bytes():
         for i in range(4):
             if (seq, i) != (6, 2):  # refused: in no leaf
                 window.append(_Accepted(frame.sensors[i], frame.times[i], frame.values[i],
-                                        seq, i))
+                                        seq, i, packed=True))
     placeholder = ReadingsSealed(facility="ccs-01", window_start=T0, window_end=T0 + 3_600_000,
                                  root="", count=0, first_seq=5, last_seq=6, leaf="frame")
     proof = _prove(window, placeholder, "solvent_temp", T0 + 6003, "e1", bytes_of)

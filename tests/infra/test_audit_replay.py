@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from plumeline.actors import DetectorConfig, FacilityConfig
+
+T0 = 1_767_225_600_000
 
 
 def two_plants(story):
@@ -88,26 +92,44 @@ def test_replay_reproduces_a_ledger_with_commands_on_either_subject(cli, pipelin
 
 
 def test_replay_reproduces_a_ledger_of_version_1_and_packed_frames(cli, pipeline, story,
-                                                                    tmp_path):
+                                                                    old_story, tmp_path):
     """READINGS written before frame.v2 holds version-1 frames (msgpack lists): they are
-    derived live and replayed alike, next to packed ones. The first plant's frames are
-    sent in version 1 here, the second's packed."""
-    import msgspec
-
-    from plumeline.events import FRAMES, decode_wire, frame_lists
-
-    def version_1(messages):
-        out = []
-        for subject, data in messages:
-            message = decode_wire(data)
-            if isinstance(message, FRAMES):
-                data = msgspec.msgpack.encode(frame_lists(message))
-            out.append((subject, data))
-        return out
-
-    old = version_1(story("ccs-01", 300))
+    derived live and replayed alike, next to packed ones, and sealed as they were, with
+    readings leaves, while packed frames get frame leaves. The first plant's frames are
+    sent in version 1 here, the second's packed, and the third's in version 1 for its
+    first 50 minutes and packed after (a deployment upgraded mid-hour): its first hour
+    holds leaves of both kinds."""
+    old = old_story("ccs-01", 300)
     assert b"frame.v2" not in b"".join(data for _, data in old)
-    size = pipeline(old + story("ccs-02", 300))
+    upgraded = old_story("ccs-03", 300)[:101] + story("ccs-03", 300)[101:]
+    size = pipeline(old + story("ccs-02", 300) + upgraded)
+    hours = {T0 + h * 3_600_000 for h in (0, 1)}
+    kinds = {(e.facility, e.window_start, e.leaf) for e in _sealed(tmp_path)
+             if e.window_start in hours}
+    assert kinds == {*{("ccs-01", w, "") for w in hours},
+                     *{(f, w, "frame") for f in ("ccs-02", "ccs-03") for w in hours}}
     status, out = cli("audit", "replay", "--data-dir", str(tmp_path))
     assert status == 0, out
     assert out == f"ok: replaying READINGS reproduces the ledger's {size} events\n"
+
+
+def _sealed(data_dir) -> list:
+    """The ledger's readings.sealed events."""
+    from contextlib import aclosing
+
+    from plumeline.events import ReadingsSealed
+    from plumeline.infra.runtime.data_dir import nats_of
+    from plumeline.infra.runtime.nats import connect
+    from plumeline.infra.runtime.streams import ledger_records
+
+    async def read(url):
+        nc = await connect(url)
+        try:
+            async with aclosing(ledger_records(nc.jetstream())) as records:
+                return [r.event.body async for _, r in records
+                        if isinstance(r.event.body, ReadingsSealed)]
+        finally:
+            await nc.close()
+
+    with nats_of(data_dir) as url:
+        return asyncio.run(read(url))
