@@ -231,8 +231,9 @@ class ReadingsSealed(DomainEvent, tag="readings.sealed", omit_defaults=True):
     inclusion proof is checked against. Records written when every reading was a leaf
     of its own have no `leaves`: it reads as 0 and, the one field left out at its
     default, is written back without it, so those records stay canonical. `leaf` is
-    "frame" when the leaves are frame leaves (the message's bytes and positions),
-    absent for readings leaves, which every record before them has."""
+    "frame" when any leaf of the window is a frame leaf (a packed frame's: its bytes
+    and positions; a version-1 frame's leaf is a readings leaf even then), absent when
+    all are readings leaves, as in every record before frame leaves."""
 
     window_start: int
     window_end: int
