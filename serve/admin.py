@@ -32,7 +32,7 @@ from plumeline.events import (
 )
 from plumeline.serve._params import BadRequest, body
 from plumeline.serve.auth import needs
-from plumeline.serve.operator import _now_ms, _submit
+from plumeline.serve.operator import now_ms, submit
 
 __all__ = ["BODIES", "OPENAPI_PATHS", "NewSensor", "SensorChange", "routes"]
 
@@ -78,7 +78,7 @@ async def _submit_on(request: Request, command, status: int = 200) -> JSONRespon
         roster = await request.app.state.uncached.query("sensors", facility=facility)
         return _sensor(roster, sensor, retired_ok=True)
 
-    response = await _submit(request, command, current)
+    response = await submit(request, command, current)
     if response.status_code == 200:
         response.status_code = status
     return response
@@ -104,7 +104,7 @@ async def declare(request: Request) -> JSONResponse:
                                  f"{roster['facility']} (retired sensors' names stay taken)")
     command = DeclareSensor(facility=roster["facility"], sensor=wanted.sensor,
                             quantity=wanted.quantity, unit=wanted.unit, role=wanted.role,
-                            user=request.user.display_name, time=_now_ms(request))
+                            user=request.user.display_name, time=now_ms(request))
     return await _submit_on(request, command, 201)
 
 
@@ -118,7 +118,7 @@ async def change(request: Request) -> JSONResponse:
     _refuse_spec(wanted.unit or now["unit"], wanted.role or now["role"])
     command = ChangeSensor(facility=roster["facility"], sensor=now["sensor"],
                            unit=wanted.unit, role=wanted.role,
-                           user=request.user.display_name, time=_now_ms(request))
+                           user=request.user.display_name, time=now_ms(request))
     return await _submit_on(request, command)
 
 
@@ -127,7 +127,7 @@ async def retire(request: Request) -> JSONResponse:
     roster = await _roster(request)
     now = _sensor(roster, request.path_params["sensor"])
     command = RetireSensor(facility=roster["facility"], sensor=now["sensor"],
-                           user=request.user.display_name, time=_now_ms(request))
+                           user=request.user.display_name, time=now_ms(request))
     return await _submit_on(request, command)
 
 

@@ -31,7 +31,7 @@ from plumeline.events import (
 from plumeline.serve._params import BadRequest, body
 from plumeline.serve.auth import needs
 
-__all__ = ["Note", "Silence", "routes"]
+__all__ = ["Note", "Silence", "now_ms", "routes", "submit"]
 
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 
@@ -50,11 +50,16 @@ class Silence(msgspec.Struct, forbid_unknown_fields=True):
     reason: Text = ""
 
 
-def _now_ms(request: Request) -> int:
+def now_ms(request: Request) -> int:
+    """The command's time: the app's clock, in ms."""
     return int(request.app.state.clock() * 1000)
 
 
-async def _submit(request: Request, command, current) -> JSONResponse:
+async def submit(request: Request, command, current) -> JSONResponse:
+    """Publish `command` and answer with what it caused once the projections show it:
+    409 with the reason if the actor rejected it, else the event and `current()` (the
+    state it changed); 202 if nothing is projected within `command_wait_s`. Operator
+    and admin routes alike (serve/admin.py)."""
     state = request.app.state
     seq = await state.commands.publish(command)
     loop = asyncio.get_running_loop()
@@ -84,8 +89,8 @@ async def _command_on(request: Request, kind, query: str, key: str) -> JSONRespo
     if found is None:
         raise HTTPException(404, f"no {query} {ident}")
     command = kind(facility=found["facility"], note=note.note, **{key: ident},
-                   user=request.user.display_name, time=_now_ms(request))
-    return await _submit(request, command, lambda: uncached.query(query, **{key: ident}))
+                   user=request.user.display_name, time=now_ms(request))
+    return await submit(request, command, lambda: uncached.query(query, **{key: ident}))
 
 
 @needs("command")
@@ -115,7 +120,7 @@ async def silence(request: Request) -> JSONResponse:
     wanted = await body(request, Silence)
     if (wanted.until_ms is None) == (wanted.duration_s is None):
         raise BadRequest("give exactly one of until_ms and duration_s", 422)
-    now = _now_ms(request)
+    now = now_ms(request)
     until = wanted.until_ms if wanted.until_ms is not None else now + wanted.duration_s * 1000
     if until <= now:
         raise BadRequest("until_ms is in the past", 422)
@@ -131,7 +136,7 @@ async def silence(request: Request) -> JSONResponse:
     async def current():
         return {"facility": wanted.facility, "sensor": wanted.sensor, "until_ms": until}
 
-    return await _submit(request, command, current)
+    return await submit(request, command, current)
 
 
 routes = [

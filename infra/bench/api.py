@@ -65,7 +65,7 @@ async def _load(url: str, clients: int, seconds: float, path: str) -> dict:
             "p99_ms": q[98] * 1000, "requests": len(latencies), "errors": errors}
 
 
-class _Paced(asyncio.Protocol):
+class Paced(asyncio.Protocol):
     """One connection, a request every `period` s from `due`, raw HTTP/1.1 keep-alive
     driven by the loop's timers: httpx, or a task per connection, would cost this
     process more than the server per request, and its lateness would count as latency."""
@@ -138,7 +138,7 @@ async def _paced(url: str, clients: int, rate: float, seconds: float, path: str,
     for i in range(clients):
         finished.append(loop.create_future())
         transport, _ = await loop.create_connection(
-            lambda i=i: _Paced(request, period, start + i * period / clients, warm, end, seen,
+            lambda i=i: Paced(request, period, start + i * period / clients, warm, end, seen,
                                finished[i]), where.hostname, where.port)
         transports.append(transport)
     # a server far behind is still answering the backlog: past a grace, what is

@@ -10,7 +10,7 @@ A system of its own (its start, ~50 s here, keeps this out of the quick bench: i
 with `plumeline bench --fairness`) with tight identity limits (`identity=2R/2R`: twice the steady rate, so the
 steady callers never meet their limit and the burst at 10R does) and `identities`
 API keys, each asking GET `path` at R a second on its own connections, open loop
-(bench/api.py's `_Paced`: a latency counts from when the request was due). Phase one,
+(bench/api.py's `Paced`: a latency counts from when the request was due). Phase one,
 every identity steady: the others' p99 unloaded. Phase two, identity 0 at 10R, the
 rest steady: the others' p99 under the burst, and what the burst got (answered, 429).
 After a warm-up, three rounds of both, alternating. The figure is the ratio of the two
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from plumeline.infra.bench.api import _Paced
+from plumeline.infra.bench.api import Paced
 from plumeline.infra.runtime.nats import free_port
 from plumeline.infra.runtime.settings import Settings
 
@@ -49,7 +49,7 @@ async def _phase(url: str, path: str, groups: list[tuple[str, float, int]], seco
                  warmup: float = 1.0) -> list[dict]:
     """Each group (token, requests/s, connections) asks GET `path`, paced on its own
     connections, for `seconds` after `warmup`; what each group saw (bench/api.py's
-    `_Paced`: a non-200 answer, here a 429, is one of `errors`)."""
+    `Paced`: a non-200 answer, here a 429, is one of `errors`)."""
     where = urlsplit(url)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.5
@@ -68,7 +68,7 @@ async def _phase(url: str, path: str, groups: list[tuple[str, float, int]], seco
             finished.append(done)
             transport, _ = await loop.create_connection(
                 lambda due=start + i * period / connections, g=group, d=done, p=period,
-                r=request: _Paced(r, p, due, warm, end, g, d), where.hostname, where.port)
+                r=request: Paced(r, p, due, warm, end, g, d), where.hostname, where.port)
             transports.append(transport)
     # past a grace, what is unanswered is an error each (counted as the connection goes)
     await asyncio.wait(finished, timeout=end - loop.time() + max(30.0, seconds))
