@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from plumeline.infra.bench.load import PARTITIONS, say
+from plumeline.infra.runtime.data_dir import descendants
 from plumeline.infra.runtime.nats import NatsServer, connect, ensure_streams
 from plumeline.infra.runtime.settings import Settings
 from plumeline.infra.runtime.system import System
@@ -41,31 +42,13 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                # the field after the parenthesised name, which may hold spaces
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(proc.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return sorted(found)
-
-
 def process_memory(named: dict[str, int]) -> dict[str, float]:
     """Resident MB of the `named` pids and of every Ray process this one started, by
     its title (`ray::ShardHost`, `ray::LedgerWriter`, …; several of a kind get `#2`,
     `#3`). Other Ray instances on the machine are not this system's and are left out."""
     out = {name: mb for name, pid in named.items() if (mb := _rss_mb(pid)) is not None}
     seen: dict[str, int] = {}
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid()):
         try:
             title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(
                 errors="replace")

@@ -23,7 +23,7 @@ log = structlog.get_logger("plumeline.runtime")
 # says why so short), and so the only directories a leftover's runtime.json may name.
 HAPROXY_PARENT, HAPROXY_PREFIX = "/tmp", "plh-"
 
-__all__ = ["clean_leftovers", "nats_of", "reload_nats_users"]
+__all__ = ["clean_leftovers", "descendants", "nats_of", "reload_nats_users"]
 
 
 def _alive(pid: int) -> bool:
@@ -132,6 +132,24 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def descendants(root: int) -> list[int]:
+    """The pids of every process below `root` (children, their children, …), from
+    /proc; a process that exits meanwhile is skipped."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # the field after the parenthesised name, which may hold spaces
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return sorted(found)
 
 
 def _holding(directory: str) -> list[int]:

@@ -23,24 +23,10 @@ from cluster_scenario import lose_a_node_mid_stream
 from test_crash import PARTITIONS
 
 from plumeline.infra.cli.main import main as cli
+from plumeline.infra.runtime.data_dir import descendants
 from plumeline.infra.runtime.ray_runtime import start_ray, stop_ray
 from plumeline.infra.runtime.settings import Settings
 from plumeline.infra.runtime.system import System
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def main(address: str, nats_url: str, data_dir: str, raylet_pid: str) -> int:
@@ -55,7 +41,7 @@ def main(address: str, nats_url: str, data_dir: str, raylet_pid: str) -> int:
     def kill_the_worker(before: list[str]) -> dict:
         """The worker machine is lost: its raylet and the worker processes it started
         (the shard hosts among them), with SIGKILL, at once."""
-        doomed = _descendants(int(raylet_pid)) + [int(raylet_pid)]
+        doomed = descendants(int(raylet_pid)) + [int(raylet_pid)]
         for pid in doomed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
