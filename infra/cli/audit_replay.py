@@ -20,10 +20,11 @@ import msgspec
 import nats
 
 from plumeline.actors import Derivation, FacilityConfig
+from plumeline.actors.lanes import wrong_partition
 from plumeline.events import Envelope
 from plumeline.infra.runtime.data_dir import nats_of
 from plumeline.infra.runtime.errors import ExitStatus
-from plumeline.infra.runtime.nats import LEDGER, READINGS, connect
+from plumeline.infra.runtime.nats import LEDGER, READINGS, connect, recorded_partitions
 from plumeline.infra.runtime.progress import Progress
 from plumeline.infra.runtime.streams import ledger_records, messages
 
@@ -56,10 +57,15 @@ async def replay_differences(url: str, config: FacilityConfig,
         derivation = Derivation(config)
         replayed: dict[str, list[Envelope]] = defaultdict(list)
         last = await _last_seq(js, READINGS)
+        # a frame on another facility's partition was dead-lettered live, deriving
+        # nothing; without the count recorded, every subject is trusted, as it was
+        partitions = await recorded_partitions(js)
         with Progress("audit replay: READINGS", last, unit="messages") as progress:
             async for m in messages(js, "readings.>"):
-                for e in derivation.derive(m.subject, m.seq, m.arrived, m.data).envelopes:
-                    replayed[e.facility].append(e)
+                if wrong_partition(m.subject, partitions) is None:
+                    derived = derivation.derive(m.subject, m.seq, m.arrived, m.data)
+                    for e in derived.envelopes:
+                        replayed[e.facility].append(e)
                 progress.update(m.seq, items=progress.items + 1)
         ledger: dict[str, list[Envelope]] = defaultdict(list)
         with Progress("audit replay: LEDGER", await _last_seq(js, LEDGER)) as progress:

@@ -35,11 +35,13 @@ __all__ = [
     "AUTH_CONF",
     "WEBHOOK_BUCKETS",
     "NatsServer",
+    "PartitionsChanged",
     "connect",
     "ensure_buckets",
     "ensure_streams",
     "free_port",
     "nats_server_binary",
+    "recorded_partitions",
     "wait_listening",
 ]
 
@@ -51,6 +53,9 @@ TREEHEADS = "TREEHEADS"
 DEADLETTER = "DEADLETTER"
 DELIVERIES = "DELIVERIES"
 SNAPSHOTS = "SNAPSHOTS"  # an object store: the shard hosts' snapshots, one per lane
+# READINGS' metadata: how many partitions its subjects are cut into, fixed for the life
+# of a deployment; what `audit replay` applies the live partition check with
+PARTITIONS_KEY = "plumeline.partitions"
 
 
 AUTH_CONF = "auth.conf"  # beside nats-server.conf, which includes it
@@ -254,11 +259,14 @@ IDENTITY_BUCKETS = [
 ]
 
 
-async def ensure_streams(js, replicas: int = 1) -> None:
+async def ensure_streams(js, replicas: int = 1, partitions: int | None = None) -> None:
     """Declare the streams, the KV buckets and the snapshot store; existing ones are
     left as they are. Snapshots are big blobs that only the newest of each name matters
     of: a JetStream object store chunks them and keeps one per name. `replicas`: copies
-    of each, on as many nodes of a NATS cluster (3 survives the loss of one)."""
+    of each, on as many nodes of a NATS cluster (3 survives the loss of one).
+    `partitions`: READINGS' partition count, recorded in its metadata the first time it
+    is given; a different count later is refused (`PartitionsChanged`): the facilities
+    would move to other partitions, and two actors of one facility decide apart."""
     try:
         await js.object_store(SNAPSHOTS)
     except nats.js.errors.BucketNotFoundError:
@@ -267,12 +275,16 @@ async def ensure_streams(js, replicas: int = 1) -> None:
             replicas=replicas))
         log.info("object_store_created", bucket=SNAPSHOTS, replicas=replicas)
     for config in STREAMS:
+        recorded = {PARTITIONS_KEY: str(partitions)} if (
+            config.name == READINGS and partitions is not None) else None
         try:
             info = await js.stream_info(config.name)
         except nats.js.errors.NotFoundError:
-            await js.add_stream(replace(config, num_replicas=replicas))
+            await js.add_stream(replace(config, num_replicas=replicas, metadata=recorded))
             log.info("stream_created", stream=config.name, replicas=replicas)
             continue
+        if recorded:
+            await _keep_partitions(js, info.config, partitions)
         if (info.config.num_replicas or 1) != replicas:  # moving data is the operator's call
             log.warning("stream_replicas_differ", stream=config.name,
                         replicas=info.config.num_replicas, asked=replicas)
@@ -280,6 +292,38 @@ async def ensure_streams(js, replicas: int = 1) -> None:
             # a data dir from before atomic appends: the one setting that must change
             await js.update_stream(replace(info.config, allow_atomic=True))
     await ensure_buckets(js, WEBHOOK_BUCKETS + IDENTITY_BUCKETS, replicas)
+
+
+class PartitionsChanged(Exception):
+    def __init__(self, recorded: int, asked: int) -> None:
+        super().__init__(
+            f"READINGS is cut into {recorded} partitions, but {asked} were asked: the "
+            f"partition count is fixed for the life of a deployment (start with "
+            f"--partitions {recorded}, or a new data dir)")
+
+
+async def _keep_partitions(js, config: api.StreamConfig, partitions: int) -> None:
+    """Record READINGS' partition count where it is not yet (a data dir from before it
+    was recorded); refuse a different one."""
+    metadata = dict(config.metadata or {})
+    recorded = metadata.get(PARTITIONS_KEY)
+    if recorded is None:
+        metadata[PARTITIONS_KEY] = str(partitions)
+        await js.update_stream(replace(config, metadata=metadata))
+        log.info("partitions_recorded", stream=READINGS, partitions=partitions)
+    elif recorded != str(partitions):
+        raise PartitionsChanged(int(recorded), partitions)
+
+
+async def recorded_partitions(js) -> int | None:
+    """READINGS' partition count as recorded in its metadata; None if not recorded
+    (a stream declared without it) or READINGS is not there."""
+    try:
+        info = await js.stream_info(READINGS)
+    except nats.js.errors.NotFoundError:
+        return None
+    recorded = (info.config.metadata or {}).get(PARTITIONS_KEY)
+    return int(recorded) if recorded is not None and recorded.isdigit() else None
 
 
 async def ensure_buckets(js, buckets: list, replicas: int = 1) -> None:

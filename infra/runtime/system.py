@@ -25,7 +25,14 @@ from plumeline.infra.runtime import logs, ray_runtime
 from plumeline.infra.runtime.data_dir import clean_leftovers
 from plumeline.infra.runtime.export import write_export
 from plumeline.infra.runtime.keys import KeyStore
-from plumeline.infra.runtime.nats import READINGS, NatsServer, connect, ensure_streams, free_port
+from plumeline.infra.runtime.nats import (
+    READINGS,
+    NatsServer,
+    PartitionsChanged,
+    connect,
+    ensure_streams,
+    free_port,
+)
 from plumeline.infra.runtime.nats_auth import (
     Credential,
     authorization,
@@ -270,7 +277,12 @@ class System:
     async def _declare_streams(self) -> None:
         nc = await connect(self.url_for("setup"), name="setup")
         try:
-            await ensure_streams(nc.jetstream(), self.settings.nats_replicas)
+            await ensure_streams(nc.jetstream(), self.settings.nats_replicas,
+                                 self.settings.partitions)
+        except PartitionsChanged as e:
+            from plumeline.infra.runtime.errors import UserError
+
+            raise UserError(str(e)) from None
         finally:
             await nc.close()
 

@@ -69,11 +69,11 @@ async def run_pipeline(url: str, data_dir, messages: list[tuple[str, bytes]],
     data_dir/runtime.json pointing at `url`."""
     nc = await connect(url)
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, partitions=PARTITIONS)
     writer = LedgerWriter(url, str(data_dir / "ledger.key"))
     await writer.start()
     host = ShardHost(url, list(range(PARTITIONS)), writer.append, config=config,
-                     snapshots=snapshots)
+                     snapshots=snapshots, partition_count=PARTITIONS)
     await host.start()
     for subject, payload in messages:
         await js.publish(subject, payload)

@@ -133,3 +133,71 @@ def _sealed(data_dir) -> list:
 
     with nats_of(data_dir) as url:
         return asyncio.run(read(url))
+
+
+def test_replay_passes_over_a_frame_on_another_facilitys_partition(cli, pipeline, story,
+                                                                    tmp_path):
+    """A frame published on a partition its facility does not belong to is dead-lettered
+    live (two actors of one facility would otherwise decide apart); READINGS records its
+    partition count, so replay refuses the frame the same way. Derived, its overheat
+    would have raised alerts the ledger does not hold."""
+    from plumeline.events import readings_subject
+    from tests.infra.conftest import PARTITIONS
+
+    plant = story("ccs-01", 300)
+    right = readings_subject("ccs-01", PARTITIONS)
+    wrong = f"readings.{(int(right.split('.')[1]) + 1) % PARTITIONS}.ccs-01"
+    # the overheat of the plant's steps 200-260, sent again on the wrong partition an
+    # hour later, where the facility's own detector would meet it afresh
+    forged = [(wrong, data) for _, data in _later(plant[200:260], 3_600_000)]
+    stats: dict = {}
+    size = pipeline(plant + forged, stats=stats)
+    assert stats["malformed"] == len(forged)
+    status, out = cli("audit", "replay", "--data-dir", str(tmp_path))
+    assert status == 0, out
+    assert out == f"ok: replaying READINGS reproduces the ledger's {size} events\n"
+
+
+def _later(messages, by_ms: int) -> list:
+    """Frames moved `by_ms` later in time (packed again)."""
+    from plumeline.events import FRAMES, Frame, decode_wire, encode_wire, frame_lists
+
+    out = []
+    for subject, data in messages:
+        m = decode_wire(data)
+        if isinstance(m, FRAMES):
+            f = frame_lists(m)
+            data = encode_wire(Frame(facility=f.facility, sensors=f.sensors,
+                                     times=[t + by_ms for t in f.times], values=f.values))
+        out.append((subject, data))
+    return out
+
+
+def test_a_start_with_another_partition_count_is_refused(nats_server):
+    """READINGS keeps the partition count it was declared with; asking another is a
+    clear error, not a silent reshuffle of the facilities."""
+    import pytest
+
+    from plumeline.infra.runtime.nats import (
+        PartitionsChanged,
+        connect,
+        ensure_streams,
+        recorded_partitions,
+    )
+
+    async def go():
+        nc = await connect(nats_server.url)
+        try:
+            js = nc.jetstream()
+            await ensure_streams(js)  # a data dir from before the count was recorded
+            assert await recorded_partitions(js) is None
+            await ensure_streams(js, partitions=8)
+            assert await recorded_partitions(js) == 8
+            await ensure_streams(js, partitions=8)
+            with pytest.raises(PartitionsChanged, match="cut into 8 partitions, but 16"):
+                await ensure_streams(js, partitions=16)
+            assert await recorded_partitions(js) == 8
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
