@@ -14,7 +14,6 @@ used by one thread at a time, under its own lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 
 import nats
@@ -84,6 +83,8 @@ class ProjectionRunner:
         batch: int = 500,
         idle_s: float = 0.1,
         readings_linger_s: float = 0.25,
+        readings_batch: int = 2000,
+        readings_bytes: int = 8 << 20,
     ) -> None:
         self.nats_url = nats_url
         self.clickhouse_url = clickhouse_url
@@ -94,6 +95,11 @@ class ProjectionRunner:
         # a ClickHouse part however few rows it holds, and at 100,000 readings/s
         # without it the follower made ~40 small inserts a second.
         self.readings_linger_s = readings_linger_s
+        # ... and up to this many messages (or bytes) go to one insert: per reading, a
+        # ClickHouse insert and the merges behind it cost less the more rows an insert
+        # holds (docs/benchmarks.md, "Bigger inserts of raw readings")
+        self.readings_batch = readings_batch
+        self.readings_bytes = readings_bytes
         self.log = structlog.get_logger("plumeline.projections")
         self._tasks: list[asyncio.Task] = []
         self._store_lock = threading.Lock()  # the events' client, also the queries'
@@ -126,7 +132,8 @@ class ProjectionRunner:
                 "ledger", self.projector, self._store_lock, LEDGER_STREAM, RECORDS_SUBJECT)),
             asyncio.create_task(self._follow(
                 "readings", self.readings, self._readings_lock, READINGS_STREAM, "readings.>",
-                linger=self.readings_linger_s)),
+                linger=self.readings_linger_s, most=self.readings_batch,
+                max_bytes=self.readings_bytes)),
         ]
 
     async def _stop_following(self) -> None:
@@ -141,14 +148,15 @@ class ProjectionRunner:
         self.store.close()
 
     async def _follow(self, name: str, projector, lock: threading.Lock, stream: str,
-                      subject: str, linger: float = 0.0) -> None:
+                      subject: str, linger: float = 0.0, most: int = 0,
+                      max_bytes: int = 0) -> None:
         sub = None
         while True:
             try:
                 if sub is None:
                     sub = await self._subscribe(stream, subject, projector.checkpoint() + 1)
                 try:
-                    msgs = await self._fetch(sub, linger)
+                    msgs = await self._fetch(sub, linger, most, max_bytes)
                 except TimeoutError:  # nats-py raises the builtin on an empty fetch
                     continue
                 if not msgs:
@@ -200,16 +208,30 @@ class ProjectionRunner:
     def _figures(self, store) -> dict:
         return {**figures(store), "dead_lettered": dict(self.dead_lettered)}
 
-    async def _fetch(self, sub, linger: float) -> list:
-        """Up to `batch` messages: what the first fetch brings, then, `linger` seconds
-        after it, whatever more has come. One fetch after the wait, not one per
-        arrival: a fetch is a pull request and a reply through nats-server, and at
-        100,000 readings/s the frames came one or two to a fetch (~500 a second)."""
+    async def _fetch(self, sub, linger: float, most: int = 0, max_bytes: int = 0) -> list:
+        """What the first fetch brings (up to `batch` messages), then, `linger` seconds
+        after it if it was short, whatever more has come, up to `most` messages
+        (`batch` by default) or `max_bytes` of them, fetched `batch` at a time. One
+        fetch after the wait, not one per arrival: a fetch is a pull request and a
+        reply through nats-server, and at 100,000 readings/s the frames came one or
+        two to a fetch (~500 a second)."""
+        most = most or self.batch
         msgs = await sub.fetch(self.batch, timeout=self.idle_s)
-        if msgs and len(msgs) < self.batch and linger > 0:
+        if not msgs or (len(msgs) < self.batch and linger <= 0):
+            return msgs
+        if len(msgs) < self.batch:
             await asyncio.sleep(linger)
-            with contextlib.suppress(TimeoutError):  # nothing more came meanwhile
-                msgs += await sub.fetch(self.batch - len(msgs), timeout=_AFTER_LINGER_S)
+        size = sum(len(m.data) for m in msgs) if max_bytes else 0
+        while len(msgs) < most and (not max_bytes or size < max_bytes):
+            asked = min(self.batch, most - len(msgs))
+            try:
+                more = await sub.fetch(asked, timeout=_AFTER_LINGER_S)
+            except TimeoutError:  # nothing more came meanwhile
+                break
+            msgs += more
+            size += sum(len(m.data) for m in more) if max_bytes else 0
+            if len(more) < asked:
+                break
         return msgs
 
     async def _subscribe(self, stream: str, subject: str, start: int):
