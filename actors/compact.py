@@ -72,6 +72,7 @@ class CompactColumns:
         self.cols = {name: np.zeros(capacity) for name in self.SCALARS}
         self.top = np.zeros((capacity, STATISTICS))  # each statistic's decayed maximum
         self.values = np.zeros((capacity, c.bins), np.uint16)
+        self.ones = np.ones(c.bins, np.float32)
         self.edges = c.low * 10.0 ** (np.arange(c.per_decade * c.decades + 1) / c.per_decade)
         # counts at or above each calibration bin, and a zero column past the last, the
         # three statistics side by side; learning s adds `learn[bin of s]`
@@ -80,6 +81,9 @@ class CompactColumns:
         self.learn = np.tril(np.full((width, width), UNIT, np.uint16))
         self.learn[:, -1] = 0
         self.offsets = np.arange(STATISTICS) * width
+        # each bin's edges, below and above, for finding a statistic's bin
+        self.below = np.concatenate(([-np.inf], self.edges))
+        self.above = np.concatenate((self.edges, [np.inf]))
         self.period = round(c.memory * math.log(2.0))
         self.decay = 0.5 ** (1.0 / c.episode)
         half = c.bins // 2
@@ -162,10 +166,11 @@ class CompactColumns:
         counts = self.values[rows]
         everyone = np.arange(len(rows))
         mine = counts[everyone, b]
-        rarer = (counts * (counts <= mine[:, None])).sum(axis=1, dtype=np.int64)
-        total = counts.sum(axis=1, dtype=np.int64)
+        # sums of whole counts below 2^24: exact in float32, in any order
+        rarer = (counts * (counts <= mine[:, None])).astype(np.float32) @ self.ones
+        total = counts.astype(np.float32) @ self.ones
         # half a pseudo-visit keeps a bin never visited finite
-        p = (rarer + 0.5 * UNIT) / (total + 0.5 * UNIT)
+        p = (rarer.astype(np.float64) + 0.5 * UNIT) / (total.astype(np.float64) + 0.5 * UNIT)
         counts[everyone, b] += UNIT
         self.values[rows] = counts
         return p
@@ -197,11 +202,12 @@ class CompactColumns:
         """Each statistic's P(S >= s) from its past, the smallest of the three; then s
         joins its past."""
         c = self.config
-        b = np.searchsorted(self.edges, stats)  # (m, 3): 0 at or below `low`
+        b = self._bin(stats)  # (m, 3)
         counts = self.at_or_above[rows]
-        column = b + self.offsets
-        at = np.take_along_axis(counts, column, axis=1).astype(np.float64)
-        upper = np.take_along_axis(counts, column + 1, axis=1).astype(np.float64)
+        flat = counts.reshape(-1)
+        column = b + self.offsets + (np.arange(len(rows)) * counts.shape[1])[:, None]
+        at = flat[column].astype(np.float64)
+        upper = flat[column + 1].astype(np.float64)
         above = upper + 0.5 * (at - upper)  # half of s's own bin
         total = counts[:, self.offsets].astype(np.float64)
         tail = (above + UNIT) / (total + UNIT)  # one pseudo-count above
@@ -212,7 +218,18 @@ class CompactColumns:
         counts += self.learn[b].reshape(len(rows), -1)
         self.at_or_above[rows] = counts
         self.top[rows] = np.maximum(stats, top * (1.0 - 1.0 / c.memory))
-        return np.minimum(tail.min(axis=1), 1.0)
+        return np.minimum(np.minimum(np.minimum(tail[:, 0], tail[:, 1]), tail[:, 2]), 1.0)
+
+    def _bin(self, stats) -> np.ndarray:
+        """The calibration bin of each statistic: the number of edges below it (0 at or
+        below `low`), from its logarithm, then checked against the edges themselves."""
+        c = self.config
+        with np.errstate(divide="ignore"):  # a statistic of 0 is in the first bin
+            guess = np.floor(np.log10(stats / c.low) * c.per_decade) + 1.0
+        b = np.clip(guess, 0, len(self.edges)).astype(np.intp)
+        b += stats > self.above[b]
+        b -= stats <= self.below[b]
+        return b
 
     def _episode(self, rows, tail) -> np.ndarray:
         """The surprise where it tops the row's episode envelope, else 0."""
