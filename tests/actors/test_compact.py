@@ -1,40 +1,18 @@
-"""The compact likelihood: causal, deterministic, fixed-size, the same in any batch, and
-an anomaly scores at its onset."""
+"""The compact likelihood: fixed-size, the same in any batch, a value the signal only
+passes through is rare, one sensor is a row (causality, determinism and the onset:
+test_one_sensor_detectors.py)."""
 
 from __future__ import annotations
-
-import pickle
 
 import numpy as np
 
 from plumeline.actors.compact import CompactColumns, CompactConfig, CompactLikelihood
+from tests.actors.test_one_sensor_detectors import in_shuffled_batches, noise
 
 
 def _scores(values, config: CompactConfig | None = None) -> list[float]:
     detector = CompactLikelihood(config)
     return [detector.update(x) for x in values]
-
-
-def _noise(n: int, seed: int = 4) -> list[float]:
-    return (20.0 + np.random.default_rng(seed).standard_normal(n)).tolist()
-
-
-def test_a_score_depends_on_the_past_only():
-    values = _noise(2000)
-    other = values[:1500] + [v + 8.0 for v in values[1500:]]
-    a, b = _scores(values), _scores(other)
-    assert a[:1500] == b[:1500]
-    assert a[1500:] != b[1500:]
-
-
-def test_the_same_readings_give_the_same_scores_and_a_snapshot_resumes_exactly():
-    values = _noise(1500)
-    whole = _scores(values)
-    assert whole == _scores(values)
-    detector = CompactLikelihood()
-    first = [detector.update(x) for x in values[:700]]
-    resumed = pickle.loads(pickle.dumps(detector))
-    assert first + [resumed.update(x) for x in values[700:]] == whole
 
 
 def test_the_state_is_a_fixed_few_hundred_bytes_per_sensor():
@@ -51,22 +29,6 @@ def test_the_state_is_a_fixed_few_hundred_bytes_per_sensor():
         sizes.append(sum(a.nbytes for a in (columns.values, columns.at_or_above, columns.top)))
     assert sizes[0] == sizes[1] == sizes[2]
     assert columns.at_or_above.max() < 2**16 - 1 and columns.values.max() < 2**16 - 1
-
-
-def test_a_step_scores_at_its_onset_and_not_again_while_it_lasts():
-    values = _noise(3000)
-    values[2000:] = [v + 10.0 for v in values[2000:]]
-    scores = np.array(_scores(values))
-    quiet = scores[300:2000].max()
-    onset = scores[2000:2010].max()
-    assert onset > 0.75 > quiet
-    assert scores[2010:].max() < onset  # the envelope keeps the rest of the step quiet
-
-
-def test_nothing_is_scored_before_the_statistics_have_a_history():
-    values = _noise(400)
-    values[50] += 50.0  # a spike while the statistics settle
-    assert max(_scores(values)[: CompactConfig().calibrate_after]) == 0.0
 
 
 def test_a_value_the_signal_only_passes_through_is_rare():
@@ -99,17 +61,13 @@ def test_a_sensor_scores_the_same_whatever_batch_it_is_judged_in():
     assert len(anchors) >= 3 and len(widths) >= 3  # set, then moved / widened
     # the same readings, the sensors split into uneven batches in a shuffled order
     apart = CompactColumns(config, capacity=sensors)
-    s_apart = np.zeros_like(s_together)
-    for t in range(readings):
-        order = rng.permutation(sensors)
-        for batch in np.split(order, [1, 5]):
-            s_apart[t, batch] = apart.update(batch, x[t, batch], scale[t, batch])
+    s_apart = in_shuffled_batches(apart.update, rng, x, scale)
     assert np.array_equal(s_together, s_apart)
     assert s_together[1000:1010, 3].max() > 0.75  # the step is seen
 
 
 def test_one_sensor_is_a_row_of_the_columns():
-    values = _noise(1200)
+    values = noise(1200)
     detector = CompactLikelihood()
     scores = [detector.update(x) for x in values]
     columns = CompactColumns()
