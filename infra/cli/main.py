@@ -190,7 +190,8 @@ def _parser() -> argparse.ArgumentParser:
     nab = sub.add_parser("nab", help="run the production detector on NAB data and score it")
     nab.add_argument("--data", type=Path, required=True, help="NAB data: <category>/<name>.csv")
     nab.add_argument("--out", type=Path, required=True, help="results go to OUT/plumeline/")
-    nab.add_argument("--detector", choices=("likelihood", "context", "max", "ensemble"),
+    nab.add_argument("--detector", choices=("likelihood", "context", "max", "ensemble",
+                                                 "compact"),
                      default="likelihood", help="the score to rank rows by (docs/detection.md)")
     nab.add_argument(
         "--labels", type=Path, help="label windows (default: DATA/../labels/combined_windows.json)"

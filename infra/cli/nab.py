@@ -13,8 +13,9 @@ category with its own best threshold, and with the threshold the other categorie
 chose (a threshold tuned on data the category is not part of).
 
 `--detector` picks the score: `likelihood` (the default, above), `context` (the
-contextual detector, `actors/context.py`), `max`, the larger of the two per row, or
-`ensemble` (simple detectors read through anomaly likelihoods, `actors/ensemble.py`).
+contextual detector, `actors/context.py`), `max`, the larger of the two per row,
+`ensemble` (simple detectors read through anomaly likelihoods, `actors/ensemble.py`) or
+`compact` (the likelihood in fixed-width columns, `actors/compact.py`).
 The comparisons, cross-validated, are in docs/detection.md.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from plumeline.actors import DetectorConfig, FacilityConfig, RobustBaseline
+from plumeline.actors.compact import CompactConfig, CompactLikelihood
 from plumeline.actors.context import ContextConfig, ContextDetector
 from plumeline.actors.ensemble import EnsembleConfig, LikelihoodEnsemble
 from plumeline.infra.cli.nab_cv import by_category, by_file, cross_validate
@@ -44,8 +46,8 @@ from plumeline.simulator.nab import (
 )
 
 __all__ = [
-    "DETECTOR", "SCORES", "fleet_config", "run_nab", "score_context", "score_ensemble",
-    "score_series",
+    "DETECTOR", "SCORES", "fleet_config", "run_nab", "score_compact", "score_context",
+    "score_ensemble", "score_series",
 ]
 
 DETECTOR = "plumeline"
@@ -91,8 +93,15 @@ def score_ensemble(values, config: EnsembleConfig | None = None) -> np.ndarray:
     return np.array([detector.update(x) for x in np.asarray(values, dtype=np.float64).tolist()])
 
 
+def score_compact(values, config: CompactConfig | None = None) -> np.ndarray:
+    """One series as one sensor: the compact likelihood's score after each reading, on
+    the fleet's alert baseline."""
+    detector = CompactLikelihood(config, FacilityConfig().detector)
+    return np.array([detector.update(x) for x in np.asarray(values, dtype=np.float64).tolist()])
+
+
 SCORES = {"likelihood": score_series, "context": score_context, "max": score_max,
-          "ensemble": score_ensemble}
+          "ensemble": score_ensemble, "compact": score_compact}
 
 
 def run_nab(args) -> int:

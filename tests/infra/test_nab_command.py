@@ -135,7 +135,7 @@ def test_a_category_without_windows_scores_n_a(tmp_path, capsys):
     assert files["withAnomaly/step.csv"][0] == "1" and float(files["withAnomaly/step.csv"][1]) > 0
 
 
-@pytest.mark.parametrize("detector", ["context", "max", "ensemble"])
+@pytest.mark.parametrize("detector", ["context", "max", "ensemble", "compact"])
 def test_the_contextual_detector_is_scored_on_request(tmp_path, capsys, detector):
     _generated_corpus(tmp_path / "corpus")
     argv = ["nab", "--data", str(tmp_path / "corpus" / "data"), "--out", str(tmp_path / "out"),
