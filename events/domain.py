@@ -336,8 +336,14 @@ class Causation(msgspec.Struct, frozen=True):
     index: int
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True):
-    """A domain event as the ledger stores it."""
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A domain event as the ledger stores it.
+
+    Untracked by the garbage collector (`gc=False`): the ledger writer decodes a
+    thousand at a time, and each tracked one counted toward the next collection, whose
+    full passes walk every object of the process (~0.7 µs a record in the bench's
+    appends). Frozen and holding only strings, ints and frozen structs, an envelope
+    can be part of no reference cycle."""
 
     id: str
     type: str

@@ -216,7 +216,8 @@ def test_frames_written_as_bytes_store_what_publish_stores(nats_server):
         with contextlib.suppress(Exception):
             await js.delete_stream(LEDGER)
         await ensure_streams(js)
-        await queue_records(via(nc), "ledger.records", batch, records[:-1])
+        await queue_records(via(nc), "ledger.records", batch, 1,
+                            [r.data for r in records[:-1]])
         reply = await nc.request("ledger.records", records[-1].data, timeout=10, headers={
             "Nats-Batch-Id": batch, "Nats-Batch-Sequence": "5", "Nats-Batch-Commit": "1"})
         assert msgspec.json.decode(reply.data)["seq"] == 5, reply.data
