@@ -14,6 +14,8 @@ that filter covers the whole log. So the records carry no `Nats-Msg-Id`: its
 duplicate window (120 s) would guard less, and cost the server a lookup per message.
 
 What keeps the rate up (~10 µs a record is the budget at 100,000 appends/s):
+- A batch's records are sealed as bytes only (`Ledger.seal_records`): written around
+  one canonical encoding of all its envelopes, no object made per record.
 - The frames of a batch are built in one go (actors/batching.py).
 - Appends are committed in groups. A file stream stores an atomic batch with an fsync
   (~4.5 ms here, whether it holds 3 records or 48; 10–30 ms with the whole system
