@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from plumeline.actors import LedgerWriter, read_stream
-from plumeline.actors.batching import queue_records
+from plumeline.actors.batching import frames, queue_records
 from plumeline.actors.ledger_client import (
     APPEND_SUBJECT,
     STARTED_SUBJECT,
@@ -22,13 +22,16 @@ from plumeline.actors.ledger_client import (
     _parts,
 )
 from plumeline.events import (
+    GENESIS,
     AlertRaised,
     Causation,
     Envelope,
     Ledger,
+    Record,
     decode_envelopes,
     decode_record,
     encode_envelopes,
+    encode_record,
 )
 from plumeline.infra.runtime.nats import LEDGER, connect, ensure_streams
 
@@ -99,6 +102,29 @@ def test_concurrent_appends_keep_one_record_per_message(nats_server, tmp_path):
     # appends queued meanwhile go together, up to 1,000 records a commit: 3 × 300 three
     # times, then 2 × 300
     assert firsts == [1, 1001, 2001, 2501, 3401, 4301, 5201]
+
+
+def test_records_stored_across_a_restart_are_those_encoded_one_by_one(nats_server, tmp_path):
+    """The writer writes each record around one encode of its batch (`seal_records`);
+    what it stores is still, byte for byte, a `Record` encoded alone and chained by the
+    leaf hash, also after a new writer recovers and is sent events already stored."""
+    async def go():
+        async with _writer(nats_server.url, tmp_path) as (js, writer):
+            assert await writer.append(encode_envelopes(_events(1, 1500))) == 1500
+            assert await writer.append(encode_envelopes(_events(1501, 300))) == 1800
+        async with _writer(nats_server.url, tmp_path) as (js, writer):
+            assert writer.size() == 1800
+            # 1,200..1,800 were stored before the restart: dropped, the rest appended
+            assert await writer.append(encode_envelopes(_events(1200, 1501))) == 2700
+            return await _stored(js)
+
+    stored = asyncio.run(go())
+    ledger, prev = Ledger(), GENESIS
+    for msg in stored:
+        record = ledger.restore(msg.data)
+        assert msg.data == encode_record(Record(seq=record.seq, prev=prev, event=record.event))
+        prev = ledger.head
+    assert [decode_record(m.data).event for m in stored] == _events(1, 2700)
 
 
 def test_appends_that_wait_together_share_one_commit(nats_server, tmp_path):
@@ -216,7 +242,8 @@ def test_frames_written_as_bytes_store_what_publish_stores(nats_server):
         with contextlib.suppress(Exception):
             await js.delete_stream(LEDGER)
         await ensure_streams(js)
-        await queue_records(via(nc), "ledger.records", batch, records[:-1])
+        await queue_records(via(nc), "ledger.records", batch, 1,
+                            [r.data for r in records[:-1]])
         reply = await nc.request("ledger.records", records[-1].data, timeout=10, headers={
             "Nats-Batch-Id": batch, "Nats-Batch-Sequence": "5", "Nats-Batch-Commit": "1"})
         assert msgspec.json.decode(reply.data)["seq"] == 5, reply.data
@@ -229,6 +256,14 @@ def test_frames_written_as_bytes_store_what_publish_stores(nats_server):
     assert [data for data, _ in by_hand] == [r.data for r in records]
     assert by_hand == through_publish
     assert by_hand[0][1]["Nats-Expected-Last-Sequence"] == "0"
+
+
+def test_frames_of_more_than_an_atomic_batch_are_refused():
+    """The batch headers are written from a table of 1,000 sequence numbers: a longer
+    list is an error, not frames with a part left out."""
+    assert frames(b"ledger.records", b"b", 1, [b"{}"] * 1000).count(b"HPUB ") == 1000
+    with pytest.raises(ValueError, match="at most 1000"):
+        frames(b"ledger.records", b"b", 1, [b"{}"] * 1001)
 
 
 def test_appends_by_request_keep_their_order_and_a_bad_one_is_told_why(nats_server, tmp_path):
