@@ -52,9 +52,16 @@ def ray_env() -> dict[str, str]:
     Serve for its request metrics, which then went nowhere: parsing those lines took
     Serve's HAProxy manager 13 % of a core at 2,000 requests/s, and HAProxy 4 % more.
     Plumeline's figures are its own (GET /metrics); a cluster that scrapes Ray's sets
-    RAY_enable_metrics_collection=1 and RAY_SERVE_HAPROXY_METRICS_ENABLED=1."""
+    RAY_enable_metrics_collection=1 and RAY_SERVE_HAPROXY_METRICS_ENABLED=1.
+
+    Ray starts its workers at nice 15, a batch job's place. Plumeline's workers are the
+    system (the API's replica, shard hosts, ledger writer, projections): at nice 15 any
+    ordinary process on the machine, the HTTP clients of a benchmark among them, took
+    the replica's core first, and its p99 was the queue that built up meanwhile
+    (docs/benchmarks.md, "The API at nice 0"). So nice 0, as nats-server runs."""
     metrics, stats = free_port(), free_port()  # never the same port twice
     return {
+        "RAY_worker_niceness": "0",
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(metrics),
