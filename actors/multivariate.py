@@ -119,18 +119,18 @@ class FacilityModel:
             self.t2_limit = c.threshold * max(float(np.quantile(t2, 0.99)), 1e-6)
 
     def _t2(self, z: np.ndarray) -> np.ndarray:
-        scores = self.pca.transform(z)
+        scores = _transform(self.pca, z)
         return (scores ** 2 / np.maximum(self.pca.explained_variance_, 1e-12)).sum(axis=1)
 
     def _residuals(self, z: np.ndarray) -> np.ndarray:
-        return z - self.pca.inverse_transform(self.pca.transform(z))
+        return z - _inverse(self.pca, _transform(self.pca, z))
 
     def _score(self, now: int, latest: dict[str, float]) -> list[Event]:
         c = self.config
         if any(s not in latest for s in self.sensors):
             return []
         z = (np.array([latest[s] for s in self.sensors]) - self.mean) / self.scale
-        fitted = self.pca.inverse_transform(self.pca.transform(z[None, :]))[0]
+        fitted = _inverse(self.pca, _transform(self.pca, z[None, :]))[0]
         residual = z - fitted
         spe = float(residual @ residual)
         ratio, above, calm, inside = spe / self.limit, spe > self.limit, spe < self.limit / 2, 0.0
@@ -179,3 +179,18 @@ class FacilityModel:
                 self.open = event
             case AlertCleared(alert_id=cleared) if self.open and self.open.alert_id == cleared:
                 self.open = None
+
+
+# PCA.transform and inverse_transform (not whitened) in scikit-learn's own arithmetic,
+# without its checks of the input, which cost more than the product itself at this
+# size (two calls a score, a facility scored every 5 s of event time once fitted).
+# The same operations in the same order: the same floats, so a replay gives the
+# events the ledger holds (tests/actors/test_multivariate.py compares them).
+def _transform(pca: PCA, z: np.ndarray) -> np.ndarray:
+    scores = z @ pca.components_.T
+    scores -= pca.mean_.reshape(1, -1) @ pca.components_.T
+    return scores
+
+
+def _inverse(pca: PCA, scores: np.ndarray) -> np.ndarray:
+    return scores @ pca.components_ + pca.mean_

@@ -10,8 +10,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nats.js import api
@@ -112,10 +115,25 @@ async def _raw(url: str, frames) -> dict:
     return {"readings": readings, "seconds": elapsed, "readings_per_s": readings / elapsed}
 
 
+@contextmanager
+def _fresh(tmp: Path, name: str) -> Iterator[Path]:
+    """A directory of its own for one run, removed after it. The curve runs the loop
+    at three fleet sizes in one process, each with as many frames (2,000,000 readings
+    in frames of ~200-250): named by the number of frames, the second and third
+    system started on the first's NATS store and data dir, and so resumed its ledger,
+    snapshots and READINGS (docs/benchmarks.md, "The curve's later points resumed the
+    earlier ones")."""
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=tmp))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def raw_pipe(tmp: Path, frames) -> dict:
     """The ceiling: the same frames published to JetStream and fetched by a consumer
     that only decodes them."""
-    with NatsServer(tmp / "raw-nats") as server:
+    with _fresh(tmp, "raw") as run, NatsServer(run / "nats") as server:
         return asyncio.run(_raw(server.url, frames))
 
 
@@ -156,9 +174,9 @@ def whole_loop(tmp: Path, manifests, frames, *, shards: int = 2) -> dict:
     once per sensor, not per reading. Timed together, a short run of a large fleet
     measured mostly registrations (100,000 sensors, 20 readings each)."""
     readings = sum(n for *_, n in frames)
-    with NatsServer(tmp / f"loop-nats-{len(frames)}") as server:
+    with _fresh(tmp, "loop") as run, NatsServer(run / "nats") as server:
         asyncio.run(_declare(server.url))
-        settings = Settings(data_dir=tmp / f"loop-{len(frames)}", nats_url=server.url,
+        settings = Settings(data_dir=run / "system", nats_url=server.url,
                             partitions=PARTITIONS, shards=shards)
         system = System(settings).start(http=False)
         try:

@@ -94,3 +94,22 @@ def test_t2_sees_the_plant_leave_its_normal_region_with_every_relation_kept():
     (s, alert), *_ = raised[id(with_t2)]
     assert 600 <= s < 640 and isinstance(alert, AlertRaised)
     assert "left their usual operating region" in alert.message and alert.score > 1
+
+
+def test_the_projection_is_scikit_learns_to_the_last_bit():
+    """The model scores without scikit-learn's input checks (`_transform`,
+    `_inverse`); a replay must give the ledger's events, so the floats must be the
+    very ones `PCA.transform` and `inverse_transform` give."""
+    from sklearn.decomposition import PCA
+
+    from plumeline.actors.multivariate import _inverse, _transform
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n, m = int(rng.integers(5, 121)), int(rng.integers(3, 101))
+        z = rng.standard_normal((n, m)) * rng.uniform(0.01, 100, m)
+        pca = PCA(n_components=int(rng.integers(1, min(n, m))), svd_solver="full").fit(z)
+        for x in (z, z[:1], rng.standard_normal((1, m))):
+            scores = _transform(pca, x)
+            assert np.array_equal(scores, pca.transform(x))
+            assert np.array_equal(_inverse(pca, scores), pca.inverse_transform(pca.transform(x)))
