@@ -49,6 +49,7 @@ done
 
 step "Ray: the head"
 export RAY_AUTH_MODE=disabled  # a private cluster on loopback
+export RAY_worker_niceness=0  # the workers are the system (docs/deploy.md)
 unset RAY_ADDRESS
 "$BIN/ray" start --head --port "$GCS" --num-cpus 2 --node-ip-address 127.0.0.1 \
   --temp-dir "$RAY_TMP" --include-dashboard false --ray-client-server-port "$RC" \
