@@ -7,7 +7,8 @@ The facility model keeps its clock in the data's own sampling period (the median
 interval between rows): a sample every 30 periods in a ring of 120, a refit every 3600
 periods, a score every row. With `--train-rows N` the first N rows are declared
 normal: the model is fitted once on exactly those rows and never refits, so a fault
-later in the file is never learnt as normal.
+later in the file is never learnt as normal, and decides as `Choices` says (chosen by
+leave-one-group-out, infra/cli/score_cv.py).
 
 OUT has one row per input row: timestamp, anomaly_score in [0, 1] (the largest of each
 sensor's distance from its baseline, s / (s + raise_score), and the facility model's

@@ -44,9 +44,9 @@ def corpus(seeds: Iterable[int] = (0, 1, 2), scenarios: Iterable[str] = SCENARIO
 
 
 def grid(thresholds=(1.0, 1.5, 2.0), raise_after=(1, 3, 6, 12, 24), clear_after=(3, 6, 12),
-         sensor_alerts=(True, False)) -> list[Choices]:
-    return [Choices(t, r, c, a) for t, r, c, a in
-            itertools.product(thresholds, raise_after, clear_after, sensor_alerts)]
+         sensor_alerts=(True, False), t2=(False,)) -> list[Choices]:
+    return [Choices(t, r, c, a, h) for t, r, c, a, h in
+            itertools.product(thresholds, raise_after, clear_after, sensor_alerts, t2)]
 
 
 def count(alert: np.ndarray, labels: np.ndarray) -> Counts:
@@ -118,7 +118,7 @@ def cross_validate(results: dict[Choices, dict[str, Counts]],
 
 def _label(c: Choices) -> str:
     return (f"{c.threshold:g}, {c.raise_after}, {c.clear_after}, "
-            f"{'model and sensors' if c.sensor_alerts else 'model only'}")
+            f"{'model and sensors' if c.sensor_alerts else 'model only'}{', T²' if c.t2 else ''}")
 
 
 def _cell(c: Counts) -> str:
@@ -130,9 +130,12 @@ def _cell(c: Counts) -> str:
 
 
 def report(results: dict[Choices, dict[str, Counts]], folds: dict[str, list[str]],
-           today: Choices = BEFORE, rows: int = 12) -> str:
+           before: Choices = BEFORE, rows: int = 12) -> str:
+    """The best `rows` candidates in sample, per group and pooled; each fold's choice and
+    its held-out score; `before` beside them when the grid holds it."""
     cv = cross_validate(results, folds)
     everything = [n for names in folds.values() for n in names]
+    known = before in results
 
     def line(c: Choices) -> str:
         per = [_cell(_pooled(results[c], names)) for names in folds.values()]
@@ -140,26 +143,27 @@ def report(results: dict[Choices, dict[str, Counts]], folds: dict[str, list[str]
         return f"| {_label(c)} | {' | '.join(per)} | {p:.2f} | {r:.2f} | {f:.3f} |"
 
     order = sorted(results, key=lambda c: -f1(_pooled(results[c], everything))[2])
-    shown = list(dict.fromkeys([*order[:rows], today, *cv.chosen.values()]))
+    shown = list(dict.fromkeys([*order[:rows], *([before] if known else []),
+                                *cv.chosen.values()]))
     out = ["| threshold, raise_after, clear_after, alert | " + " | ".join(folds)
            + " | precision | recall | pooled F1 |", "|" + "---|" * (len(folds) + 4)]
     out += [line(c) for c in shown]
-    out += ["", "| held-out group | chosen without it | its F1 | with today's defaults |",
-            "|---|---|---|---|"]
+    out += ["", f"| held-out group | chosen without it | its F1 |{' before |' if known else ''}",
+            f"|---|---|---|{'---|' if known else ''}"]
     for group, names in folds.items():
-        out.append(f"| {group} | {_label(cv.chosen[group])} | {_cell(cv.held_out[group])}"
-                   f" | {_cell(_pooled(results[today], names))} |")
+        was = f" {_cell(_pooled(results[before], names))} |" if known else ""
+        out.append(f"| {group} | {_label(cv.chosen[group])} | {_cell(cv.held_out[group])} |{was}")
     p, r, f = f1(cv.pooled)
-    tp, tr, tf = f1(_pooled(results[today], everything))
     ip, ir, i_f = f1(cv.in_sample_pooled)
-    agree = len(set(cv.chosen.values())) == 1
+    distinct = len(set(cv.chosen.values()))
     out += ["", f"held out, pooled: precision {p:.3f}, recall {r:.3f}, F1 {f:.3f}",
             f"in sample, best over all groups ({_label(cv.in_sample)}): "
-            f"precision {ip:.3f}, recall {ir:.3f}, F1 {i_f:.3f}",
-            f"today's defaults ({_label(today)}), no choice made: "
-            f"precision {tp:.3f}, recall {tr:.3f}, F1 {tf:.3f}",
-            f"folds agree: {'yes' if agree else 'no'} "
-            f"({len(set(cv.chosen.values()))} distinct choices)"]
+            f"precision {ip:.3f}, recall {ir:.3f}, F1 {i_f:.3f}"]
+    if known:
+        bp, br, bf = f1(_pooled(results[before], everything))
+        out.append(f"before ({_label(before)}), no choice made: "
+                   f"precision {bp:.3f}, recall {br:.3f}, F1 {bf:.3f}")
+    out.append(f"folds agree: {'yes' if distinct == 1 else 'no'} ({distinct} distinct choices)")
     return "\n".join(out)
 
 
@@ -171,12 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, nargs="+", default=[1.0, 1.5, 2.0])
     ap.add_argument("--raise-after", type=int, nargs="+", default=[1, 3, 6, 12, 24])
     ap.add_argument("--clear-after", type=int, nargs="+", default=[3, 6, 12])
+    ap.add_argument("--t2", choices=["off", "on"], nargs="+", default=["off"],
+                    help="also judge Hotelling's T^2 (ModelConfig.t2)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--facilities", nargs="+", default=[f"{s}/{i}" for s, i in FACILITIES],
                     help="simulator facilities as SEED/INDEX")
     args = ap.parse_args(argv)
     cases = corpus(args.seeds, facilities=[tuple(map(int, f.split("/"))) for f in args.facilities])
-    candidates = grid(args.threshold, args.raise_after, args.clear_after)
+    candidates = grid(args.threshold, args.raise_after, args.clear_after,
+                      t2=[t == "on" for t in args.t2])
     print(report(evaluate(cases, candidates), groups(cases)))
     return 0
 
