@@ -7,7 +7,8 @@ The facility model keeps its clock in the data's own sampling period (the median
 interval between rows): a sample every 30 periods in a ring of 120, a refit every 3600
 periods, a score every row. With `--train-rows N` the first N rows are declared
 normal: the model is fitted once on exactly those rows and never refits, so a fault
-later in the file is never learnt as normal.
+later in the file is never learnt as normal, and decides as `Choices` says (chosen by
+leave-one-group-out, infra/cli/score_cv.py).
 
 OUT has one row per input row: timestamp, anomaly_score in [0, 1] (the largest of each
 sensor's distance from its baseline, s / (s + raise_score), and the facility model's
@@ -28,15 +29,16 @@ import numpy as np
 
 from plumeline.infra.runtime.errors import ExitStatus, UserError
 
-__all__ = ["Table", "model_config", "read_table", "run_score", "score_table"]
+__all__ = ["Choices", "Table", "combine", "model_config", "model_pass", "read_table", "run_score",
+           "score_table", "sensor_pass"]
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date")
 NEVER = 2**62  # a refit period no data reaches
 # A model fitted on declared normal rows alerts past 1x the 99th percentile of their
-# distances from the subspace (the fleet's rolling model: 4x), and judges no T^2.
-# Both chosen by leave-one-out over 9 groups: generated 8-sensor plants (a broken
-# relation, a drift, a step, a common step, no fault) and 4 simulator facilities;
-# held-out pooled row F1 0.64, every fold choosing the same (docs/detection.md).
+# distances from the subspace (the fleet's rolling model: 4x), judges no T^2, opens an
+# alert after 3 scores above it in a row (the fleet's: 24), clears after 6, and the
+# sensors' own alerts count too. All chosen by leave-one-group-out over 11 groups of
+# generated plants and simulator facilities (infra/cli/score_cv.py, docs/detection.md).
 TRAINED_THRESHOLD = 1.0
 
 
@@ -112,7 +114,19 @@ def _time_ms(path: Path, line: int, column: str, text: str) -> int:
                         "and time (ISO 8601) nor seconds since the epoch") from None
 
 
-def model_config(period_ms: int, train_rows: int | None):
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """How a model fitted on declared normal rows decides (`--train-rows`); the defaults
+    are the cross-validated ones."""
+
+    threshold: float = TRAINED_THRESHOLD  # times the training rows' 99th percentile
+    raise_after: int = 3  # scores above it in a row before an alert opens
+    clear_after: int = 6  # ... below half of it before it clears
+    sensor_alerts: bool = True  # the sensors' own alerts count too, not the model's alone
+    t2: bool = False
+
+
+def model_config(period_ms: int, train_rows: int | None, choices: Choices = Choices()):
     """The facility model's clock in the data's sampling period."""
     # the actors load late: `plumeline --help` builds this module's parser without them
     from plumeline.actors.multivariate import ModelConfig
@@ -122,25 +136,32 @@ def model_config(period_ms: int, train_rows: int | None):
     if train_rows:
         # every row of the declared normal ones is a sample (1 ms: each new time), one fit
         return ModelConfig(sample_ms=1, samples=train_rows, min_samples=train_rows,
-                           refit_ms=NEVER, score_ms=1, threshold=TRAINED_THRESHOLD)
+                           refit_ms=NEVER, score_ms=1, threshold=choices.threshold,
+                           raise_after=choices.raise_after, clear_after=choices.clear_after,
+                           t2=choices.t2)
     return ModelConfig(sample_ms=30 * p, samples=base.samples, min_samples=base.min_samples,
                        refit_ms=3600 * p, score_ms=1)
 
 
-def score_table(table: Table, train_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(anomaly_score, alert) per row: the sensors' detectors and the facility model."""
+def score_table(table: Table, train_rows: int | None = None,
+                choices: Choices = Choices()) -> tuple[np.ndarray, np.ndarray]:
+    """(anomaly_score, alert) per row: the sensors' detectors and the facility model.
+    Without `train_rows` the model is the fleet's rolling one and `choices` is unused."""
+    sensors = sensor_pass(table)
+    model = model_pass(table, train_rows, choices)
+    return combine(sensors, model, choices.sensor_alerts or not train_rows)
+
+
+def sensor_pass(table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's largest sensor score, s / (s + raise_score), and whether any sensor's
+    alert (deviation, stuck, drift) is open; a sensor with nothing in a row keeps an
+    alert it has open."""
     from plumeline.actors import FacilityConfig, RobustBaseline
-    from plumeline.actors.multivariate import FacilityModel
 
     n, m = table.values.shape
-    gaps = np.diff(table.times_ms)
-    gaps = gaps[gaps > 0]
-    period = int(np.median(gaps)) if len(gaps) else 1000
     config = FacilityConfig().detector
     detectors = [RobustBaseline(config) for _ in range(m)]
-    model = FacilityModel("file", model_config(period, train_rows))
-    latest: dict[str, float] = {}
-    score, alert = np.zeros(n), np.zeros(n, dtype=np.int8)
+    score, alert = np.zeros(n), np.zeros(n, dtype=bool)
     raise_score = config.raise_score
     for i in range(n):
         row, top = table.values[i], 0.0
@@ -148,20 +169,44 @@ def score_table(table: Table, train_rows: int | None = None) -> tuple[np.ndarray
             x = row[j]
             if x != x:  # empty cell
                 continue
-            d = detectors[j]
-            s, _ = d.update(float(x))
-            latest[table.sensors[j]] = float(x)
+            s, _ = detectors[j].update(float(x))
             top = max(top, s / (s + raise_score))
+        score[i] = top
+        alert[i] = any(d.active is not None or d.drift_open for d in detectors)
+    return score, alert
+
+
+def model_pass(table: Table, train_rows: int | None,
+               choices: Choices = Choices()) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's facility-model score, r / (r + 1) with r its distance over its
+    threshold (0 before a fit), and whether its alert is open."""
+    from plumeline.actors.multivariate import FacilityModel
+
+    n = len(table.times_ms)
+    gaps = np.diff(table.times_ms)
+    gaps = gaps[gaps > 0]
+    period = int(np.median(gaps)) if len(gaps) else 1000
+    model = FacilityModel("file", model_config(period, train_rows, choices))
+    latest: dict[str, float] = {}
+    score, alert = np.zeros(n), np.zeros(n, dtype=bool)
+    for i in range(n):
+        for name, x in zip(table.sensors, table.values[i].tolist()):
+            if x == x:
+                latest[name] = x
         for event in model.step(int(table.times_ms[i]), lambda: latest):
             model.apply(event)
         if model.pca is not None and model.last_ratio is not None:
             r = model.last_ratio
-            top = max(top, r / (r + 1.0))
-        score[i] = top
-        # a sensor with nothing in this row keeps an alert it has open
-        alert[i] = model.open is not None or any(
-            d.active is not None or d.drift_open for d in detectors)
+            score[i] = r / (r + 1.0)
+        alert[i] = model.open is not None
     return score, alert
+
+
+def combine(sensors: tuple[np.ndarray, np.ndarray], model: tuple[np.ndarray, np.ndarray],
+            sensor_alerts: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The row's score is the larger of the two; its alert the model's, or either's."""
+    alert = model[1] | sensors[1] if sensor_alerts else model[1]
+    return np.maximum(sensors[0], model[0]), alert.astype(np.int8)
 
 
 def run_score(args) -> int:
