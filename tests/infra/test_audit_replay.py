@@ -139,16 +139,17 @@ def test_replay_passes_over_a_frame_on_another_facilitys_partition(cli, pipeline
                                                                     tmp_path):
     """A frame published on a partition its facility does not belong to is dead-lettered
     live (two actors of one facility would otherwise decide apart); READINGS records its
-    partition count, so replay refuses the frame the same way. Derived, its overheat
-    would have raised alerts the ledger does not hold."""
+    partition count, so replay refuses the frame the same way. Derived, the forged
+    frames would have moved the plant's hourly windows on and closed them (their
+    `emissions.measured` and seals), which the ledger does not hold."""
     from plumeline.events import readings_subject
     from tests.infra.conftest import PARTITIONS
 
     plant = story("ccs-01", 300)
     right = readings_subject("ccs-01", PARTITIONS)
     wrong = f"readings.{(int(right.split('.')[1]) + 1) % PARTITIONS}.ccs-01"
-    # the overheat of the plant's steps 200-260, sent again on the wrong partition an
-    # hour later, where the facility's own detector would meet it afresh
+    # the plant's steps 199-258, sent again on the wrong partition an hour later:
+    # past the plant's last reading, into windows it never reached
     forged = [(wrong, data) for _, data in _later(plant[200:260], 3_600_000)]
     stats: dict = {}
     size = pipeline(plant + forged, stats=stats)
