@@ -11,7 +11,7 @@ is answered, still goes through `publish`.
 
 from __future__ import annotations
 
-__all__ = ["frames", "queue_records", "take", "tell"]
+__all__ = ["ATOMIC_BATCH", "frames", "queue_records", "take", "tell"]
 
 
 def take(queued: list, records: int) -> list:
@@ -34,9 +34,10 @@ def tell(group: list, exc: BaseException) -> None:
             told.exception()  # retrieved: a caller that went away leaves no warning
 
 
+ATOMIC_BATCH = 1000  # nats-server's limit on messages in one atomic batch
 # the Nats-Batch-Sequence header of message i of a batch, the same in every batch:
-# written once here instead of once a record (an atomic batch holds up to 1,000)
-_SEQUENCE = [b"\r\nNats-Batch-Sequence: %d\r\n\r\n" % i for i in range(1001)]
+# written once here instead of once a record
+_SEQUENCE = [b"\r\nNats-Batch-Sequence: %d\r\n\r\n" % i for i in range(ATOMIC_BATCH + 1)]
 
 
 def frames(subject: bytes, batch: bytes, first: int, records: list[bytes]) -> bytes:
@@ -46,8 +47,8 @@ def frames(subject: bytes, batch: bytes, first: int, records: list[bytes]) -> by
     line), the payload and CRLF. The first carries the expected last sequence. Subject,
     batch id and numbers are ASCII without spaces or line breaks, so nothing needs
     escaping."""
-    if len(records) >= len(_SEQUENCE):
-        raise ValueError(f"an atomic batch holds at most {len(_SEQUENCE) - 1} messages")
+    if len(records) > ATOMIC_BATCH:
+        raise ValueError(f"an atomic batch holds at most {ATOMIC_BATCH} messages")
     start = b"NATS/1.0\r\nNats-Batch-Id: " + batch
     hdr = start + b"\r\nNats-Batch-Sequence: 1\r\nNats-Expected-Last-Sequence: %d\r\n\r\n" % (
         first - 1)

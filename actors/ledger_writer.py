@@ -58,7 +58,7 @@ import msgspec
 import nats
 import structlog
 
-from plumeline.actors.batching import queue_records, take, tell
+from plumeline.actors.batching import ATOMIC_BATCH, queue_records, take, tell
 from plumeline.actors.ledger_client import (
     APPEND_SUBJECT,
     ERROR_HEADER,
@@ -82,7 +82,6 @@ __all__ = ["LedgerAppendError", "LedgerClient", "LedgerWriter", "read_stream"]
 LEDGER_STREAM = "LEDGER"
 RECORDS_SUBJECT = "ledger.records"
 HEADS_SUBJECT = "ledger.heads"
-ATOMIC_BATCH = 1000  # nats-server's limit on messages in one atomic batch
 MAX_IN_FLIGHT = 8  # atomic batches sent and not yet acknowledged (the server allows 50)
 # Commits pending before the next appends wait and go as one group (unless they fill
 # an atomic batch already). Each commit costs the server an fsync (a file stream's
