@@ -78,6 +78,11 @@ def score_series(values, config: DetectorConfig | None = None) -> np.ndarray:
 def score_context(values, config: ContextConfig | None = None) -> np.ndarray:
     """One series as one sensor: the contextual detector's score after each reading."""
     detector = ContextDetector(config)
+    return _each(detector, values)
+
+
+def _each(detector, values) -> np.ndarray:
+    """A one-sensor detector's `update` of every value, in order."""
     return np.array([detector.update(x) for x in np.asarray(values, dtype=np.float64).tolist()])
 
 
@@ -90,14 +95,14 @@ def score_ensemble(values, config: EnsembleConfig | None = None) -> np.ndarray:
     """One series as one sensor: the likelihood ensemble's score after each reading, on
     the fleet's alert baseline."""
     detector = LikelihoodEnsemble(config, FacilityConfig().detector)
-    return np.array([detector.update(x) for x in np.asarray(values, dtype=np.float64).tolist()])
+    return _each(detector, values)
 
 
 def score_compact(values, config: CompactConfig | None = None) -> np.ndarray:
     """One series as one sensor: the compact likelihood's score after each reading, on
     the fleet's alert baseline."""
     detector = CompactLikelihood(config, FacilityConfig().detector)
-    return np.array([detector.update(x) for x in np.asarray(values, dtype=np.float64).tolist()])
+    return _each(detector, values)
 
 
 SCORES = {"likelihood": score_series, "context": score_context, "max": score_max,
