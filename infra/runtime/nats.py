@@ -295,7 +295,7 @@ async def ensure_streams(js, replicas: int = 1, partitions: int | None = None) -
 
 
 class PartitionsChanged(Exception):
-    def __init__(self, recorded: int, asked: int) -> None:
+    def __init__(self, recorded: str, asked: int) -> None:
         super().__init__(
             f"READINGS is cut into {recorded} partitions, but {asked} were asked: the "
             f"partition count is fixed for the life of a deployment (start with "
@@ -305,14 +305,13 @@ class PartitionsChanged(Exception):
 async def _keep_partitions(js, config: api.StreamConfig, partitions: int) -> None:
     """Record READINGS' partition count where it is not yet (a data dir from before it
     was recorded); refuse a different one."""
-    metadata = dict(config.metadata or {})
-    recorded = metadata.get(PARTITIONS_KEY)
+    recorded = _recorded(config)
     if recorded is None:
-        metadata[PARTITIONS_KEY] = str(partitions)
+        metadata = {**(config.metadata or {}), PARTITIONS_KEY: str(partitions)}
         await js.update_stream(replace(config, metadata=metadata))
         log.info("partitions_recorded", stream=READINGS, partitions=partitions)
     elif recorded != str(partitions):
-        raise PartitionsChanged(int(recorded), partitions)
+        raise PartitionsChanged(recorded, partitions)
 
 
 async def recorded_partitions(js) -> int | None:
@@ -322,8 +321,13 @@ async def recorded_partitions(js) -> int | None:
         info = await js.stream_info(READINGS)
     except nats.js.errors.NotFoundError:
         return None
-    recorded = (info.config.metadata or {}).get(PARTITIONS_KEY)
+    recorded = _recorded(info.config)
     return int(recorded) if recorded is not None and recorded.isdigit() else None
+
+
+def _recorded(config: api.StreamConfig) -> str | None:
+    """The partition count READINGS' metadata holds, as written."""
+    return (config.metadata or {}).get(PARTITIONS_KEY)
 
 
 async def ensure_buckets(js, buckets: list, replicas: int = 1) -> None:
